@@ -1,0 +1,34 @@
+package v1alpha1
+
+// Condition types. Ready, Reconciling and Stalled follow kstatus, so Argo CD and Flux compute
+// health without help; Reconciling and Stalled are present only while true.
+const (
+	ConditionReady       = "Ready"
+	ConditionReconciling = "Reconciling"
+	ConditionStalled     = "Stalled"
+	ConditionPaused      = "Paused"
+)
+
+// Condition reasons. Each names a cause a user can act on.
+const (
+	ReasonProgressing       = "Progressing"
+	ReasonCompleted         = "Completed"
+	ReasonGateBreach        = "GateBreach"
+	ReasonGateInconclusive  = "GateInconclusive"
+	ReasonManualPause       = "ManualPause"
+	ReasonNoLiveSession     = "NoLiveSession"
+	ReasonApplyTimeout      = "ApplyTimeout"
+	ReasonCapabilityMissing = "CapabilityMismatch"
+	ReasonPolicyDenied      = "PolicyDenied"
+	ReasonInvalidConfig     = "InvalidConfig"
+	ReasonInvalidSpec       = "InvalidSpec"
+	ReasonBlocked           = "Blocked"
+	ReasonNoSidecar         = "NoSidecarReporting"
+	ReasonGroupNotFound     = "AgentGroupNotFound"
+	ReasonConfigNotFound    = "ConfigNotFound"
+	ReasonAborted           = "Aborted"
+	ReasonRolledBack        = "RolledBack"
+	ReasonRollingBack       = "RollingBack"
+	ReasonAwaitingApproval  = "AwaitingApproval"
+	ReasonReconciled        = "Reconciled"
+)
