@@ -7,6 +7,8 @@ import (
 )
 
 func TestDispatch(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	tests := []struct {
@@ -19,7 +21,7 @@ func TestDispatch(t *testing.T) {
 		{"help", []string{"help"}, 0, "manager"},
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{"manager stops cleanly on signal", []string{"manager"}, 0, "ampora manager: stopped"},
-		{"opamp stops cleanly on signal", []string{"opamp"}, 0, "ampora opamp: stopped"},
+		{"opamp without a cluster says so", []string{"opamp"}, 1, "ampora opamp: no kubeconfig"},
 		{"bad flag", []string{"manager", "--no-such-flag"}, 1, "flag provided but not defined"},
 	}
 	for _, tt := range tests {

@@ -5,18 +5,73 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/opampserver"
 )
 
-// runOpAMP runs the OpAMP server. The server arrives with the sidecar work; until then the
-// command parses its flags and waits for a signal.
+// runOpAMP runs the OpAMP server that agents connect to.
 func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("opamp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	var o opampserver.Options
+	hostname, _ := os.Hostname()
+	fs.StringVar(&o.Replica, "replica", envOr("POD_NAME", hostname), "name of this replica (its Pod name)")
+	fs.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", ""), "operator namespace, where the replica's Lease lives")
+	fs.StringVar(&o.ListenAddr, "listen", ":4320", "address agents connect to")
+	fs.StringVar(&o.Path, "path", "/v1/opamp", "HTTP path of the OpAMP endpoint")
+	fs.StringVar(&o.TLSCertFile, "tls-cert-file", "", "TLS certificate (PEM); TLS is off when unset")
+	fs.StringVar(&o.TLSKeyFile, "tls-key-file", "", "TLS private key (PEM)")
+	fs.StringVar(&o.ClientCAFile, "client-ca-file", "", "CA bundle that agents' client certificates must chain to (turns on mTLS)")
+	fs.StringVar(&o.ProbeAddr, "probe-addr", ":8082", "address of /healthz, /readyz and /metrics")
+	fs.StringVar(&o.ReadAPIAddr, "read-api-addr", ":8443", "address of the read API (agents by state, ranks, handovers)")
+	fs.StringVar(&o.ReadAPIURL, "read-api-url", "", "URL peers and the manager use for the read API (default http://<listener>)")
+	fs.StringVar(&o.UnauthenticatedNamespace, "allow-unauthenticated-into", "", "admit agents without a token into this namespace (demos only)")
+	fs.IntVar(&o.MaxConnections, "max-connections", 19000, "WebSocket sessions past which connections get 503 with Retry-After")
+	fs.IntVar(&o.MaxInflight, "max-inflight", 1024, "messages handled at once past which agents are told UNAVAILABLE")
+	fs.Int64Var(&o.MaxMessageBytes, "max-message-bytes", 4<<20, "largest AgentToServer message accepted")
+	fs.DurationVar(&o.HTTPAgentTimeout, "http-agent-timeout", 90*time.Second, "silence after which a plain-HTTP agent counts as disconnected")
+	fs.DurationVar(&o.ReportInterval, "report-interval", time.Second, "least time between two status writes for one object")
+	fs.DurationVar(&o.LeaseDuration, "lease-duration", 15*time.Second, "duration of the replica's Lease")
+	fs.DurationVar(&o.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long shutdown waits for sessions to close")
+	zopts := zap.Options{}
+	zopts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	fmt.Fprintln(stderr, "ampora opamp: started (no server yet)")
-	<-ctx.Done()
-	fmt.Fprintln(stderr, "ampora opamp: stopped")
-	return nil
+	log := zap.New(zap.UseFlagOptions(&zopts))
+	ctrl.SetLogger(log)
+	o.Logger = log.WithName("opamp")
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("no kubeconfig: %w", err)
+	}
+	srv, err := opampserver.New(cfg, scheme(), o)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+// scheme knows the built-in kinds and Ampora's.
+func scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = fleetv1alpha1.AddToScheme(s)
+	return s
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }

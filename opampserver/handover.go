@@ -1,0 +1,201 @@
+package opampserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// An agent counts on exactly one replica. When an agent that had a session elsewhere opens one
+// here, this replica tells its live peers (found through their Leases, reached on their read
+// API with the operator's own ServiceAccount token), and they forget the agent: it is theirs
+// no longer, so they must not count it as disconnected.
+
+// serviceAccountTokenFile is where Kubernetes mounts the Pod's ServiceAccount token.
+const serviceAccountTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+// handoverRequest lists agents whose session moved to the sender.
+type handoverRequest struct {
+	Replica string   `json:"replica"`
+	UIDs    []string `json:"uids"`
+}
+
+// handovers queues the agents this replica took over, for the next notification.
+type handovers struct {
+	mu   sync.Mutex
+	uids []string
+}
+
+func (h *handovers) add(uid string) {
+	h.mu.Lock()
+	h.uids = append(h.uids, uid)
+	h.mu.Unlock()
+}
+
+func (h *handovers) take() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := h.uids
+	h.uids = nil
+	return out
+}
+
+func defaultPeerToken() (string, error) {
+	b, err := os.ReadFile(serviceAccountTokenFile)
+	return strings.TrimSpace(string(b)), err
+}
+
+// handoverLoop notifies peers of taken-over agents, at most twice a second.
+func (s *Server) handoverLoop(ctx context.Context) {
+	t := s.clock.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	var pending []string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		pending = append(pending, s.handovers.take()...)
+		if len(pending) == 0 {
+			continue
+		}
+		if err := s.notifyPeers(ctx, pending); err != nil {
+			s.log.V(1).Info("notifying peers of handovers failed; will retry", "agents", len(pending), "error", err.Error())
+			if len(pending) > 100000 {
+				pending = nil // peers unreachable for long: their Leases expire and their entries stop counting
+			}
+			continue
+		}
+		pending = nil
+	}
+}
+
+func (s *Server) notifyPeers(ctx context.Context, uids []string) error {
+	peers, err := s.livePeers(ctx)
+	if err != nil || len(peers) == 0 {
+		return err
+	}
+	token, err := s.opts.PeerToken()
+	if err != nil {
+		return fmt.Errorf("reading the peer token: %w", err)
+	}
+	body, _ := json.Marshal(handoverRequest{Replica: s.opts.Replica, UIDs: uids})
+	var firstErr error
+	for _, url := range peers {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		req, _ := http.NewRequestWithContext(rctx, http.MethodPost, url+"/v1/handover", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		cancel()
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("peer %s answered %s", url, resp.Status)
+			}
+		}
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// livePeers lists the read-API URLs of the other replicas with an unexpired Lease.
+func (s *Server) livePeers(ctx context.Context) ([]string, error) {
+	if s.opts.Namespace == "" {
+		return nil, nil
+	}
+	var leases coordinationv1.LeaseList
+	if err := s.client.List(ctx, &leases, client.InNamespace(s.opts.Namespace), client.HasLabels{LabelReplicaLease}); err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	var urls []string
+	for i := range leases.Items {
+		l := &leases.Items[i]
+		if l.Name == LeaseName(s.opts.Replica) || !LeaseLive(l, now) {
+			continue
+		}
+		if u := l.Annotations[AnnotationReadAPI]; u != "" {
+			urls = append(urls, u)
+		}
+	}
+	return urls, nil
+}
+
+// handleHandover forgets the agents a peer took over. Only the operator's own identity may
+// call it: the caller's token must review to the same user as this replica's.
+func (s *Server) handleHandover(w http.ResponseWriter, r *http.Request) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		http.Error(w, "a bearer token is required", http.StatusUnauthorized)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	caller, err := s.reviewToken(ctx, token)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	self, err := s.selfIdentity(ctx)
+	if err != nil || caller.Username != self {
+		http.Error(w, "forbidden: only the operator's replicas may hand agents over", http.StatusForbidden)
+		return
+	}
+	var req handoverRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<20)).Decode(&req); err != nil {
+		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	now := s.clock.Now()
+	for _, uid := range req.UIDs {
+		s.registry.Do(uid, false, func(a *Agent) { a.handedOverAt = now })
+	}
+	s.registry.Remove(func(a *Agent) bool { return !a.handedOverAt.IsZero() && !a.Connected })
+	s.metrics.dispatchFwd.Add(float64(len(req.UIDs)))
+	w.WriteHeader(http.StatusOK)
+}
+
+// reviewToken asks the API server who a bearer token belongs to (TokenReview).
+func (s *Server) reviewToken(ctx context.Context, token string) (authenticationv1.UserInfo, error) {
+	tr := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}
+	if err := s.client.Create(ctx, tr); err != nil {
+		return authenticationv1.UserInfo{}, fmt.Errorf("token review failed: %w", err)
+	}
+	if !tr.Status.Authenticated {
+		return authenticationv1.UserInfo{}, fmt.Errorf("token not authenticated")
+	}
+	return tr.Status.User, nil
+}
+
+// selfIdentity is the user this replica's own peer token reviews to, looked up once.
+func (s *Server) selfIdentity(ctx context.Context) (string, error) {
+	s.selfOnce.Lock()
+	defer s.selfOnce.Unlock()
+	if s.self != "" {
+		return s.self, nil
+	}
+	token, err := s.opts.PeerToken()
+	if err != nil {
+		return "", err
+	}
+	user, err := s.reviewToken(ctx, token)
+	if err != nil {
+		return "", err
+	}
+	s.self = user.Username
+	return s.self, nil
+}

@@ -1,0 +1,163 @@
+package opampserver
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/open-telemetry/opamp-go/protobufs"
+	opamptypes "github.com/open-telemetry/opamp-go/server/types"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+
+	"github.com/ampora-io/ampora/internal/collectorconfig"
+)
+
+// pushWorkers bounds the WebSocket sends in flight when a batch starts.
+const pushWorkers = 16
+
+func mustRequirement(key string) labels.Requirement {
+	r, err := labels.NewRequirement(key, selection.Exists, nil)
+	if err != nil {
+		panic(err)
+	}
+	return *r
+}
+
+// requiredComponents lists the component types a config uses, per kind. Configs reach the
+// sidecar only after the manager validated them, so a parse error here means "no check".
+func requiredComponents(body []byte) map[string][]string {
+	cfg, err := collectorconfig.Parse(body)
+	if err != nil {
+		return nil
+	}
+	out := map[string][]string{}
+	for kind, types := range cfg.UsedTypes() {
+		out[string(kind)] = types
+	}
+	return out
+}
+
+// dispatchLoop rebuilds the view of namespaces whose objects changed and pushes to the
+// WebSocket agents whose target changed. HTTP agents get theirs in the reply to their next
+// poll.
+func (s *Server) dispatchLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		}
+		s.dirtyMu.Lock()
+		dirty := s.worldDirty
+		s.worldDirty = map[string]bool{}
+		s.dirtyMu.Unlock()
+		for ns := range dirty {
+			if err := s.world.Rebuild(ctx, ns); err != nil {
+				s.log.Error(err, "rebuilding the view", "namespace", ns)
+				s.markWorldDirtyNS(ns)
+				continue
+			}
+			s.pushNamespace(ctx, ns)
+		}
+	}
+}
+
+func (s *Server) markWorldDirtyNS(ns string) {
+	s.dirtyMu.Lock()
+	s.worldDirty[ns] = true
+	s.dirtyMu.Unlock()
+	go func() {
+		time.Sleep(time.Second) // back off before retrying a failed rebuild
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+type push struct {
+	conn opamptypes.Connection
+	msg  *protobufs.ServerToAgent
+}
+
+// pushNamespace offers every connected WebSocket agent of ns what it should run now.
+func (s *Server) pushNamespace(ctx context.Context, ns string) {
+	view := s.world.View(ns)
+	now := s.clock.Now()
+	var pushes []push
+	s.registry.Each(func(a *Agent) {
+		if a.Namespace != ns {
+			return
+		}
+		t := view.target(a, now)
+		s.countDispatchOutcome(a, t)
+		if !a.Connected || a.conn == nil {
+			return
+		}
+		var retryAt time.Time
+		if t.rollout != nil {
+			retryAt = t.rollout.retryAt
+		}
+		if shouldSend(a, t.push, retryAt, now) {
+			pushes = append(pushes, push{conn: a.conn, msg: &protobufs.ServerToAgent{InstanceUid: a.uidBytes, RemoteConfig: t.push.remote}})
+		}
+	})
+	if len(pushes) == 0 {
+		return
+	}
+	work := make(chan push)
+	var wg sync.WaitGroup
+	for range min(pushWorkers, len(pushes)) {
+		wg.Go(func() {
+			for p := range work {
+				if err := p.conn.Send(ctx, p.msg); err == nil {
+					s.metrics.dispatchLocal.Inc()
+				}
+			}
+		})
+	}
+	for _, p := range pushes {
+		work <- p
+	}
+	close(work)
+	wg.Wait()
+}
+
+// countDispatchOutcome counts, once per agent and revision, admitted agents that cannot be
+// pushed to here: denied by a policy, or without a live session.
+func (s *Server) countDispatchOutcome(a *Agent, t target) {
+	if !t.admitted {
+		return
+	}
+	if t.denied != "" && a.deniedHash != t.desired {
+		a.deniedHash = t.desired
+		s.metrics.policyDenied.WithLabelValues(t.denied).Inc()
+	}
+	if t.push != nil && !a.Connected && a.noSessionHash != t.desired {
+		a.noSessionHash = t.desired
+		s.metrics.dispatchNoSess.Inc()
+	}
+}
+
+// sweepLoop marks silent HTTP agents disconnected and forgets long-disconnected agents.
+func (s *Server) sweepLoop(ctx context.Context) {
+	t := s.clock.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		now := s.clock.Now()
+		s.registry.Each(func(a *Agent) {
+			if a.Connected && a.Transport == transportHTTP && now.Sub(a.LastSeen) > s.opts.HTTPAgentTimeout {
+				markDisconnected(a, now)
+			}
+		})
+		s.registry.Remove(func(a *Agent) bool {
+			return !a.Connected && now.Sub(a.DisconnectedAt) > s.opts.DisconnectedRetention
+		})
+	}
+}

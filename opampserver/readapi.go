@@ -1,0 +1,269 @@
+package opampserver
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/membership"
+)
+
+// AgentInfo is one agent as the read API shows it.
+type AgentInfo struct {
+	InstanceUID    string                   `json:"instanceUID"`
+	State          fleetv1alpha1.AgentState `json:"state,omitempty"`
+	Message        string                   `json:"message,omitempty"`
+	Rank           string                   `json:"rank,omitempty"`
+	InBatch        bool                     `json:"inBatch,omitempty"`
+	ServiceName    string                   `json:"serviceName,omitempty"`
+	ServiceVersion string                   `json:"serviceVersion,omitempty"`
+	HostName       string                   `json:"hostName,omitempty"`
+	Attributes     map[string]string        `json:"attributes,omitempty"`
+	Healthy        *bool                    `json:"healthy,omitempty"`
+	HealthError    string                   `json:"healthError,omitempty"`
+	StatusHash     string                   `json:"remoteConfigHash,omitempty"`
+	Status         string                   `json:"remoteConfigStatus,omitempty"`
+	StatusError    string                   `json:"remoteConfigError,omitempty"`
+	Replica        string                   `json:"replica"`
+	Transport      string                   `json:"transport,omitempty"`
+	Connected      bool                     `json:"connected"`
+	ConnectedSince *time.Time               `json:"connectedSince,omitempty"`
+	DisconnectedAt *time.Time               `json:"disconnectedAt,omitempty"`
+	RecentDrops    int                      `json:"recentDisconnects,omitempty"`
+	Flapping       bool                     `json:"flapping,omitempty"`
+	CertNotAfter   *time.Time               `json:"certNotAfter,omitempty"`
+	ReportsStatus  bool                     `json:"reportsRemoteConfig"`
+	AcceptsConfig  bool                     `json:"acceptsRemoteConfig"`
+}
+
+// AgentList is a page of agents; Continue is passed back to get the next page.
+type AgentList struct {
+	Replica  string      `json:"replica"`
+	Items    []AgentInfo `json:"items"`
+	Continue string      `json:"continue,omitempty"`
+}
+
+// RankList holds the ranks of a group's eligible agents, in order.
+type RankList struct {
+	Replica string   `json:"replica"`
+	Ranks   []string `json:"ranks"`
+}
+
+// Flapping: at least this many disconnects within the window.
+const (
+	flapCount  = 3
+	flapWindow = 10 * time.Minute
+)
+
+// serveReadAPI serves the read API: agents of a rollout or group by state, and the ranks the
+// manager needs for batch membership. Callers authenticate with a bearer token (checked by
+// TokenReview) and must be allowed to get rollouts in the namespace (SubjectAccessReview).
+func (s *Server) serveReadAPI(wg *sync.WaitGroup, errs chan<- error) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/namespaces/{ns}/rollouts/{name}/agents", s.authorized(s.rolloutAgents))
+	mux.HandleFunc("GET /v1/namespaces/{ns}/agentgroups/{name}/agents", s.authorized(s.groupAgents))
+	mux.HandleFunc("GET /v1/namespaces/{ns}/agentgroups/{name}/ranks", s.authorized(s.groupRanks))
+	mux.HandleFunc("POST /v1/handover", s.handleHandover)
+	ln, err := net.Listen("tcp", s.opts.ReadAPIAddr)
+	if err != nil {
+		return nil, err
+	}
+	s.addrMu.Lock()
+	s.readAddr = ln.Addr()
+	s.addrMu.Unlock()
+	h := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	wg.Go(func() { errs <- ignoreClosed(h.Serve(ln)) })
+	return h, nil
+}
+
+// authorized checks the bearer token with TokenReview and the caller's right to get rollouts
+// in the namespace with SubjectAccessReview.
+func (s *Server) authorized(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" {
+			http.Error(w, "a bearer token is required", http.StatusUnauthorized)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		user, err := s.reviewToken(ctx, token)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: user.Username, Groups: user.Groups, UID: user.UID,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: r.PathValue("ns"), Verb: "get",
+				Group: fleetv1alpha1.GroupVersion.Group, Resource: "rollouts",
+			},
+		}}
+		if err := s.client.Create(ctx, sar); err != nil {
+			http.Error(w, "access review failed", http.StatusServiceUnavailable)
+			return
+		}
+		if !sar.Status.Allowed {
+			http.Error(w, "forbidden: cannot get rollouts in namespace "+r.PathValue("ns"), http.StatusForbidden)
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (s *Server) rolloutAgents(w http.ResponseWriter, r *http.Request) {
+	s.listAgents(w, r, func(t target) bool { return t.rollout != nil && t.rollout.name == r.PathValue("name") })
+}
+
+func (s *Server) groupAgents(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	s.listAgents(w, r, func(t target) bool {
+		if t.group != nil && t.group.name == name {
+			return true
+		}
+		for _, g := range t.conflicts {
+			if g == name {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// listAgents pages through the agents of a namespace that keep says, ordered by instance UID,
+// optionally only those in one state (?state=Failed).
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, keep func(target) bool) {
+	ns := r.PathValue("ns")
+	q := r.URL.Query()
+	limit := queryInt(q.Get("limit"), 500, 5000)
+	after := q.Get("continue")
+	state := fleetv1alpha1.AgentState(q.Get("state"))
+	view := s.world.View(ns)
+	now := s.clock.Now()
+	var items []AgentInfo
+	s.registry.Each(func(a *Agent) {
+		if a.Namespace != ns || a.UID <= after {
+			return
+		}
+		t := view.target(a, now)
+		if !keep(t) {
+			return
+		}
+		info := agentInfo(a, now)
+		if t.admitted && t.rollout != nil {
+			v := verdictFor(a, t, now)
+			info.State, info.Message, info.Rank, info.InBatch = v.State, v.Message, t.rank, t.inBatch
+		}
+		if state != "" && info.State != state {
+			return
+		}
+		items = append(items, info)
+	})
+	sort.Slice(items, func(i, j int) bool { return items[i].InstanceUID < items[j].InstanceUID })
+	out := AgentList{Replica: s.opts.Replica, Items: items}
+	if len(items) > limit {
+		out.Items = items[:limit]
+		out.Continue = items[limit-1].InstanceUID
+	}
+	writeJSON(w, out)
+}
+
+// groupRanks lists the ranks, under ?hash=, of the group's connected agents above ?after=, at
+// most ?limit=, in order: what the manager merges across replicas to cut a batch.
+func (s *Server) groupRanks(w http.ResponseWriter, r *http.Request) {
+	ns, name := r.PathValue("ns"), r.PathValue("name")
+	q := r.URL.Query()
+	hash, after := q.Get("hash"), q.Get("after")
+	if hash == "" {
+		http.Error(w, "hash is required", http.StatusBadRequest)
+		return
+	}
+	limit := queryInt(q.Get("limit"), 1000, 100000)
+	writeJSON(w, RankList{Replica: s.opts.Replica, Ranks: s.Ranks(ns, name, hash, after, limit)})
+}
+
+// Ranks returns, in order, the ranks under hash of the connected agents of group ns/name
+// whose rank is above after, at most limit of them.
+func (s *Server) Ranks(ns, name, hash, after string, limit int) []string {
+	view := s.world.View(ns)
+	now := s.clock.Now()
+	var ranks []string
+	s.registry.Each(func(a *Agent) {
+		if a.Namespace != ns || !a.Connected {
+			return
+		}
+		t := view.target(a, now)
+		if t.group == nil || t.group.name != name {
+			return
+		}
+		if rank := membership.Rank(hash, a.UID); rank > after {
+			ranks = append(ranks, rank)
+		}
+	})
+	sort.Strings(ranks)
+	if len(ranks) > limit {
+		ranks = ranks[:limit]
+	}
+	return ranks
+}
+
+func agentInfo(a *Agent, now time.Time) AgentInfo {
+	info := AgentInfo{
+		InstanceUID:    a.UID,
+		ServiceName:    a.Attributes["service.name"],
+		ServiceVersion: a.Attributes["service.version"],
+		HostName:       a.Attributes["host.name"],
+		Attributes:     a.Attributes,
+		StatusHash:     a.StatusHash,
+		StatusError:    a.StatusError,
+		Replica:        a.Replica,
+		Transport:      a.Transport,
+		Connected:      a.Connected,
+		RecentDrops:    len(a.Disconnects),
+		Flapping:       a.Flapping(flapCount, flapWindow, now),
+		ReportsStatus:  a.Capabilities&capReportsRemoteConfig != 0,
+		AcceptsConfig:  a.Capabilities&capAcceptsRemoteConfig != 0,
+	}
+	if a.StatusHash != "" || a.Status != 0 {
+		info.Status = strings.TrimPrefix(a.Status.String(), "RemoteConfigStatuses_")
+	}
+	if a.Health != nil {
+		h := a.Health.Healthy
+		info.Healthy, info.HealthError = &h, a.Health.LastError
+	}
+	if !a.ConnectedSince.IsZero() {
+		t := a.ConnectedSince
+		info.ConnectedSince = &t
+	}
+	if !a.DisconnectedAt.IsZero() {
+		t := a.DisconnectedAt
+		info.DisconnectedAt = &t
+	}
+	if !a.CertNotAfter.IsZero() {
+		t := a.CertNotAfter
+		info.CertNotAfter = &t
+	}
+	return info
+}
+
+func queryInt(v string, def, max int) int {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return def
+	}
+	return min(n, max)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}

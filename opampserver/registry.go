@@ -1,0 +1,298 @@
+package opampserver
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/open-telemetry/opamp-go/protobufs"
+	"github.com/open-telemetry/opamp-go/server/types"
+)
+
+// maxRecentDisconnects bounds the disconnect history kept per agent (for flapping).
+const maxRecentDisconnects = 8
+
+// Agent is everything this replica knows about one agent. Fields are guarded by the
+// registry shard's lock; read them through Registry methods or under Registry.Do.
+type Agent struct {
+	UID       string // canonical UUID form
+	uidBytes  []byte
+	Namespace string
+
+	// Attributes holds identifying and non-identifying attributes alike, as strings.
+	Attributes   map[string]string
+	Capabilities uint64
+
+	Health *protobufs.ComponentHealth
+
+	// RemoteConfigStatus as last reported, and when each status was entered.
+	StatusHash  string
+	Status      protobufs.RemoteConfigStatuses
+	StatusError string
+	StatusSince time.Time
+	ApplyingAt  time.Time
+	AppliedAt   time.Time
+	FailedAt    time.Time
+	// failures holds, per config hash, the error the agent reported FAILED with. A hash in it
+	// is never offered again until a retry or a new revision.
+	failures map[string]failure
+
+	EffectiveHash string
+
+	// Components are the available component types per kind ("receivers" -> {"otlp"}).
+	Components     map[string]map[string]struct{}
+	ComponentsHash []byte
+
+	Replica         string
+	Transport       string // "ws" or "http"
+	ConnectedSince  time.Time
+	Connected       bool
+	LastSeen        time.Time
+	DisconnectedAt  time.Time
+	Disconnects     []time.Time
+	CertNotAfter    time.Time
+	lastSequenceNum uint64
+	conn            types.Connection
+
+	// Dispatch state: the hash last offered, when, and how many times.
+	OfferedHash string
+	OfferedAt   time.Time
+	// sentAt and sentConn say when the offer was last sent, and on which session, so that a
+	// new session or a long silence re-sends it.
+	sentAt   time.Time
+	sentConn uint64
+	connSeq  uint64
+	// deniedHash and noSessionHash make the denied and no-session counters count once per
+	// agent and revision.
+	deniedHash    string
+	noSessionHash string
+	// handedOverAt is when a peer said it holds the agent's session now.
+	handedOverAt time.Time
+}
+
+// failure is a FAILED report for one config hash.
+type failure struct {
+	msg string
+	at  time.Time
+}
+
+// ServiceName is the agent's service.name, or "unknown".
+func (a *Agent) ServiceName() string { return attrOr(a.Attributes, "service.name") }
+
+// ServiceVersion is the agent's service.version, or "unknown".
+func (a *Agent) ServiceVersion() string { return attrOr(a.Attributes, "service.version") }
+
+func attrOr(m map[string]string, k string) string {
+	if v, ok := m[k]; ok && v != "" {
+		return v
+	}
+	return "unknown"
+}
+
+// FailedFor returns the error the agent reported FAILED with for hash, if it did.
+func (a *Agent) FailedFor(hash string) (string, bool) {
+	f, ok := a.failures[hash]
+	return f.msg, ok
+}
+
+// Flapping says whether the agent disconnected at least n times within window before now.
+func (a *Agent) Flapping(n int, window time.Duration, now time.Time) bool {
+	count := 0
+	for _, t := range a.Disconnects {
+		if now.Sub(t) <= window {
+			count++
+		}
+	}
+	return count >= n
+}
+
+// Observation extracts what verification needs, for the desired hash.
+func (a *Agent) Observation(desired string, admittedAt time.Time) Observation {
+	o := Observation{
+		Capabilities:   a.Capabilities,
+		Connected:      a.Connected,
+		DisconnectedAt: a.DisconnectedAt,
+		StatusHash:     a.StatusHash,
+		Status:         a.Status,
+		StatusError:    a.StatusError,
+		StatusSince:    a.StatusSince,
+		EffectiveHash:  a.EffectiveHash,
+		AdmittedAt:     admittedAt,
+	}
+	if f, ok := a.failures[desired]; ok {
+		o.FailedForDesired, o.FailedError = true, f.msg
+	}
+	if a.Health != nil {
+		o.HealthReported, o.Healthy, o.HealthError = true, a.Health.Healthy, a.Health.LastError
+	}
+	if a.OfferedHash == desired {
+		o.OfferedAt = a.OfferedAt
+	}
+	return o
+}
+
+// Registry holds the agents of this replica, sharded so that messages of different agents
+// rarely contend for one lock.
+type Registry struct {
+	shards [64]registryShard
+}
+
+type registryShard struct {
+	mu     sync.Mutex
+	agents map[string]*Agent
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	r := &Registry{}
+	for i := range r.shards {
+		r.shards[i].agents = map[string]*Agent{}
+	}
+	return r
+}
+
+func (r *Registry) shard(uid string) *registryShard {
+	h := uint8(0)
+	for i := 0; i < len(uid); i++ {
+		h = h*31 + uid[i]
+	}
+	return &r.shards[h%uint8(len(r.shards))]
+}
+
+// Do runs fn with the agent of uid under its shard lock, creating the agent when create is
+// true. It returns false when the agent is unknown and not created.
+func (r *Registry) Do(uid string, create bool, fn func(a *Agent)) bool {
+	s := r.shard(uid)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.agents[uid]
+	if !ok {
+		if !create {
+			return false
+		}
+		a = &Agent{UID: uid}
+		s.agents[uid] = a
+	}
+	fn(a)
+	return true
+}
+
+// Each runs fn for every agent, one shard lock at a time. fn must not call back into the
+// registry.
+func (r *Registry) Each(fn func(a *Agent)) {
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		for _, a := range s.agents {
+			fn(a)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// Delete forgets one agent.
+func (r *Registry) Delete(uid string) {
+	s := r.shard(uid)
+	s.mu.Lock()
+	delete(s.agents, uid)
+	s.mu.Unlock()
+}
+
+// Remove forgets agents for which drop returns true (for example long-disconnected ones).
+func (r *Registry) Remove(drop func(a *Agent) bool) int {
+	n := 0
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		for uid, a := range s.agents {
+			if drop(a) {
+				delete(s.agents, uid)
+				n++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// Len is the number of agents known.
+func (r *Registry) Len() int {
+	n := 0
+	for i := range r.shards {
+		s := &r.shards[i]
+		s.mu.Lock()
+		n += len(s.agents)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// UIDString renders an OpAMP instance UID: 16 bytes as a canonical UUID, anything else as hex.
+func UIDString(b []byte) string {
+	if len(b) == 16 {
+		var u uuid.UUID
+		copy(u[:], b)
+		return u.String()
+	}
+	return hex.EncodeToString(b)
+}
+
+// HashString renders a config hash as lowercase hex.
+func HashString(b []byte) string { return hex.EncodeToString(b) }
+
+// BodyHash is the hash of a config body, as the server computes config hashes.
+func BodyHash(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
+}
+
+// effectiveBody picks the collector config out of an AgentConfigMap: the "" entry, or the only
+// entry, or the entries joined in name order.
+func effectiveBody(cm *protobufs.AgentConfigMap) []byte {
+	if cm == nil || len(cm.ConfigMap) == 0 {
+		return nil
+	}
+	if f, ok := cm.ConfigMap[""]; ok {
+		return f.Body
+	}
+	if len(cm.ConfigMap) == 1 {
+		for _, f := range cm.ConfigMap {
+			return f.Body
+		}
+	}
+	names := make([]string, 0, len(cm.ConfigMap))
+	for n := range cm.ConfigMap {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var body []byte
+	for _, n := range names {
+		body = append(body, cm.ConfigMap[n].Body...)
+	}
+	return body
+}
+
+// anyValueString renders an attribute value as a string.
+func anyValueString(v *protobufs.AnyValue) string {
+	if v == nil {
+		return ""
+	}
+	switch x := v.Value.(type) {
+	case *protobufs.AnyValue_StringValue:
+		return x.StringValue
+	case *protobufs.AnyValue_BoolValue:
+		if x.BoolValue {
+			return "true"
+		}
+		return "false"
+	case *protobufs.AnyValue_IntValue:
+		return strconv.FormatInt(x.IntValue, 10)
+	case *protobufs.AnyValue_DoubleValue:
+		return strconv.FormatFloat(x.DoubleValue, 'g', -1, 64)
+	}
+	return ""
+}

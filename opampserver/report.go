@@ -1,0 +1,319 @@
+package opampserver
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/gates"
+)
+
+const maxSample = 10
+
+// failureOrder ranks states for the failed-agent sample: real failures first.
+var failureOrder = map[fleetv1alpha1.AgentState]int{
+	fleetv1alpha1.AgentFailed:       0,
+	fleetv1alpha1.AgentTimedOut:     1,
+	fleetv1alpha1.AgentDisconnected: 2,
+	fleetv1alpha1.AgentUnhealthy:    3,
+	fleetv1alpha1.AgentUnverifiable: 4,
+	fleetv1alpha1.AgentIncompatible: 5,
+	fleetv1alpha1.AgentDenied:       6,
+}
+
+type objKey struct{ kind, namespace, name string }
+
+type written struct {
+	body string
+	at   time.Time
+}
+
+// reporter writes this replica's entries into Rollout and AgentGroup statuses: at most one
+// write per object per ReportInterval whatever the fleet size, and only when the entry
+// changed or ReportRefresh passed.
+type reporter struct {
+	s    *Server
+	mu   sync.Mutex
+	last map[objKey]written
+}
+
+func newReporter(s *Server) *reporter { return &reporter{s: s, last: map[objKey]written{}} }
+
+func (r *reporter) loop(ctx context.Context) {
+	t := r.s.clock.NewTicker(r.s.opts.ReportInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		r.report(ctx)
+	}
+}
+
+type rolloutAcc struct {
+	group   string
+	view    *rolloutView
+	entry   fleetv1alpha1.ReplicaReport
+	failed  []sampled
+	buckets []int32
+}
+
+type sampled struct {
+	order int
+	agent fleetv1alpha1.FailedAgent
+}
+
+type groupAcc struct {
+	entry     fleetv1alpha1.GroupReplicaReport
+	versions  map[string]int32
+	conflicts []fleetv1alpha1.AgentConflict
+}
+
+// Snapshot is what this replica would report now, computed from the registry.
+type Snapshot struct {
+	Rollouts map[objKey]*rolloutAcc
+	Groups   map[objKey]*groupAcc
+}
+
+func (r *reporter) snapshot(now time.Time) Snapshot {
+	s := r.s
+	views := map[string]*nsView{}
+	snap := Snapshot{Rollouts: map[objKey]*rolloutAcc{}, Groups: map[objKey]*groupAcc{}}
+	for _, ns := range s.world.Namespaces() {
+		v := s.world.View(ns)
+		views[ns] = v
+		for _, g := range v.groups {
+			snap.Groups[objKey{"AgentGroup", ns, g.name}] = &groupAcc{versions: map[string]int32{}}
+			if g.rollout != nil {
+				snap.Rollouts[objKey{"Rollout", ns, g.rollout.name}] = &rolloutAcc{
+					group: g.name, view: g.rollout, buckets: make([]int32, len(gates.Buckets)+1)}
+			}
+		}
+	}
+	s.registry.Each(func(a *Agent) {
+		v := views[a.Namespace]
+		if v == nil {
+			return
+		}
+		t := v.target(a, now)
+		if len(t.conflicts) > 1 {
+			for _, name := range t.conflicts {
+				ga := snap.Groups[objKey{"AgentGroup", a.Namespace, name}]
+				ga.entry.Matching++
+				ga.entry.Conflicting++
+				if len(ga.conflicts) < maxSample*4 {
+					ga.conflicts = append(ga.conflicts, fleetv1alpha1.AgentConflict{InstanceUID: a.UID, Groups: t.conflicts})
+				}
+			}
+			return
+		}
+		if t.group == nil {
+			return
+		}
+		ga := snap.Groups[objKey{"AgentGroup", a.Namespace, t.group.name}]
+		ga.entry.Matching++
+		if a.Connected {
+			ga.entry.Connected++
+			ga.versions[a.ServiceVersion()]++
+		}
+		if !t.admitted || t.rollout == nil {
+			return
+		}
+		ra := snap.Rollouts[objKey{"Rollout", a.Namespace, t.rollout.name}]
+		if ra == nil {
+			return
+		}
+		v2 := verdictFor(a, t, now)
+		addCount(&ra.entry.Counts, v2.State)
+		if t.inBatch {
+			addCount(&ra.entry.BatchCounts, v2.State)
+			if (v2.State == fleetv1alpha1.AgentApplied || v2.State == fleetv1alpha1.AgentUnhealthy) &&
+				a.OfferedHash == t.desired && !a.OfferedAt.IsZero() && !a.AppliedAt.Before(a.OfferedAt) {
+				ra.buckets[gates.BucketIndex(a.AppliedAt.Sub(a.OfferedAt))]++
+			}
+		}
+		if o, ok := failureOrder[v2.State]; ok {
+			ra.failed = append(ra.failed, sampled{order: o, agent: fleetv1alpha1.FailedAgent{
+				InstanceUID: a.UID, State: v2.State, ServiceName: a.Attributes["service.name"],
+				ServiceVersion: a.Attributes["service.version"], HostName: a.Attributes["host.name"],
+				Message: v2.Message, Since: timePtr(v2.Since),
+			}})
+		}
+	})
+	return snap
+}
+
+// verdictFor is the verified state of an admitted agent.
+func verdictFor(a *Agent, t target, now time.Time) Verdict {
+	r := t.rollout
+	switch {
+	case t.denied != "":
+		return Verdict{State: fleetv1alpha1.AgentDenied, Message: "denied by push policy " + t.denied}
+	case t.incompatible != "":
+		return Verdict{State: fleetv1alpha1.AgentIncompatible, Message: t.incompatible}
+	}
+	admittedAt := r.started
+	if t.inBatch {
+		admittedAt = r.batchStart
+	}
+	if a.Connected && a.ConnectedSince.After(admittedAt) {
+		admittedAt = a.ConnectedSince
+	}
+	return Verify(a.Observation(t.desired, admittedAt), t.desired, r.applyTimeout, now)
+}
+
+func timePtr(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	mt := metav1.NewTime(t.Truncate(time.Second))
+	return &mt
+}
+
+func addCount(c *fleetv1alpha1.AgentCounts, s fleetv1alpha1.AgentState) {
+	c.Targeted++
+	switch s {
+	case fleetv1alpha1.AgentPending:
+		c.Pending++
+	case fleetv1alpha1.AgentApplying:
+		c.Applying++
+	case fleetv1alpha1.AgentApplied:
+		c.Applied++
+	case fleetv1alpha1.AgentUnhealthy:
+		c.Unhealthy++
+	case fleetv1alpha1.AgentFailed:
+		c.Failed++
+	case fleetv1alpha1.AgentDisconnected:
+		c.Disconnected++
+	case fleetv1alpha1.AgentTimedOut:
+		c.TimedOut++
+	case fleetv1alpha1.AgentIncompatible:
+		c.Incompatible++
+	case fleetv1alpha1.AgentDenied:
+		c.Denied++
+	case fleetv1alpha1.AgentUnverifiable:
+		c.Unverifiable++
+	}
+}
+
+// report computes the snapshot and writes the entries that changed.
+func (r *reporter) report(ctx context.Context) {
+	s := r.s
+	now := s.clock.Now()
+	snap := r.snapshot(now)
+	reportedAt := metav1.NewTime(now.Truncate(time.Second))
+
+	for key, ra := range snap.Rollouts {
+		e := &ra.entry
+		e.Replica, e.ConfigHash, e.Batch = s.opts.Replica, ra.view.config.hash, ra.view.batch
+		if ga := snap.Groups[objKey{"AgentGroup", key.namespace, ra.group}]; ga != nil {
+			e.Connected = ga.entry.Connected
+		}
+		if hasAny(ra.buckets) {
+			e.ApplyDurationBuckets = ra.buckets
+		}
+		sort.Slice(ra.failed, func(i, j int) bool {
+			if ra.failed[i].order != ra.failed[j].order {
+				return ra.failed[i].order < ra.failed[j].order
+			}
+			return ra.failed[i].agent.InstanceUID < ra.failed[j].agent.InstanceUID
+		})
+		for i := 0; i < len(ra.failed) && i < maxSample; i++ {
+			e.FailedAgents = append(e.FailedAgents, ra.failed[i].agent)
+		}
+		r.setStateGauges(key, e.Counts)
+		r.write(ctx, key, e, func() any { e.ReportedAt = reportedAt; return e }, now)
+	}
+	for key, ga := range snap.Groups {
+		e := &ga.entry
+		e.Replica = s.opts.Replica
+		for v, n := range ga.versions {
+			e.Versions = append(e.Versions, fleetv1alpha1.VersionCount{Version: v, Count: n})
+		}
+		sort.Slice(e.Versions, func(i, j int) bool {
+			if e.Versions[i].Count != e.Versions[j].Count {
+				return e.Versions[i].Count > e.Versions[j].Count
+			}
+			return e.Versions[i].Version < e.Versions[j].Version
+		})
+		if len(e.Versions) > 50 {
+			e.Versions = e.Versions[:50]
+		}
+		sort.Slice(ga.conflicts, func(i, j int) bool { return ga.conflicts[i].InstanceUID < ga.conflicts[j].InstanceUID })
+		if len(ga.conflicts) > maxSample {
+			ga.conflicts = ga.conflicts[:maxSample]
+		}
+		e.Conflicts = ga.conflicts
+		r.write(ctx, key, e, func() any { e.ReportedAt = reportedAt; return e }, now)
+	}
+}
+
+func hasAny(b []int32) bool {
+	for _, n := range b {
+		if n != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *reporter) setStateGauges(key objKey, c fleetv1alpha1.AgentCounts) {
+	g := r.s.metrics.agentsByState
+	for state, n := range map[fleetv1alpha1.AgentState]int32{
+		fleetv1alpha1.AgentPending: c.Pending, fleetv1alpha1.AgentApplying: c.Applying,
+		fleetv1alpha1.AgentApplied: c.Applied, fleetv1alpha1.AgentUnhealthy: c.Unhealthy,
+		fleetv1alpha1.AgentFailed: c.Failed, fleetv1alpha1.AgentDisconnected: c.Disconnected,
+		fleetv1alpha1.AgentTimedOut: c.TimedOut, fleetv1alpha1.AgentIncompatible: c.Incompatible,
+		fleetv1alpha1.AgentDenied: c.Denied, fleetv1alpha1.AgentUnverifiable: c.Unverifiable,
+	} {
+		g.WithLabelValues(key.namespace, key.name, string(state)).Set(float64(n))
+	}
+}
+
+// write applies one entry with server-side apply under this replica's own field manager,
+// unless it equals the last one written and the refresh interval has not passed.
+func (r *reporter) write(ctx context.Context, key objKey, entry any, stamped func() any, now time.Time) {
+	body, _ := json.Marshal(entry)
+	r.mu.Lock()
+	last, ok := r.last[key]
+	r.mu.Unlock()
+	if ok && last.body == string(body) && now.Sub(last.at) < r.s.opts.ReportRefresh {
+		return
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(stamped())
+	if err != nil {
+		r.s.log.Error(err, "converting a status entry")
+		return
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": fleetv1alpha1.GroupVersion.String(),
+		"kind":       key.kind,
+		"metadata":   map[string]any{"name": key.name, "namespace": key.namespace},
+		"status":     map[string]any{"replicas": []any{m}},
+	}}
+	err = r.s.client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner(FieldManager(r.s.opts.Replica)), client.ForceOwnership)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.s.log.V(1).Info("writing status entry failed", "kind", key.kind, "namespace", key.namespace, "name", key.name, "error", err.Error())
+		}
+		return
+	}
+	r.s.metrics.statusWrites.WithLabelValues(key.kind).Inc()
+	r.mu.Lock()
+	r.last[key] = written{body: string(body), at: now}
+	r.mu.Unlock()
+}
+
+// FieldManager is the server-side apply field manager of a replica's status entries.
+func FieldManager(replica string) string { return "ampora-opamp/" + replica }

@@ -1,0 +1,475 @@
+// Package opampserver is the OpAMP server that runs beside the manager in every operator Pod.
+// Every replica serves agents (active-active). A replica keeps a registry of the agents whose
+// sessions it holds, verifies what they report, offers each the config it should run (as the
+// Rollout and AgentGroup statuses say), and writes its own per-replica counts into those
+// statuses with server-side apply. The API server is the only state replicas share.
+package opampserver
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	opamp "github.com/open-telemetry/opamp-go/server"
+	opamptypes "github.com/open-telemetry/opamp-go/server/types"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/revision"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Replica names this replica (its Pod name); it keys the replica's status entries.
+	Replica string
+	// Namespace is the operator's namespace, where the replica's Lease lives.
+	Namespace string
+
+	// ListenAddr and Path are where agents connect (":4320", "/v1/opamp").
+	ListenAddr string
+	Path       string
+	// TLSCertFile and TLSKeyFile serve TLS; ClientCAFile turns on client-certificate
+	// verification (mTLS).
+	TLSCertFile, TLSKeyFile, ClientCAFile string
+
+	// ProbeAddr serves /healthz, /readyz and /metrics; ReadAPIAddr serves the read API.
+	ProbeAddr   string
+	ReadAPIAddr string
+	// ReadAPIURL is the address peers and the manager use to reach the read API; it is
+	// published in the replica's Lease.
+	ReadAPIURL string
+
+	// UnauthenticatedNamespace, when set, admits agents without a token into that namespace
+	// (for demos); otherwise they are refused with 401.
+	UnauthenticatedNamespace string
+
+	// MaxConnections caps WebSocket sessions; past it connections get 503 with Retry-After.
+	MaxConnections int
+	// MaxInflight caps messages handled at once; past it agents are told UNAVAILABLE.
+	MaxInflight int
+	// MaxMessageBytes caps one AgentToServer message.
+	MaxMessageBytes int64
+
+	// HTTPAgentTimeout is how long a plain-HTTP agent may stay silent before it counts as
+	// disconnected; DisconnectedRetention is how long a disconnected agent stays registered.
+	HTTPAgentTimeout      time.Duration
+	DisconnectedRetention time.Duration
+	// ReportInterval is the least time between two status writes for one object.
+	ReportInterval time.Duration
+	// ReportRefresh rewrites an unchanged entry this often, so that its time stays fresh.
+	ReportRefresh time.Duration
+	// LeaseDuration is how long the replica's Lease lasts without renewal.
+	LeaseDuration time.Duration
+	// ShutdownGrace bounds how long shutdown waits for sessions to drain.
+	ShutdownGrace time.Duration
+
+	// PeerToken returns the bearer token this replica presents to its peers (the Pod's
+	// ServiceAccount token by default).
+	PeerToken func() (string, error)
+
+	Clock  clock.WithTicker
+	Logger logr.Logger
+	// Registry receives the metrics; a new one is made when nil.
+	Registry *prometheus.Registry
+}
+
+func (o *Options) defaults() {
+	if o.ListenAddr == "" {
+		o.ListenAddr = ":4320"
+	}
+	if o.Path == "" {
+		o.Path = "/v1/opamp"
+	}
+	if o.MaxInflight == 0 {
+		o.MaxInflight = 1024
+	}
+	if o.MaxMessageBytes == 0 {
+		o.MaxMessageBytes = 4 << 20
+	}
+	if o.HTTPAgentTimeout == 0 {
+		o.HTTPAgentTimeout = 90 * time.Second
+	}
+	if o.DisconnectedRetention == 0 {
+		o.DisconnectedRetention = time.Hour
+	}
+	if o.ReportInterval == 0 {
+		o.ReportInterval = time.Second
+	}
+	if o.ReportRefresh == 0 {
+		o.ReportRefresh = 30 * time.Second
+	}
+	if o.LeaseDuration == 0 {
+		o.LeaseDuration = 15 * time.Second
+	}
+	if o.ShutdownGrace == 0 {
+		o.ShutdownGrace = 10 * time.Second
+	}
+	if o.PeerToken == nil {
+		o.PeerToken = defaultPeerToken
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+}
+
+// Server is one sidecar replica.
+type Server struct {
+	opts     Options
+	log      logr.Logger
+	clock    clock.WithTicker
+	registry *Registry
+	world    *World
+	tokens   TokenStore
+	metrics  *metrics
+	client   client.Client
+	cache    cache.Cache
+	inflight semaphore
+	sessions atomic.Int64
+
+	agentTypes boundedLabels
+
+	dirtyMu    sync.Mutex
+	worldDirty map[string]bool
+	wake       chan struct{}
+
+	reporter  *reporter
+	handovers handovers
+	selfOnce  sync.Mutex
+	self      string
+
+	addrMu   sync.Mutex
+	addr     net.Addr
+	readAddr net.Addr
+	ready    atomic.Bool
+}
+
+// New builds a Server that talks to the API server at cfg.
+func New(cfg *rest.Config, scheme *runtime.Scheme, opts Options) (*Server, error) {
+	opts.defaults()
+	if opts.Replica == "" {
+		return nil, errors.New("a replica name is required")
+	}
+	c, err := cache.New(cfg, cache.Options{
+		Scheme: scheme,
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}:             {Label: labels.SelectorFromSet(labels.Set{}).Add(mustRequirement(LabelEnrollmentToken))},
+			&appsv1.ControllerRevision{}: {Label: labels.SelectorFromSet(labels.Set{revision.LabelConfig: "true"})},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	cl, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:       opts,
+		log:        opts.Logger.WithValues("replica", opts.Replica),
+		clock:      opts.Clock,
+		registry:   NewRegistry(),
+		client:     cl,
+		cache:      c,
+		inflight:   make(semaphore, opts.MaxInflight),
+		agentTypes: boundedLabels{max: 20},
+		worldDirty: map[string]bool{},
+		wake:       make(chan struct{}, 1),
+	}
+	s.world = NewWorld(c, requiredComponents)
+	s.metrics = newMetrics(opts.Registry, s)
+	s.reporter = newReporter(s)
+	return s, nil
+}
+
+// Addr is where agents connect, once Run listens.
+func (s *Server) Addr() net.Addr {
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	return s.addr
+}
+
+// ReadAPIAddr is where the read API listens, once Run listens.
+func (s *Server) ReadAPIAddr() net.Addr {
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	return s.readAddr
+}
+
+// Ready says whether the caches synced and the server accepts agents.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// Run serves agents until ctx ends, then closes every session within the shutdown grace.
+func (s *Server) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	cacheErr := make(chan error, 1)
+	go func() { cacheErr <- s.cache.Start(ctx) }()
+	if !s.cache.WaitForCacheSync(ctx) {
+		return errors.New("informer caches did not sync")
+	}
+	if err := s.watch(ctx); err != nil {
+		return err
+	}
+	if err := s.tokens.Rebuild(ctx, s.cache); err != nil {
+		return err
+	}
+
+	handler, connContext, err := opamp.New(opampLogger{s.log}).Attach(opamp.Settings{
+		Callbacks: opamptypes.Callbacks{OnConnecting: s.onConnecting},
+	})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(s.opts.Path, s.limitBody(http.HandlerFunc(handler)))
+	srv := &http.Server{
+		Handler:           mux,
+		ConnContext:       connContext,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          nil,
+	}
+	ln, err := net.Listen("tcp", s.opts.ListenAddr)
+	if err != nil {
+		return err
+	}
+	if s.opts.TLSCertFile != "" {
+		tlsCfg, err := s.tlsConfig()
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	s.addrMu.Lock()
+	s.addr = ln.Addr()
+	s.addrMu.Unlock()
+
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 3)
+	wg.Go(func() { serveErr <- ignoreClosed(srv.Serve(ln)) })
+
+	var side []*http.Server
+	if s.opts.ProbeAddr != "" {
+		p, err := s.serveProbes(&wg, serveErr)
+		if err != nil {
+			return err
+		}
+		side = append(side, p)
+	}
+	if s.opts.ReadAPIAddr != "" {
+		r, err := s.serveReadAPI(&wg, serveErr)
+		if err != nil {
+			return err
+		}
+		side = append(side, r)
+		if s.opts.ReadAPIURL == "" {
+			s.opts.ReadAPIURL = "http://" + s.ReadAPIAddr().String()
+		}
+	}
+
+	wg.Go(func() { s.dispatchLoop(ctx) })
+	wg.Go(func() { s.reporter.loop(ctx) })
+	wg.Go(func() { s.sweepLoop(ctx) })
+	wg.Go(func() { s.leaseLoop(ctx) })
+	wg.Go(func() { s.handoverLoop(ctx) })
+	s.ready.Store(true)
+	s.log.Info("OpAMP server listening", "addr", ln.Addr().String(), "path", s.opts.Path)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-serveErr:
+	case runErr = <-cacheErr:
+	}
+	s.ready.Store(false)
+	cancel()
+	s.shutdown(srv, side)
+	wg.Wait()
+	return runErr
+}
+
+// shutdown stops accepting, closes every WebSocket session (opamp-go's Stop does not) and
+// waits at most the shutdown grace.
+func (s *Server) shutdown(srv *http.Server, side []*http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownGrace)
+	defer cancel()
+	s.registry.Each(func(a *Agent) {
+		if a.conn != nil {
+			_ = a.conn.Disconnect()
+		}
+	})
+	_ = srv.Shutdown(ctx)
+	for _, h := range side {
+		_ = h.Shutdown(ctx)
+	}
+	s.releaseLease()
+	s.log.Info("OpAMP server stopped")
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// limitBody caps plain-HTTP request bodies at the message limit.
+func (s *Server) limitBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.opts.MaxMessageBytes {
+			s.metrics.rejected.WithLabelValues("too_large").Inc()
+			http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxMessageBytes)
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) tlsConfig() (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(s.opts.TLSCertFile, s.opts.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading the TLS certificate: %w", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if s.opts.ClientCAFile != "" {
+		pem, err := os.ReadFile(s.opts.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("no certificate in %s", s.opts.ClientCAFile)
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
+}
+
+func (s *Server) serveProbes(wg *sync.WaitGroup, errs chan<- error) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.Ready() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{s.opts.Registry, prometheus.DefaultGatherer}, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", s.opts.ProbeAddr)
+	if err != nil {
+		return nil, err
+	}
+	h := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	wg.Go(func() { errs <- ignoreClosed(h.Serve(ln)) })
+	return h, nil
+}
+
+// watch rebuilds the world of a namespace whenever one of its objects changes.
+func (s *Server) watch(ctx context.Context) error {
+	for _, obj := range []client.Object{&fleetv1alpha1.AgentGroup{}, &fleetv1alpha1.Rollout{},
+		&fleetv1alpha1.GatePolicy{}, &appsv1.ControllerRevision{}} {
+		inf, err := s.cache.GetInformer(ctx, obj)
+		if err != nil {
+			return err
+		}
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o any) { s.markWorldDirty(o) },
+			UpdateFunc: func(_, o any) { s.markWorldDirty(o) },
+			DeleteFunc: func(o any) { s.markWorldDirty(o) },
+		}); err != nil {
+			return err
+		}
+	}
+	inf, err := s.cache.GetInformer(ctx, &corev1.Secret{})
+	if err != nil {
+		return err
+	}
+	rebuild := func(any) {
+		if err := s.tokens.Rebuild(ctx, s.cache); err != nil {
+			s.log.Error(err, "rebuilding enrollment tokens")
+		}
+	}
+	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: rebuild, UpdateFunc: func(_, o any) { rebuild(o) }, DeleteFunc: rebuild,
+	})
+	return err
+}
+
+func (s *Server) markWorldDirty(o any) {
+	if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
+	}
+	obj, ok := o.(client.Object)
+	if !ok {
+		return
+	}
+	s.dirtyMu.Lock()
+	s.worldDirty[obj.GetNamespace()] = true
+	s.dirtyMu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Server) connectedCount() int {
+	n := 0
+	s.registry.Each(func(a *Agent) {
+		if a.Connected {
+			n++
+		}
+	})
+	return n
+}
+
+// semaphore bounds concurrent work without blocking: TryAcquire fails when it is full.
+type semaphore chan struct{}
+
+func (s semaphore) TryAcquire() bool {
+	select {
+	case s <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s semaphore) Release() { <-s }
+
+// opampLogger adapts logr to opamp-go's logger.
+type opampLogger struct{ log logr.Logger }
+
+func (l opampLogger) Debugf(_ context.Context, format string, v ...any) {
+	l.log.V(2).Info(fmt.Sprintf(format, v...))
+}
+
+func (l opampLogger) Errorf(_ context.Context, format string, v ...any) {
+	l.log.V(1).Info(fmt.Sprintf(format, v...))
+}

@@ -1,0 +1,329 @@
+package opampserver
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-telemetry/opamp-go/protobufs"
+	"github.com/open-telemetry/opamp-go/server/types"
+)
+
+const (
+	transportWS   = "ws"
+	transportHTTP = "http"
+	// retryAfter is what an overloaded server asks agents to wait (the spec's default floor).
+	retryAfter = 30 * time.Second
+)
+
+// session is one accepted connection: a WebSocket, or a single plain-HTTP poll.
+type session struct {
+	srv       *Server
+	namespace string
+	transport string
+	notAfter  time.Time
+	uid       string
+}
+
+// onConnecting authenticates a new connection and binds it to the namespace of its token.
+func (s *Server) onConnecting(req *http.Request) types.ConnectionResponse {
+	if s.opts.MaxConnections > 0 && s.sessions.Load() >= int64(s.opts.MaxConnections) {
+		s.metrics.rejected.WithLabelValues("overloaded").Inc()
+		return types.ConnectionResponse{HTTPStatusCode: http.StatusServiceUnavailable,
+			HTTPResponseHeader: map[string]string{"Retry-After": "30"}}
+	}
+	ns, reason := s.authenticate(req)
+	if ns == "" {
+		s.metrics.rejected.WithLabelValues(reason).Inc()
+		return types.ConnectionResponse{HTTPStatusCode: http.StatusUnauthorized,
+			HTTPResponseHeader: map[string]string{"WWW-Authenticate": `Bearer realm="ampora"`}}
+	}
+	sess := &session{srv: s, namespace: ns, transport: transportWS}
+	if req.Header.Get("Content-Type") == "application/x-protobuf" {
+		sess.transport = transportHTTP
+	}
+	if req.TLS != nil && len(req.TLS.PeerCertificates) > 0 {
+		sess.notAfter = req.TLS.PeerCertificates[0].NotAfter
+	}
+	return types.ConnectionResponse{Accept: true, ConnectionCallbacks: types.ConnectionCallbacks{
+		OnConnected:       sess.onConnected,
+		OnMessage:         sess.onMessage,
+		OnConnectionClose: sess.onClose,
+	}}
+}
+
+// authenticate returns the namespace of the bearer token, or "" and the reason for refusal.
+func (s *Server) authenticate(req *http.Request) (string, string) {
+	h := req.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		if s.opts.UnauthenticatedNamespace != "" {
+			return s.opts.UnauthenticatedNamespace, ""
+		}
+		return "", "unauthenticated"
+	}
+	if ns := s.tokens.Lookup(token); ns != "" {
+		return ns, ""
+	}
+	return "", "invalid_token"
+}
+
+func (sess *session) onConnected(_ context.Context, _ types.Connection) {
+	if sess.transport == transportWS {
+		sess.srv.sessions.Add(1)
+	}
+}
+
+func (sess *session) onClose(conn types.Connection) {
+	if sess.transport != transportWS {
+		return
+	}
+	s := sess.srv
+	s.sessions.Add(-1)
+	if sess.uid == "" {
+		return
+	}
+	now := s.clock.Now()
+	handedOver := false
+	s.registry.Do(sess.uid, false, func(a *Agent) {
+		if a.conn != conn {
+			return // the agent has a newer session already
+		}
+		markDisconnected(a, now)
+		handedOver = !a.handedOverAt.IsZero()
+	})
+	if handedOver {
+		s.registry.Delete(sess.uid) // a peer holds its session now and counts it
+	}
+}
+
+func markDisconnected(a *Agent, now time.Time) {
+	if !a.Connected {
+		return
+	}
+	a.Connected, a.conn, a.DisconnectedAt = false, nil, now
+	a.Disconnects = append(a.Disconnects, now)
+	if len(a.Disconnects) > maxRecentDisconnects {
+		a.Disconnects = a.Disconnects[len(a.Disconnects)-maxRecentDisconnects:]
+	}
+}
+
+// onMessage updates the registry from one AgentToServer and answers it, with the config the
+// agent should run when it does not run it yet.
+func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *protobufs.AgentToServer) *protobufs.ServerToAgent {
+	s := sess.srv
+	s.metrics.messages.WithLabelValues(messageType(msg)).Inc()
+	reply := &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid}
+	if len(msg.InstanceUid) != 16 {
+		reply.ErrorResponse = &protobufs.ServerErrorResponse{
+			Type:         protobufs.ServerErrorResponseType_ServerErrorResponseType_BadRequest,
+			ErrorMessage: "instance_uid must be 16 bytes",
+		}
+		return reply
+	}
+	if !s.inflight.TryAcquire() {
+		s.metrics.rejected.WithLabelValues("overloaded").Inc()
+		reply.ErrorResponse = &protobufs.ServerErrorResponse{
+			Type:         protobufs.ServerErrorResponseType_ServerErrorResponseType_Unavailable,
+			ErrorMessage: "server overloaded, retry later",
+			Details: &protobufs.ServerErrorResponse_RetryInfo{RetryInfo: &protobufs.RetryInfo{
+				RetryAfterNanoseconds: uint64(retryAfter)}},
+		}
+		return reply
+	}
+	defer s.inflight.Release()
+
+	uid := UIDString(msg.InstanceUid)
+	now := s.clock.Now()
+	view := s.world.View(sess.namespace)
+	mismatch := false
+	var send bool
+	s.registry.Do(uid, true, func(a *Agent) {
+		if a.Namespace == "" {
+			a.UID, a.Namespace, a.uidBytes = uid, sess.namespace, bytes.Clone(msg.InstanceUid)
+			s.handovers.add(uid) // new here: any peer that held it must forget it
+			if msg.AgentDescription == nil {
+				reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)
+			}
+		} else if a.Namespace != sess.namespace {
+			mismatch = true
+			return
+		} else if msg.SequenceNum != a.lastSequenceNum+1 && sess.uid == uid {
+			// A gap on a live session: something was lost, ask for everything.
+			reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)
+		}
+		a.lastSequenceNum = msg.SequenceNum
+		if sess.uid != uid || !a.Connected {
+			sess.uid = uid
+			a.connSeq++
+			a.Connected, a.ConnectedSince, a.handedOverAt = true, now, time.Time{}
+			a.Transport, a.Replica, a.CertNotAfter = sess.transport, s.opts.Replica, sess.notAfter
+			if sess.transport == transportWS {
+				a.conn = conn
+			}
+		}
+		a.LastSeen = now
+		s.applyReport(a, msg, reply, now)
+		if msg.AgentDisconnect != nil {
+			markDisconnected(a, now)
+			return
+		}
+		t := view.target(a, now)
+		var retryAt time.Time
+		if t.rollout != nil {
+			retryAt = t.rollout.retryAt
+		}
+		if shouldSend(a, t.push, retryAt, now) {
+			reply.RemoteConfig = t.push.remote
+			send = true
+		}
+	})
+	if mismatch {
+		s.metrics.rejected.WithLabelValues("namespace_mismatch").Inc()
+		reply.ErrorResponse = &protobufs.ServerErrorResponse{
+			Type:         protobufs.ServerErrorResponseType_ServerErrorResponseType_BadRequest,
+			ErrorMessage: "instance_uid is enrolled in another namespace",
+		}
+		return reply
+	}
+	if send {
+		s.metrics.dispatchLocal.Inc()
+	}
+	return reply
+}
+
+// applyReport copies what the agent reported into the registry. Fields an agent leaves out
+// are unchanged since its last report (the spec's compression), so nil keeps the old value.
+func (s *Server) applyReport(a *Agent, msg *protobufs.AgentToServer, reply *protobufs.ServerToAgent, now time.Time) {
+	if d := msg.AgentDescription; d != nil {
+		attrs := make(map[string]string, len(d.IdentifyingAttributes)+len(d.NonIdentifyingAttributes))
+		for _, kv := range d.IdentifyingAttributes {
+			attrs[kv.Key] = anyValueString(kv.Value)
+		}
+		for _, kv := range d.NonIdentifyingAttributes {
+			attrs[kv.Key] = anyValueString(kv.Value)
+		}
+		a.Attributes = attrs
+	}
+	if msg.Capabilities != 0 {
+		a.Capabilities = msg.Capabilities
+	}
+	if msg.Health != nil {
+		a.Health = msg.Health
+	}
+	if ec := msg.EffectiveConfig; ec != nil {
+		a.EffectiveHash = BodyHash(effectiveBody(ec.ConfigMap))
+	}
+	if rcs := msg.RemoteConfigStatus; rcs != nil {
+		h := HashString(rcs.LastRemoteConfigHash)
+		if h != a.StatusHash || rcs.Status != a.Status || a.StatusSince.IsZero() {
+			a.StatusSince = now
+			switch rcs.Status {
+			case protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLYING:
+				a.ApplyingAt = now
+			case protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED:
+				a.AppliedAt = now
+				if a.OfferedHash == h && !a.OfferedAt.IsZero() {
+					s.metrics.applyDuration.WithLabelValues(s.agentType(a)).Observe(now.Sub(a.OfferedAt).Seconds())
+				}
+			case protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED:
+				a.FailedAt = now
+				if a.failures == nil {
+					a.failures = map[string]failure{}
+				}
+				a.failures[h] = failure{msg: truncate(rcs.ErrorMessage, 1024), at: now}
+			}
+		}
+		a.StatusHash, a.Status, a.StatusError = h, rcs.Status, truncate(rcs.ErrorMessage, 1024)
+	}
+	if ac := msg.AvailableComponents; ac != nil {
+		if len(ac.Components) > 0 {
+			a.Components = componentTypes(ac.Components)
+			a.ComponentsHash = ac.Hash
+		} else if !bytes.Equal(ac.Hash, a.ComponentsHash) || a.Components == nil {
+			reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportAvailableComponents)
+		}
+	}
+}
+
+// componentTypes flattens AvailableComponents to kind -> set of component types. The
+// collector reports kinds ("receivers") whose sub-components are the types ("otlp").
+func componentTypes(m map[string]*protobufs.ComponentDetails) map[string]map[string]struct{} {
+	out := make(map[string]map[string]struct{}, len(m))
+	for kind, d := range m {
+		set := map[string]struct{}{}
+		if d != nil {
+			for typ := range d.SubComponentMap {
+				set[typ] = struct{}{}
+			}
+		}
+		out[kind] = set
+	}
+	return out
+}
+
+// agentType is the bounded label value for an agent: its service.name when that is one of
+// the first few seen, else "other".
+func (s *Server) agentType(a *Agent) string {
+	name := a.ServiceName()
+	return s.agentTypes.label(name)
+}
+
+func messageType(msg *protobufs.AgentToServer) string {
+	switch {
+	case msg.AgentDisconnect != nil:
+		return "disconnect"
+	case msg.RemoteConfigStatus != nil:
+		return "remote_config_status"
+	case msg.AgentDescription != nil:
+		return "description"
+	case msg.Health != nil:
+		return "health"
+	case msg.EffectiveConfig != nil:
+		return "effective_config"
+	case msg.AvailableComponents != nil:
+		return "available_components"
+	default:
+		return "heartbeat"
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// boundedLabels hands out at most max distinct label values, then "other", so that metric
+// cardinality stays bounded whatever agents report.
+type boundedLabels struct {
+	max  int
+	seen atomic.Pointer[map[string]struct{}]
+}
+
+func (b *boundedLabels) label(v string) string {
+	for {
+		cur := b.seen.Load()
+		if cur != nil {
+			if _, ok := (*cur)[v]; ok {
+				return v
+			}
+			if len(*cur) >= b.max {
+				return "other"
+			}
+		}
+		next := map[string]struct{}{v: {}}
+		if cur != nil {
+			for k := range *cur {
+				next[k] = struct{}{}
+			}
+		}
+		if b.seen.CompareAndSwap(cur, &next) {
+			return v
+		}
+	}
+}

@@ -1,0 +1,253 @@
+package opampserver
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/open-telemetry/opamp-go/protobufs"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/revision"
+	"github.com/ampora-io/ampora/internal/selector"
+)
+
+// configRef is a config revision ready to push.
+type configRef struct {
+	hash   string
+	body   []byte
+	remote *protobufs.AgentRemoteConfig
+}
+
+func newConfigRef(hash string, body []byte) *configRef {
+	raw, _ := hexDecode(hash)
+	return &configRef{hash: hash, body: body, remote: &protobufs.AgentRemoteConfig{
+		Config: &protobufs.AgentConfigMap{ConfigMap: map[string]*protobufs.AgentConfigFile{
+			"": {Body: body, ContentType: "text/yaml"},
+		}},
+		ConfigHash: raw,
+	}}
+}
+
+// withdrawal is the empty remote config that returns an agent to its local configuration.
+var withdrawal = &configRef{hash: "", remote: &protobufs.AgentRemoteConfig{
+	Config: &protobufs.AgentConfigMap{ConfigMap: map[string]*protobufs.AgentConfigFile{}},
+}}
+
+// rolloutView is what the sidecar needs of a Rollout that drives a group.
+type rolloutView struct {
+	name         string
+	phase        fleetv1alpha1.RolloutPhase
+	config       *configRef // the rollout's revision
+	previous     *configRef // what rollback returns to (withdrawal when the group had none)
+	fromRank     string
+	toRank       string
+	batch        int32
+	batchStart   time.Time
+	started      time.Time
+	applyTimeout time.Duration
+	retryAt      time.Time
+	// required lists the component types the config uses, per kind, for the compatibility
+	// check against agents' AvailableComponents.
+	required map[string][]string
+}
+
+// pushing says whether the sidecar offers the rollout's config to admitted agents.
+func (r *rolloutView) pushing() bool {
+	return r.phase == fleetv1alpha1.RolloutProgressing || r.phase == fleetv1alpha1.RolloutPaused
+}
+
+// groupView is one AgentGroup with its active rollout and push policies.
+type groupView struct {
+	name     string
+	selector fleetv1alpha1.AgentSelector
+	excluded map[string]struct{}
+	current  *configRef
+	rollout  *rolloutView
+	policies []fleetv1alpha1.PushPolicy
+}
+
+func (g *groupView) matches(a *Agent) bool {
+	if _, ok := g.excluded[a.UID]; ok {
+		return false
+	}
+	return selector.Matches(g.selector, a.Attributes)
+}
+
+// nsView is the sidecar's picture of one namespace.
+type nsView struct {
+	groups []*groupView
+}
+
+// World is the sidecar's picture of the objects that decide what agents should run, rebuilt
+// per namespace from the informer cache whenever one of them changes.
+type World struct {
+	reader client.Reader
+	mu     sync.RWMutex
+	views  map[string]*nsView
+	// parseRequired extracts the component types a config uses; nil skips the check.
+	parseRequired func(body []byte) map[string][]string
+}
+
+// NewWorld returns an empty world that reads objects from reader.
+func NewWorld(reader client.Reader, parseRequired func([]byte) map[string][]string) *World {
+	return &World{reader: reader, views: map[string]*nsView{}, parseRequired: parseRequired}
+}
+
+// View returns the current view of a namespace (nil when it has no groups).
+func (w *World) View(ns string) *nsView {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.views[ns]
+}
+
+// Namespaces lists the namespaces that have a view.
+func (w *World) Namespaces() []string {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	out := make([]string, 0, len(w.views))
+	for ns := range w.views {
+		out = append(out, ns)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Rebuild reads the groups, rollouts, policies and revisions of ns and replaces its view.
+func (w *World) Rebuild(ctx context.Context, ns string) error {
+	var groups fleetv1alpha1.AgentGroupList
+	if err := w.reader.List(ctx, &groups, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	if len(groups.Items) == 0 {
+		w.mu.Lock()
+		delete(w.views, ns)
+		w.mu.Unlock()
+		return nil
+	}
+	var rollouts fleetv1alpha1.RolloutList
+	if err := w.reader.List(ctx, &rollouts, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	var policies fleetv1alpha1.GatePolicyList
+	if err := w.reader.List(ctx, &policies, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	policyByName := map[string]*fleetv1alpha1.GatePolicy{}
+	for i := range policies.Items {
+		policyByName[policies.Items[i].Name] = &policies.Items[i]
+	}
+
+	cache := map[string]*configRef{}
+	load := func(rev string) *configRef {
+		if rev == "" {
+			return nil
+		}
+		if c, ok := cache[rev]; ok {
+			return c
+		}
+		var cr appsv1.ControllerRevision
+		var c *configRef
+		if err := w.reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: revision.Name(rev)}, &cr); err == nil {
+			if d, err := revision.Read(&cr); err == nil {
+				c = newConfigRef(d.ConfigHash, []byte(d.Config))
+			}
+		}
+		cache[rev] = c
+		return c
+	}
+
+	view := &nsView{}
+	for i := range groups.Items {
+		g := &groups.Items[i]
+		gv := &groupView{name: g.Name, selector: g.Spec.Selector, excluded: map[string]struct{}{}}
+		for _, uid := range g.Spec.ExcludedInstanceUIDs {
+			gv.excluded[uid] = struct{}{}
+		}
+		gv.current = load(g.Status.CurrentRevision)
+		if r := activeRollout(rollouts.Items, g); r != nil {
+			gv.rollout = w.rolloutView(r, gv.current, load)
+			if gv.rollout != nil {
+				pol := policyByName[fleetv1alpha1.DefaultGatePolicyName]
+				if r.Spec.GatePolicyRef != nil {
+					pol = policyByName[r.Spec.GatePolicyRef.Name]
+				}
+				if pol != nil {
+					gv.policies = pol.Spec.PushPolicies
+				}
+			}
+		}
+		view.groups = append(view.groups, gv)
+	}
+	sort.Slice(view.groups, func(i, j int) bool { return view.groups[i].name < view.groups[j].name })
+
+	w.mu.Lock()
+	w.views[ns] = view
+	w.mu.Unlock()
+	return nil
+}
+
+// activeRollout is the Rollout that drives g: the one its status names, as long as that
+// Rollout still targets g and has a batch in progress, paused or rolling back.
+func activeRollout(rollouts []fleetv1alpha1.Rollout, g *fleetv1alpha1.AgentGroup) *fleetv1alpha1.Rollout {
+	for i := range rollouts {
+		r := &rollouts[i]
+		if r.Name != g.Status.ActiveRollout || r.Spec.AgentGroup != g.Name {
+			continue
+		}
+		switch r.Status.Phase {
+		case fleetv1alpha1.RolloutProgressing, fleetv1alpha1.RolloutPaused, fleetv1alpha1.RolloutRollingBack:
+		default:
+			return nil
+		}
+		if r.Status.CurrentBatch == nil || r.Status.ConfigHash == "" {
+			return nil
+		}
+		return r
+	}
+	return nil
+}
+
+func (w *World) rolloutView(r *fleetv1alpha1.Rollout, current *configRef, load func(string) *configRef) *rolloutView {
+	cfg := load(r.Status.Revision)
+	if cfg == nil || cfg.hash != r.Status.ConfigHash {
+		// Not stored yet (or not validated): nothing can be pushed from it.
+		return nil
+	}
+	rv := &rolloutView{
+		name:     r.Name,
+		phase:    r.Status.Phase,
+		config:   cfg,
+		fromRank: r.Status.CurrentBatch.FromRank,
+		toRank:   r.Status.CurrentBatch.ToRank,
+		batch:    r.Status.CurrentBatch.Number,
+	}
+	if r.Status.CurrentBatch.StartedAt != nil {
+		rv.batchStart = r.Status.CurrentBatch.StartedAt.Time
+	}
+	if r.Status.StartedAt != nil {
+		rv.started = r.Status.StartedAt.Time
+	}
+	if r.Spec.ApplyTimeout != nil {
+		rv.applyTimeout = r.Spec.ApplyTimeout.Duration
+	}
+	if a := r.Status.LastAction; a != nil && a.Action == fleetv1alpha1.ActionRetry {
+		rv.retryAt = a.HandledAt.Time
+	}
+	rv.previous = withdrawal
+	if r.Status.PreviousRevision != "" {
+		if prev := load(r.Status.PreviousRevision); prev != nil {
+			rv.previous = prev
+		} else if current != nil {
+			rv.previous = current
+		}
+	}
+	if w.parseRequired != nil {
+		rv.required = w.parseRequired(cfg.body)
+	}
+	return rv
+}

@@ -1,0 +1,269 @@
+package sidecar_test
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/opampserver"
+	"github.com/ampora-io/ampora/test/fleetsim"
+)
+
+var _ = Describe("OpAMP sidecar", func() {
+	BeforeEach(ensureOperatorNamespace)
+
+	It("refuses agents without a valid token, and binds each agent to its token's namespace", func(ctx SpecContext) {
+		nsA, tokenA := namespace("tenant-a")
+		nsB, tokenB := namespace("tenant-b")
+		sc := startSidecar("auth-0")
+
+		for _, tok := range []string{"", "not-a-token"} {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, sc.HTTPURL(), strings.NewReader(""))
+			Expect(err).NotTo(HaveOccurred())
+			req.Header.Set("Content-Type", "application/x-protobuf")
+			if tok != "" {
+				req.Header.Set("Authorization", "Bearer "+tok)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			Expect(err).NotTo(HaveOccurred())
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			Expect(resp.StatusCode).To(Equal(http.StatusUnauthorized))
+		}
+
+		// Both tenants have a group that would match the other's agents, and a rollout.
+		engA := newEngine(nsA, collectorConfig, nil)
+		engB := newEngine(nsB, collectorConfig+"# b\n", nil)
+		fleetA := startFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: tokenA, Agents: 6, UIDPrefix: "a"})
+		fleetB := startFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: tokenB, Agents: 4, UIDPrefix: "b"})
+
+		// B's rollout admits every agent B could possibly see (the cutoff covers A's ranks too).
+		all := append(uidsOf(fleetA), uidsOf(fleetB)...)
+		engB.startBatch(1, all, 0, len(all))
+		Eventually(func() int32 { return engB.report("auth-0").Counts.Targeted }, 10*time.Second).Should(Equal(int32(4)))
+		Eventually(func() int32 { return engB.report("auth-0").Counts.Applied }, 10*time.Second).Should(Equal(int32(4)))
+		for _, a := range fleetA.Agents {
+			Expect(received(a, engB.hash)).To(BeFalse(), "agent of namespace A got namespace B's config")
+		}
+		Expect(fleetB.Count(func(a *fleetsim.Agent) bool { return received(a, engB.hash) })).To(Equal(4))
+		Expect(engA.report("auth-0").Counts.Targeted).To(BeZero())
+	})
+
+	It("pushes to the agents of a started batch and to no other", func(ctx SpecContext) {
+		ns, token := namespace("batch")
+		sc := startSidecar("batch-0")
+		eng := newEngine(ns, collectorConfig, nil)
+		fleet := startFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 20})
+
+		first := eng.startBatch(1, uidsOf(fleet), 0, 8)
+		Eventually(func() int32 { return eng.report("batch-0").Counts.Applied }, 10*time.Second).Should(Equal(int32(8)))
+		got := fleet.Count(func(a *fleetsim.Agent) bool { return received(a, eng.hash) })
+		Expect(got).To(Equal(8))
+		for _, uid := range first {
+			Expect(agentByUID(fleet, uid).EffectiveHash()).To(Equal(eng.hash))
+		}
+		rep := eng.report("batch-0")
+		Expect(rep.BatchCounts.Applied).To(Equal(int32(8)))
+		Expect(rep.Connected).To(Equal(int32(20)))
+
+		second := eng.startBatch(2, uidsOf(fleet), 8, 15)
+		Expect(second).To(HaveLen(7))
+		Eventually(func() int32 { return eng.report("batch-0").Counts.Applied }, 10*time.Second).Should(Equal(int32(15)))
+		Eventually(func() int32 { return eng.report("batch-0").BatchCounts.Applied }, 10*time.Second).Should(Equal(int32(7)))
+		Expect(fleet.Count(func(a *fleetsim.Agent) bool { return received(a, eng.hash) })).To(Equal(15))
+		// Nobody was offered the config twice on a steady session.
+		for _, a := range fleet.Agents {
+			Expect(len(a.Received())).To(BeNumerically("<=", 1))
+		}
+	})
+
+	It("counts every verified state right", func(ctx SpecContext) {
+		ns, token := namespace("states")
+		sc := startSidecar("states-0")
+		eng := newEngine(ns, collectorConfig, nil)
+		// A push policy that denies the "frozen" agents.
+		Expect(env.Client.Create(ctx, &fleetv1alpha1.GatePolicy{
+			ObjectMeta: objMeta(ns, fleetv1alpha1.DefaultGatePolicyName),
+			Spec: fleetv1alpha1.GatePolicySpec{PushPolicies: []fleetv1alpha1.PushPolicy{{
+				Name:     "frozen",
+				Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"frozen": "true"}},
+				Deny:     fleetv1alpha1.DenyAlways,
+			}}},
+		})).To(Succeed())
+
+		fleet := startFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 16,
+			Profiles: []fleetsim.Profile{
+				{Name: "failing", Fraction: 2.0 / 16, Behavior: fleetsim.Behavior{FailWith: `unknown exporter "otlp"`}},
+				{Name: "no-rcs", Fraction: 2.0 / 16, Behavior: fleetsim.Behavior{NoRemoteConfigStatus: true}},
+				{Name: "unhealthy", Fraction: 2.0 / 16, Behavior: fleetsim.Behavior{UnhealthyAfterApply: "exporter otlp: connection refused"}},
+				{Name: "dropper", Fraction: 2.0 / 16, Behavior: fleetsim.Behavior{DisconnectAfterPush: true}},
+				{Name: "lacking", Fraction: 2.0 / 16, Behavior: fleetsim.Behavior{MissingComponents: []string{"exporters/otlp"}}},
+				{Name: "frozen", Fraction: 2.0 / 16, Attributes: map[string]string{"frozen": "true"}},
+				{Name: "slow", Fraction: 1.0 / 16, Behavior: fleetsim.Behavior{ApplyDelay: func(*rand.Rand) time.Duration { return time.Hour }}},
+			},
+			Default: fleetsim.Profile{Name: "ok"},
+		})
+		Expect(fleet.Count(func(a *fleetsim.Agent) bool { return a.Profile == "ok" })).To(Equal(3))
+
+		eng.startBatch(1, uidsOf(fleet), 0, 16)
+		want := fleetv1alpha1.AgentCounts{Targeted: 16, Applied: 3 + 2, Failed: 2, Unhealthy: 2,
+			Disconnected: 2, Incompatible: 2, Denied: 2, Applying: 1}
+		Eventually(func() string { return describeCounts(eng.report("states-0").Counts) }, 15*time.Second).
+			Should(Equal(describeCounts(want)))
+
+		rep := eng.report("states-0")
+		Expect(rep.FailedAgents).NotTo(BeEmpty())
+		Expect(rep.FailedAgents[0].State).To(Equal(fleetv1alpha1.AgentFailed))
+		Expect(rep.FailedAgents[0].Message).To(Equal(`unknown exporter "otlp"`))
+		// Neither the denied nor the incompatible agents were offered anything.
+		for _, a := range fleet.Agents {
+			if a.Profile == "frozen" || a.Profile == "lacking" {
+				Expect(a.Received()).To(BeEmpty(), a.Profile)
+			}
+		}
+	})
+
+	It("counts an agent that reports APPLIED for its old hash after FAILED for the new one as failed, and never re-offers it", func(ctx SpecContext) {
+		ns, token := namespace("stale")
+		sc := startSidecar("stale-0")
+		eng := newEngine(ns, collectorConfig, nil)
+		fleet := startFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 2,
+			Default: fleetsim.Profile{Name: "failing", Behavior: fleetsim.Behavior{FailWith: "bad pipeline"}}})
+
+		eng.startBatch(1, uidsOf(fleet), 0, 2)
+		Eventually(func() int32 { return eng.report("stale-0").Counts.Failed }, 10*time.Second).Should(Equal(int32(2)))
+
+		// The agents fall back to their old config and report it APPLIED; a reconnect makes
+		// them send their full state again.
+		for _, a := range fleet.Agents {
+			a.RevertToPrevious()
+			Expect(a.Reconnect(ctx, "")).To(Succeed())
+		}
+		Eventually(fleet.Connected, 10*time.Second).Should(Equal(2))
+		Consistently(func() int32 { return eng.report("stale-0").Counts.Failed }, 3*time.Second).Should(Equal(int32(2)))
+		for _, a := range fleet.Agents {
+			Expect(a.Received()).To(HaveLen(1), "a FAILED hash was offered again")
+		}
+
+		// A retry offers it once more.
+		eng.setStatus(func(st *fleetv1alpha1.RolloutStatus) {
+			st.LastAction = &fleetv1alpha1.ActionRecord{Action: fleetv1alpha1.ActionRetry, HandledAt: *ptrTime(time.Now().Add(time.Second))}
+		})
+		offers := func() []int { return []int{len(fleet.Agents[0].Received()), len(fleet.Agents[1].Received())} }
+		Eventually(offers, 10*time.Second).Should(Equal([]int{2, 2}))
+		Consistently(offers, 3*time.Second).Should(Equal([]int{2, 2}))
+		Eventually(func() int32 { return eng.report("stale-0").Counts.Failed }, 10*time.Second).Should(Equal(int32(2)))
+	})
+
+	It("loses no count when the sidecar restarts: agents re-report", func(ctx SpecContext) {
+		ns, token := namespace("restart")
+		sc := startSidecar("restart-0")
+		addr := sc.srv.Addr().String()
+		eng := newEngine(ns, collectorConfig, nil)
+		fleet := startFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 10,
+			Profiles: []fleetsim.Profile{{Name: "failing", Fraction: 0.3, Behavior: fleetsim.Behavior{FailWith: "boom"}}}})
+		eng.startBatch(1, uidsOf(fleet), 0, 10)
+		want := fleetv1alpha1.AgentCounts{Targeted: 10, Applied: 7, Failed: 3}
+		Eventually(func() string { return describeCounts(eng.report("restart-0").Counts) }, 10*time.Second).Should(Equal(describeCounts(want)))
+
+		sc.Stop()
+		Eventually(fleet.Connected, 10*time.Second).Should(BeZero())
+		startSidecar("restart-0", func(o *opampserver.Options) { o.ListenAddr = addr })
+		Eventually(fleet.Connected, 60*time.Second).Should(Equal(10))
+		Eventually(func() string { return describeCounts(eng.report("restart-0").Counts) }, 20*time.Second).Should(Equal(describeCounts(want)))
+	})
+
+	It("lets an agent that reconnects to a second replica carry on", func(ctx SpecContext) {
+		ns, token := namespace("handover")
+		first := startSidecar("handover-0")
+		second := startSidecar("handover-1")
+		eng := newEngine(ns, collectorConfig, nil)
+		fleet := startFleet(fleetsim.Options{URLs: []string{first.URL()}, Token: token, Agents: 6,
+			Default: fleetsim.Profile{Behavior: fleetsim.Behavior{ApplyDelay: func(*rand.Rand) time.Duration { return 2 * time.Second }}}})
+		eng.startBatch(1, uidsOf(fleet), 0, 6)
+		Eventually(func() int32 { return eng.report("handover-0").Counts.Applying }, 10*time.Second).Should(Equal(int32(6)))
+
+		// Half the agents move to the second replica while applying.
+		for _, a := range fleet.Agents[:3] {
+			Expect(a.Reconnect(ctx, second.URL())).To(Succeed())
+		}
+		Eventually(func() int32 { return eng.report("handover-1").Counts.Applied }, 15*time.Second).Should(Equal(int32(3)))
+		// Every agent counts once: the first replica forgot the three it handed over.
+		want := fleetv1alpha1.AgentCounts{Targeted: 6, Applied: 6}
+		Eventually(func() string { return describeCounts(eng.counts("handover-0", "handover-1")) }, 15*time.Second).
+			Should(Equal(describeCounts(want)))
+		Expect(eng.report("handover-0").Counts.Targeted).To(Equal(int32(3)))
+		for _, a := range fleet.Agents {
+			Expect(a.EffectiveHash()).To(Equal(eng.hash))
+		}
+	})
+
+	It("writes its entry at most once per second per rollout, with 500 agents changing state", func(ctx SpecContext) {
+		ns, token := namespace("coalesce")
+		sc := startSidecar("coalesce-0")
+		eng := newEngine(ns, collectorConfig, nil)
+		fleet := startFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 500,
+			Default: fleetsim.Profile{Behavior: fleetsim.Behavior{ApplyDelay: func(r *rand.Rand) time.Duration {
+				return time.Duration(r.IntN(6000)) * time.Millisecond
+			}}}})
+
+		w := watchRollout(ctx, ns, eng.rollout, "coalesce-0")
+		start := time.Now()
+		eng.startBatch(1, uidsOf(fleet), 0, 500)
+		Eventually(func() int32 { return eng.report("coalesce-0").Counts.Applied }, 30*time.Second).Should(Equal(int32(500)))
+		elapsed := time.Since(start)
+		writes := w.stop()
+		GinkgoWriter.Printf("%d status writes by the replica in %.1fs\n", writes, elapsed.Seconds())
+		Expect(writes).To(BeNumerically(">=", 3), "the counts should have moved in several steps")
+		Expect(float64(writes)).To(BeNumerically("<=", elapsed.Seconds()+1))
+	})
+})
+
+var _ = Describe("ampora opamp, as a process", func() {
+	BeforeEach(ensureOperatorNamespace)
+
+	It("serves agents, reports, and stops cleanly on SIGTERM", func(ctx SpecContext) {
+		bin, err := gexec.Build("github.com/ampora-io/ampora/cmd/ampora")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(gexec.CleanupBuildArtifacts)
+
+		ns, token := namespace("process")
+		eng := newEngine(ns, collectorConfig, nil)
+		port := freePort()
+		cmd := exec.Command(bin, "opamp", "--replica=proc-0", "--namespace="+operatorNamespace,
+			fmt.Sprintf("--listen=127.0.0.1:%d", port), "--probe-addr=127.0.0.1:0", "--read-api-addr=127.0.0.1:0")
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)
+		session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { session.Kill().Wait(10 * time.Second) })
+
+		url := fmt.Sprintf("ws://127.0.0.1:%d/v1/opamp", port)
+		Eventually(func() error { _, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); return err }, 20*time.Second).Should(Succeed())
+		fleet := startFleet(fleetsim.Options{URLs: []string{url}, Token: token, Agents: 5})
+		eng.startBatch(1, uidsOf(fleet), 0, 5)
+		Eventually(func() int32 { return eng.report("proc-0").Counts.Applied }, 15*time.Second).Should(Equal(int32(5)))
+
+		session.Terminate()
+		Eventually(session, 15*time.Second).Should(gexec.Exit(0))
+		Eventually(fleet.Connected, 10*time.Second).Should(BeZero())
+	})
+})
+
+func freePort() int {
+	GinkgoHelper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
