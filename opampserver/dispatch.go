@@ -77,7 +77,9 @@ func (v *nsView) target(a *Agent, now time.Time) target {
 				t.denied = p
 				return t
 			}
-			if reason := incompatible(r.required, a.Components); reason != "" {
+			if reason, known := compatible(r.required, a); !known {
+				return t // the agent reports its components but has not sent them yet: wait
+			} else if reason != "" {
 				t.incompatible = reason
 				return t
 			}
@@ -90,9 +92,22 @@ func (v *nsView) target(a *Agent, now time.Time) target {
 		}
 	}
 	if g.current != nil && a.StatusHash == "" && a.OfferedHash == "" && a.EffectiveHash != g.current.hash {
-		t.push = g.current
+		// A new agent gets the group's revision, unless a push policy denies it or it could
+		// not run it.
+		if reason, known := compatible(g.currentRequired, a); known && reason == "" && deniedBy(g.policies, a.Attributes, now) == "" {
+			t.push = g.current
+		}
 	}
 	return t
+}
+
+// compatible says what required component the agent lacks ("" for none); known is false
+// while an agent that reports its components has not sent them yet.
+func compatible(required map[string][]string, a *Agent) (reason string, known bool) {
+	if len(required) > 0 && a.Capabilities&capReportsComponents != 0 && a.Components == nil {
+		return "", false
+	}
+	return incompatible(required, a.Components), true
 }
 
 // shouldSend decides whether to send push to a now, and records the offer when it does.
@@ -115,7 +130,10 @@ func shouldSend(a *Agent, push *configRef, retryAt, now time.Time) bool {
 			if !retryAt.After(f.at) {
 				return false // never re-offer a hash the agent failed, unless a retry came after
 			}
+			// The retry is a new offer: send it now, even on the session the failed offer went
+			// out on, and time the apply from now.
 			delete(a.failures, push.hash)
+			a.OfferedAt = time.Time{}
 		}
 	}
 	if a.OfferedHash == push.hash && !a.OfferedAt.IsZero() && a.sentConn == a.connSeq && now.Sub(a.sentAt) < resendAfter {
@@ -188,7 +206,9 @@ func inAnyWindow(windows []fleetv1alpha1.TimeWindow, now time.Time) bool {
 			if m >= start && onDay(w.Days, t.Weekday()) {
 				return true
 			}
-			if m < end && onDay(w.Days, t.Add(-24*time.Hour).Weekday()) {
+			// The day before by the calendar: 24 hours back is two days back after a
+			// 23-hour day (clocks going forward).
+			if m < end && onDay(w.Days, (t.Weekday()+6)%7) {
 				return true
 			}
 		}

@@ -257,11 +257,11 @@ func effectiveBody(cm *protobufs.AgentConfigMap) []byte {
 		return nil
 	}
 	if f, ok := cm.ConfigMap[""]; ok {
-		return f.Body
+		return f.GetBody()
 	}
 	if len(cm.ConfigMap) == 1 {
 		for _, f := range cm.ConfigMap {
-			return f.Body
+			return f.GetBody()
 		}
 	}
 	names := make([]string, 0, len(cm.ConfigMap))
@@ -271,7 +271,7 @@ func effectiveBody(cm *protobufs.AgentConfigMap) []byte {
 	sort.Strings(names)
 	var body []byte
 	for _, n := range names {
-		body = append(body, cm.ConfigMap[n].Body...)
+		body = append(body, cm.ConfigMap[n].GetBody()...)
 	}
 	return body
 }

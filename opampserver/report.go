@@ -216,6 +216,7 @@ func (r *reporter) report(ctx context.Context) {
 	for key, ra := range snap.Rollouts {
 		e := &ra.entry
 		e.Replica, e.ConfigHash, e.Batch = s.opts.Replica, ra.view.config.hash, ra.view.batch
+		e.BatchStartedAt = timePtr(ra.view.batchStart)
 		if ga := snap.Groups[objKey{"AgentGroup", key.namespace, ra.group}]; ga != nil {
 			e.Connected = ga.entry.Connected
 		}

@@ -3,10 +3,13 @@ package opampserver
 import (
 	"bytes"
 	"context"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/open-telemetry/opamp-go/protobufs"
 	"github.com/open-telemetry/opamp-go/server/types"
@@ -17,6 +20,34 @@ const (
 	transportHTTP = "http"
 	// retryAfter is what an overloaded server asks agents to wait (the spec's default floor).
 	retryAfter = 30 * time.Second
+)
+
+// Bounds on what one agent's reports may make the registry keep, whatever the agent sends.
+const (
+	// maxAttributes bounds the attributes kept per agent: identifying ones first, then
+	// non-identifying ones, in the order reported; the rest are dropped.
+	maxAttributes = 128
+	// maxAttributeKeyLen drops attributes whose key is longer, in characters: no selector can
+	// name them (AttributeRequirement keys are at most 256 characters).
+	maxAttributeKeyLen = 256
+	// maxAttributeValueLen cuts longer attribute values, in characters, to what the status
+	// fields they are copied to accept (serviceName, serviceVersion, hostName, version: 256),
+	// which is also the longest value a selector expression can name.
+	maxAttributeValueLen = 256
+	// maxErrorMessageBytes bounds the error messages and health errors kept per agent; status
+	// messages take at most 1024 characters.
+	maxErrorMessageBytes = 1024
+	// maxFailures bounds the FAILED reports kept per agent, one per config hash; the oldest
+	// goes first.
+	maxFailures = 16
+	// maxHashBytes bounds a reported config or components hash. Config hashes are 32 bytes,
+	// so a longer reported hash cut to this still matches none of them.
+	maxHashBytes = 64
+	// maxComponents bounds the component kinds and types kept per agent, taken in name
+	// order; maxComponentNameLen drops longer names (collector component types are far
+	// shorter).
+	maxComponents       = 1024
+	maxComponentNameLen = 256
 )
 
 // session is one accepted connection: a WebSocket, or a single plain-HTTP poll.
@@ -159,8 +190,14 @@ func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *pr
 		if sess.uid != uid || !a.Connected {
 			sess.uid = uid
 			a.connSeq++
-			a.Connected, a.ConnectedSince, a.handedOverAt = true, now, time.Time{}
+			// A plain-HTTP agent opens a session per poll: it stays connected since its first
+			// poll for as long as it keeps polling (the sweep disconnects it when it stops).
+			if !a.Connected || sess.transport != transportHTTP || a.Transport != transportHTTP {
+				a.ConnectedSince = now
+			}
+			a.Connected, a.handedOverAt = true, time.Time{}
 			a.Transport, a.Replica, a.CertNotAfter = sess.transport, s.opts.Replica, sess.notAfter
+			a.conn = nil // an HTTP poll cannot be pushed to, nor may an old WebSocket's close end it
 			if sess.transport == transportWS {
 				a.conn = conn
 			}
@@ -199,26 +236,34 @@ func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *pr
 // are unchanged since its last report (the spec's compression), so nil keeps the old value.
 func (s *Server) applyReport(a *Agent, msg *protobufs.AgentToServer, reply *protobufs.ServerToAgent, now time.Time) {
 	if d := msg.AgentDescription; d != nil {
-		attrs := make(map[string]string, len(d.IdentifyingAttributes)+len(d.NonIdentifyingAttributes))
+		attrs := make(map[string]string, min(len(d.IdentifyingAttributes)+len(d.NonIdentifyingAttributes), maxAttributes))
 		for _, kv := range d.IdentifyingAttributes {
-			attrs[kv.Key] = anyValueString(kv.Value)
+			addAttribute(attrs, kv)
 		}
 		for _, kv := range d.NonIdentifyingAttributes {
-			attrs[kv.Key] = anyValueString(kv.Value)
+			addAttribute(attrs, kv)
 		}
 		a.Attributes = attrs
 	}
 	if msg.Capabilities != 0 {
 		a.Capabilities = msg.Capabilities
 	}
-	if msg.Health != nil {
-		a.Health = msg.Health
+	if h := msg.Health; h != nil {
+		// Keep what is read of it, bounded; the per-component map is not used.
+		a.Health = &protobufs.ComponentHealth{
+			Healthy:            h.Healthy,
+			StartTimeUnixNano:  h.StartTimeUnixNano,
+			LastError:          truncate(h.LastError, maxErrorMessageBytes),
+			Status:             truncate(h.Status, maxErrorMessageBytes),
+			StatusTimeUnixNano: h.StatusTimeUnixNano,
+		}
 	}
 	if ec := msg.EffectiveConfig; ec != nil {
 		a.EffectiveHash = BodyHash(effectiveBody(ec.ConfigMap))
 	}
 	if rcs := msg.RemoteConfigStatus; rcs != nil {
-		h := HashString(rcs.LastRemoteConfigHash)
+		h := HashString(boundHash(rcs.LastRemoteConfigHash))
+		errMsg := truncate(rcs.ErrorMessage, maxErrorMessageBytes)
 		if h != a.StatusHash || rcs.Status != a.Status || a.StatusSince.IsZero() {
 			a.StatusSince = now
 			switch rcs.Status {
@@ -231,36 +276,85 @@ func (s *Server) applyReport(a *Agent, msg *protobufs.AgentToServer, reply *prot
 				}
 			case protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED:
 				a.FailedAt = now
-				if a.failures == nil {
-					a.failures = map[string]failure{}
-				}
-				a.failures[h] = failure{msg: truncate(rcs.ErrorMessage, 1024), at: now}
+				recordFailure(a, h, failure{msg: errMsg, at: now})
 			}
 		}
-		a.StatusHash, a.Status, a.StatusError = h, rcs.Status, truncate(rcs.ErrorMessage, 1024)
+		a.StatusHash, a.Status, a.StatusError = h, rcs.Status, errMsg
 	}
 	if ac := msg.AvailableComponents; ac != nil {
+		hash := boundHash(ac.Hash)
 		if len(ac.Components) > 0 {
 			a.Components = componentTypes(ac.Components)
-			a.ComponentsHash = ac.Hash
-		} else if !bytes.Equal(ac.Hash, a.ComponentsHash) || a.Components == nil {
+			a.ComponentsHash = bytes.Clone(hash)
+		} else if !bytes.Equal(hash, a.ComponentsHash) || a.Components == nil {
 			reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportAvailableComponents)
 		}
 	}
 }
 
-// componentTypes flattens AvailableComponents to kind -> set of component types. The
-// collector reports kinds ("receivers") whose sub-components are the types ("otlp").
-func componentTypes(m map[string]*protobufs.ComponentDetails) map[string]map[string]struct{} {
-	out := make(map[string]map[string]struct{}, len(m))
-	for kind, d := range m {
-		set := map[string]struct{}{}
-		if d != nil {
-			for typ := range d.SubComponentMap {
-				set[typ] = struct{}{}
+// addAttribute adds one reported attribute to attrs, within the attribute bounds.
+func addAttribute(attrs map[string]string, kv *protobufs.KeyValue) {
+	if kv == nil || len(kv.Key) > utf8.UTFMax*maxAttributeKeyLen || utf8.RuneCountInString(kv.Key) > maxAttributeKeyLen {
+		return
+	}
+	if _, ok := attrs[kv.Key]; !ok && len(attrs) >= maxAttributes {
+		return
+	}
+	attrs[kv.Key] = truncateRunes(anyValueString(kv.Value), maxAttributeValueLen)
+}
+
+// recordFailure keeps f as the agent's FAILED report for hash, dropping the oldest other
+// report when the agent has maxFailures already.
+func recordFailure(a *Agent, hash string, f failure) {
+	if a.failures == nil {
+		a.failures = map[string]failure{}
+	}
+	if _, ok := a.failures[hash]; !ok && len(a.failures) >= maxFailures {
+		oldest := ""
+		for h, g := range a.failures {
+			if oldest == "" || g.at.Before(a.failures[oldest].at) {
+				oldest = h
 			}
 		}
+		delete(a.failures, oldest)
+	}
+	a.failures[hash] = f
+}
+
+// boundHash cuts a reported hash to maxHashBytes.
+func boundHash(b []byte) []byte {
+	return b[:min(len(b), maxHashBytes)]
+}
+
+// componentTypes flattens AvailableComponents to kind -> set of component types. The
+// collector reports kinds ("receivers") whose sub-components are the types ("otlp"). It keeps
+// at most maxComponents kinds and types, in name order so that the same report keeps the same.
+func componentTypes(m map[string]*protobufs.ComponentDetails) map[string]map[string]struct{} {
+	out := make(map[string]map[string]struct{}, min(len(m), maxComponents))
+	n := 0
+	for _, kind := range slices.Sorted(maps.Keys(m)) {
+		if n >= maxComponents {
+			break
+		}
+		if len(kind) > maxComponentNameLen {
+			continue
+		}
+		set := map[string]struct{}{}
 		out[kind] = set
+		n++
+		d := m[kind]
+		if d == nil {
+			continue
+		}
+		for _, typ := range slices.Sorted(maps.Keys(d.SubComponentMap)) {
+			if n >= maxComponents {
+				break
+			}
+			if len(typ) <= maxComponentNameLen {
+				set[typ] = struct{}{}
+				n++
+			}
+		}
 	}
 	return out
 }
@@ -291,11 +385,31 @@ func messageType(msg *protobufs.AgentToServer) string {
 	}
 }
 
+// truncate cuts s to at most n bytes, on a character boundary. The result does not share
+// memory with s, so a long reported string is not kept alive by its prefix.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n]
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return strings.Clone(s[:n])
+}
+
+// truncateRunes cuts s to at most n characters, without sharing memory with s.
+func truncateRunes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := 0
+	for j := range s {
+		if i == n {
+			return strings.Clone(s[:j])
+		}
+		i++
+	}
+	return s
 }
 
 // boundedLabels hands out at most max distinct label values, then "other", so that metric
@@ -308,13 +422,15 @@ type boundedLabels struct {
 func (b *boundedLabels) label(v string) string {
 	for {
 		cur := b.seen.Load()
+		n := 0
 		if cur != nil {
 			if _, ok := (*cur)[v]; ok {
 				return v
 			}
-			if len(*cur) >= b.max {
-				return "other"
-			}
+			n = len(*cur)
+		}
+		if n >= b.max {
+			return "other"
 		}
 		next := map[string]struct{}{v: {}}
 		if cur != nil {

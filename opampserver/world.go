@@ -67,7 +67,11 @@ type groupView struct {
 	selector fleetv1alpha1.AgentSelector
 	excluded map[string]struct{}
 	current  *configRef
-	rollout  *rolloutView
+	// currentRequired lists the component types the current revision uses.
+	currentRequired map[string][]string
+	rollout         *rolloutView
+	// policies are the push policies in force: the active rollout's GatePolicy's, else the
+	// namespace default's.
 	policies []fleetv1alpha1.PushPolicy
 }
 
@@ -169,17 +173,18 @@ func (w *World) Rebuild(ctx context.Context, ns string) error {
 			gv.excluded[uid] = struct{}{}
 		}
 		gv.current = load(g.Status.CurrentRevision)
+		if gv.current != nil && w.parseRequired != nil {
+			gv.currentRequired = w.parseRequired(gv.current.body)
+		}
+		pol := policyByName[fleetv1alpha1.DefaultGatePolicyName]
 		if r := activeRollout(rollouts.Items, g); r != nil {
 			gv.rollout = w.rolloutView(r, gv.current, load)
-			if gv.rollout != nil {
-				pol := policyByName[fleetv1alpha1.DefaultGatePolicyName]
-				if r.Spec.GatePolicyRef != nil {
-					pol = policyByName[r.Spec.GatePolicyRef.Name]
-				}
-				if pol != nil {
-					gv.policies = pol.Spec.PushPolicies
-				}
+			if gv.rollout != nil && r.Spec.GatePolicyRef != nil {
+				pol = policyByName[r.Spec.GatePolicyRef.Name]
 			}
+		}
+		if pol != nil {
+			gv.policies = pol.Spec.PushPolicies
 		}
 		view.groups = append(view.groups, gv)
 	}

@@ -264,6 +264,11 @@ type ReplicaReport struct {
 	// +optional
 	Batch int32 `json:"batch,omitempty"`
 
+	// batchStartedAt is the start of that batch as the replica saw it in status; a retry
+	// restarts the batch, so the manager knows the entry reflects it.
+	// +optional
+	BatchStartedAt *metav1.Time `json:"batchStartedAt,omitempty"`
+
 	// reportedAt is when the replica wrote this entry.
 	// +required
 	ReportedAt metav1.Time `json:"reportedAt"`
@@ -421,6 +426,15 @@ const (
 	// ActionRetry offers the config once more to agents that reported FAILED for it.
 	ActionRetry RolloutAction = "retry"
 )
+
+// Valid says whether a is one of the actions above.
+func (a RolloutAction) Valid() bool {
+	switch a {
+	case ActionResume, ActionAbort, ActionRollback, ActionRetry:
+		return true
+	}
+	return false
+}
 
 // Annotations that drive actions. The manager handles the action, records it in an Event and
 // in status.lastAction, and removes the annotation.

@@ -9,6 +9,7 @@ import (
 func TestDispatch(t *testing.T) {
 	t.Setenv("KUBECONFIG", "")
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("POD_NAMESPACE", "")
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	tests := []struct {
@@ -20,7 +21,7 @@ func TestDispatch(t *testing.T) {
 		{"no command prints usage", nil, 2, "Usage: ampora COMMAND"},
 		{"help", []string{"help"}, 0, "manager"},
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
-		{"manager stops cleanly on signal", []string{"manager"}, 0, "ampora manager: stopped"},
+		{"manager needs its namespace", []string{"manager"}, 1, "--namespace (or POD_NAMESPACE) is required"},
 		{"opamp without a cluster says so", []string{"opamp"}, 1, "ampora opamp: no kubeconfig"},
 		{"bad flag", []string{"manager", "--no-such-flag"}, 1, "flag provided but not defined"},
 	}

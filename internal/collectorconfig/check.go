@@ -25,12 +25,25 @@ type ValidationError struct {
 	Problems []Problem
 }
 
+// Error joins the messages with "; ". Past maxReported problems it only
+// counts the rest, to stay readable in a status condition; Problems holds
+// them all.
 func (e *ValidationError) Error() string {
 	msgs := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
 		msgs[i] = p.Message
 	}
-	return strings.Join(msgs, "; ")
+	return joinMessages(msgs)
+}
+
+// maxReported bounds the messages an error spells out.
+const maxReported = 20
+
+func joinMessages(msgs []string) string {
+	if len(msgs) <= maxReported {
+		return strings.Join(msgs, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more problems", strings.Join(msgs[:maxReported], "; "), len(msgs)-maxReported)
 }
 
 // Validate parses a config and checks it. On a parse error it returns no
@@ -67,6 +80,7 @@ func (c *Config) Check() error {
 		c = &Config{}
 	}
 	ch := checker{cfg: c, pipelines: slices.SortedFunc(maps.Keys(c.Service.Pipelines), comparePipelineIDs)}
+	ch.connectorUses()
 	ch.service()
 	ch.pipelineLists()
 	ch.connectors()
@@ -87,7 +101,10 @@ func (c *Config) Check() error {
 type checker struct {
 	cfg       *Config
 	pipelines []PipelineID // sorted
-	problems  []Problem
+	// asExporter and asReceiver list, per connector, the pipelines that
+	// export to it and those that receive from it, sorted, without repeats.
+	asExporter, asReceiver map[ComponentID][]PipelineID
+	problems               []Problem
 }
 
 func (ch *checker) add(pipeline, component string, format string, args ...any) {
@@ -193,11 +210,10 @@ func (ch *checker) hint(id ComponentID, expected ...Kind) string {
 	return ""
 }
 
-// connectorUses records, per connector, the pipelines that export to it and
-// those that receive from it, each sorted and without repeats.
-func (ch *checker) connectorUses() (asExporter, asReceiver map[ComponentID][]PipelineID) {
-	asExporter = map[ComponentID][]PipelineID{}
-	asReceiver = map[ComponentID][]PipelineID{}
+// connectorUses fills asExporter and asReceiver.
+func (ch *checker) connectorUses() {
+	ch.asExporter = map[ComponentID][]PipelineID{}
+	ch.asReceiver = map[ComponentID][]PipelineID{}
 	note := func(uses map[ComponentID][]PipelineID, ids []ComponentID, pid PipelineID) {
 		for _, id := range ids {
 			if _, ok := ch.cfg.Connectors[id]; !ok {
@@ -210,10 +226,9 @@ func (ch *checker) connectorUses() (asExporter, asReceiver map[ComponentID][]Pip
 	}
 	for _, pid := range ch.pipelines {
 		pl := ch.cfg.Service.Pipelines[pid]
-		note(asExporter, pl.Exporters, pid)
-		note(asReceiver, pl.Receivers, pid)
+		note(ch.asExporter, pl.Exporters, pid)
+		note(ch.asReceiver, pl.Receivers, pid)
 	}
-	return asExporter, asReceiver
 }
 
 func (ch *checker) connectors() {
@@ -224,9 +239,8 @@ func (ch *checker) connectors() {
 			}
 		}
 	}
-	asExporter, asReceiver := ch.connectorUses()
 	for _, id := range slices.SortedFunc(maps.Keys(ch.cfg.Connectors), compareComponentIDs) {
-		exp, rec := asExporter[id], asReceiver[id]
+		exp, rec := ch.asExporter[id], ch.asReceiver[id]
 		switch {
 		case len(exp) > 0 && len(rec) == 0:
 			ch.add(exp[0].String(), id.String(), "connector %q is used as an exporter in %s but as a receiver in no pipeline", id, pipelineList(exp))

@@ -208,7 +208,7 @@ service:
 		{
 			name: "malformed ID in a pipeline",
 			yaml: components + "service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [\"otlp/a|b\"]\n",
-			want: `service: pipeline "traces": exporters: invalid component ID "otlp/a|b": the name contains '|'; spaces, control characters and symbols are not allowed`,
+			want: `service: pipeline "traces": exporters: invalid component ID "otlp/a|b": the name contains the symbol '|', which the collector does not allow`,
 		},
 		{
 			name: "service is a string",
@@ -393,6 +393,14 @@ func TestParseLimits(t *testing.T) {
 		wide.WriteString("k" + strconv.Itoa(i) + ": 1, ")
 	}
 	wide.WriteString("}\n")
+	// Each alias of a wide mapping repeats the YAML library's pairwise
+	// duplicate-key check.
+	var repeated strings.Builder
+	repeated.WriteString("m: &m {")
+	for i := range 2000 {
+		repeated.WriteString("k" + strconv.Itoa(i) + ": 1, ")
+	}
+	repeated.WriteString("}\nl: [*m, *m, *m, *m, *m, *m, *m, *m, *m, *m]\n")
 
 	tests := []struct {
 		name, yaml, want string
@@ -401,6 +409,7 @@ func TestParseLimits(t *testing.T) {
 		{"deep nesting", "receivers: " + deep + "\n", "config nests more than 100 levels deep"},
 		{"deep through aliases", "x: &x " + strings.Repeat("[", 60) + strings.Repeat("]", 60) + "\ny: " + strings.Repeat("[", 60) + "*x" + strings.Repeat("]", 60) + "\n", "config nests more than 100 levels deep"},
 		{"wide mapping", wide.String(), "invalid YAML: line 3: a mapping has 4097 keys; the limit is 4096"},
+		{"wide mapping repeated", repeated.String(), "config has too many keys in large mappings to check them for duplicates"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -448,5 +457,29 @@ func TestCheckHandBuilt(t *testing.T) {
 	}
 	if err := cfg.Check(); err != nil {
 		t.Fatalf("Check() = %v, want nil", err)
+	}
+}
+
+func TestManyProblems(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("receivers:\n")
+	for i := range 25 {
+		b.WriteString("  " + strconv.Itoa(i) + "x:\n")
+	}
+	_, err := Parse([]byte(b.String()))
+	if err == nil || !strings.HasSuffix(err.Error(), "; and 5 more problems") || strings.Count(err.Error(), "; ") != 20 {
+		t.Fatalf("Parse() = %v, want 20 problems and a count of the rest", err)
+	}
+
+	b.Reset()
+	b.WriteString("receivers: {otlp: }\nservice:\n  extensions: [")
+	for i := range 22 {
+		b.WriteString("e" + strconv.Itoa(i) + ", ")
+	}
+	b.WriteString("]\n  pipelines: {logs: {receivers: [otlp]}}\n")
+	_, err = Validate([]byte(b.String()))
+	var verr *ValidationError
+	if !errors.As(err, &verr) || len(verr.Problems) != 23 || !strings.HasSuffix(err.Error(), "; and 3 more problems") {
+		t.Fatalf("Validate() = %v, want 23 problems, 20 of them spelt out", err)
 	}
 }

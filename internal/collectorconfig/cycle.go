@@ -2,6 +2,7 @@ package collectorconfig
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -18,14 +19,11 @@ import (
 // signal. Each group of pipelines caught in a loop is reported once, with
 // the shortest loop through its first pipeline.
 func (ch *checker) cycles() {
-	g := graph{}
+	g := graph{edges: make([][]int, len(ch.pipelines))}
 	index := make(map[PipelineID]int, len(ch.pipelines))
 	for i, pid := range ch.pipelines {
 		index[pid] = i
-		g.labels = append(g.labels, fmt.Sprintf("%q", pid))
 	}
-	g.edges = make([][]int, len(ch.pipelines))
-	asExporter, asReceiver := ch.connectorUses()
 	type hop struct {
 		conn   ComponentID
 		signal string
@@ -36,26 +34,20 @@ func (ch *checker) cycles() {
 		if n, ok := hops[h]; ok {
 			return n
 		}
-		n := len(g.labels)
+		n := len(g.edges)
 		hops[h] = n
-		g.labels = append(g.labels, fmt.Sprintf("connector %q", h.conn))
 		g.edges = append(g.edges, nil)
 		connOf = append(connOf, h.conn)
 		return n
 	}
 	// Connector nodes are numbered in connector order, and edges are added
 	// in pipeline order, so that the search and its report are deterministic.
-	conns := make([]ComponentID, 0, len(asExporter))
-	for id := range asExporter {
-		conns = append(conns, id)
-	}
-	slices.SortFunc(conns, compareComponentIDs)
-	for _, id := range conns {
-		for _, pid := range asExporter[id] {
+	for _, id := range slices.SortedFunc(maps.Keys(ch.asExporter), compareComponentIDs) {
+		for _, pid := range ch.asExporter[id] {
 			n := hopNode(hop{id, pid.Type})
 			g.edges[index[pid]] = append(g.edges[index[pid]], n)
 		}
-		for _, pid := range asReceiver[id] {
+		for _, pid := range ch.asReceiver[id] {
 			if n, ok := hops[hop{id, pid.Type}]; ok {
 				g.edges[n] = append(g.edges[n], index[pid])
 			}
@@ -73,11 +65,17 @@ func (ch *checker) cycles() {
 		if len(loop) < 2 {
 			continue
 		}
+		label := func(n int) string {
+			if n < len(ch.pipelines) {
+				return fmt.Sprintf("%q", ch.pipelines[n])
+			}
+			return fmt.Sprintf("connector %q", connOf[n-len(ch.pipelines)])
+		}
 		parts := make([]string, len(loop)+1)
 		for i, n := range loop {
-			parts[i] = g.labels[n]
+			parts[i] = label(n)
 		}
-		parts[len(loop)] = g.labels[loop[0]]
+		parts[len(loop)] = label(loop[0])
 		ch.add(ch.pipelines[loop[0]].String(), connOf[loop[1]-len(ch.pipelines)].String(),
 			"pipelines form a cycle: %s", strings.Join(parts, " -> "))
 	}
@@ -85,8 +83,7 @@ func (ch *checker) cycles() {
 
 // graph is a directed graph over numbered nodes.
 type graph struct {
-	labels []string
-	edges  [][]int
+	edges [][]int
 }
 
 // components returns the strongly connected components, each sorted, found

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -24,6 +26,10 @@ const (
 	maxDepth = 100
 	// maxMappingKeys bounds the keys of one mapping.
 	maxMappingKeys = 4096
+	// maxKeyPairs bounds the pairs of keys the duplicate check compares,
+	// summed over every mapping once aliases are expanded: two mappings of
+	// maxMappingKeys keys, or a thousand of a hundred and eighty.
+	maxKeyPairs = 1 << 24
 )
 
 // decodeYAML turns a config into plain Go values: map[string]any, []any and
@@ -81,8 +87,9 @@ func yamlError(err error) error {
 
 // size is the extent of a node once its aliases are expanded.
 type size struct {
-	nodes  int
-	height int
+	nodes    int
+	height   int
+	keyPairs int
 }
 
 // measurer computes the expanded size of a node tree without expanding it:
@@ -124,6 +131,10 @@ func (m *measurer) measure(n *yaml.Node, depth int) (size, error) {
 		return size{}, fmt.Errorf("invalid YAML: line %d: a mapping has %d keys; the limit is %d", n.Line, len(n.Content)/2, maxMappingKeys)
 	}
 	total := size{nodes: 1, height: 1}
+	if n.Kind == yaml.MappingNode {
+		keys := len(n.Content) / 2
+		total.keyPairs = keys * (keys - 1) / 2
+	}
 	for _, c := range n.Content {
 		s, err := m.measure(c, depth+1)
 		if err != nil {
@@ -132,6 +143,10 @@ func (m *measurer) measure(n *yaml.Node, depth int) (size, error) {
 		total.nodes += s.nodes
 		if total.nodes > maxNodes {
 			return size{}, fmt.Errorf("config expands to more than %d YAML values once aliases are resolved", maxNodes)
+		}
+		total.keyPairs += s.keyPairs
+		if total.keyPairs > maxKeyPairs {
+			return size{}, errors.New("config has too many keys in large mappings to check them for duplicates")
 		}
 		total.height = max(total.height, s.height+1)
 	}
@@ -144,20 +159,30 @@ func (m *measurer) measure(n *yaml.Node, depth int) (size, error) {
 var errTooDeep = fmt.Errorf("config nests more than %d levels deep", maxDepth)
 
 // normalize gives every mapping string keys, as the collector does, so that
-// configs compare and print the same whatever YAML type a key had. Two keys
-// that become the same string are an error rather than a silent, random
+// configs compare and print the same whatever YAML type a key had. Keys that
+// become the same string (1 and 1.0) are an error rather than a random
 // overwrite.
 func normalize(v any) (any, error) {
+	clashes := map[string]bool{}
+	v = normalizeValue(v, clashes)
+	if len(clashes) == 0 {
+		return v, nil
+	}
+	keys := slices.Sorted(maps.Keys(clashes))
+	keys = keys[:min(len(keys), maxReported)]
+	for i, k := range keys {
+		keys[i] = quote(k)
+	}
+	return nil, fmt.Errorf("invalid YAML: keys of different types are the same key once read as text: %s", strings.Join(keys, ", "))
+}
+
+func normalizeValue(v any, clashes map[string]bool) any {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, e := range t {
-			n, err := normalize(e)
-			if err != nil {
-				return nil, err
-			}
-			t[k] = n
+			t[k] = normalizeValue(e, clashes)
 		}
-		return t, nil
+		return t
 	case map[any]any:
 		m := make(map[string]any, len(t))
 		for k, e := range t {
@@ -166,24 +191,16 @@ func normalize(v any) (any, error) {
 				ks = fmt.Sprint(k)
 			}
 			if _, dup := m[ks]; dup {
-				return nil, fmt.Errorf("invalid YAML: the key %s appears twice in one mapping, written as different types", quote(ks))
+				clashes[ks] = true
 			}
-			n, err := normalize(e)
-			if err != nil {
-				return nil, err
-			}
-			m[ks] = n
+			m[ks] = normalizeValue(e, clashes)
 		}
-		return m, nil
+		return m
 	case []any:
 		for i, e := range t {
-			n, err := normalize(e)
-			if err != nil {
-				return nil, err
-			}
-			t[i] = n
+			t[i] = normalizeValue(e, clashes)
 		}
-		return t, nil
+		return t
 	}
-	return v, nil
+	return v
 }

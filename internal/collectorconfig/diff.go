@@ -23,13 +23,12 @@ type Diff struct {
 // Compare returns what turns before into after. A nil config counts as an
 // empty one, so Compare(nil, cfg) lists everything in cfg as added.
 //
-// Values are compared decoded, so formatting, key order, comments, anchors
-// and the spelling of a scalar (0x10 and 16) are no change, nor is writing
-// "debug: {}" for "debug:". A pipeline
-// changes when its processors change or change order, or when the set of its
-// receivers or exporters changes: their order means nothing to the
-// collector. Under service, extensions and every key other than pipelines
-// (telemetry, ...) are compared as a whole.
+// Values are compared decoded, so formatting, key order, comments, anchors,
+// the spelling of a scalar (0x10 and 16) and "debug: {}" for "debug:" are no
+// change. A pipeline changes when its processors change or change order, or
+// when the set of its receivers or exporters changes: their order means
+// nothing to the collector. Under service, extensions and every key other
+// than pipelines (telemetry, ...) are compared as a whole.
 func Compare(before, after *Config) Diff {
 	if before == nil {
 		before = &Config{}
@@ -51,11 +50,10 @@ func Compare(before, after *Config) Diff {
 
 func compareMaps[K comparable, V any](d *Diff, section string, before, after map[K]V, name func(K) string, equal func(a, b V) bool) {
 	for k, a := range after {
-		entry := section + "/" + name(k)
 		if b, ok := before[k]; !ok {
-			d.Added = append(d.Added, entry)
+			d.Added = append(d.Added, section+"/"+name(k))
 		} else if !equal(b, a) {
-			d.Changed = append(d.Changed, entry)
+			d.Changed = append(d.Changed, section+"/"+name(k))
 		}
 	}
 	for k := range before {

@@ -2,7 +2,6 @@ package collectorconfig
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"slices"
 	"testing"
@@ -21,8 +20,9 @@ func FuzzValidateCompare(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	// The gateway config is only compared against: as a seed its size makes
+	// every minimization slow.
 	for _, seed := range []string{
-		string(gateway),
 		base,
 		components + "service:\n  pipelines:\n    traces: {receivers: [otlp, forward], exporters: [forward, debug]}\n",
 		"receivers: {otlp: &o {a: [1, 2.5, .nan, 2024-01-02]}, otlp/2: {<<: *o}}\n",
@@ -34,7 +34,6 @@ func FuzzValidateCompare(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		os.WriteFile(fmt.Sprintf("/tmp/scratch/cur-%d", os.Getpid()), data, 0o644)
 		cfg, err := Parse(data)
 		if err != nil {
 			if cfg != nil || err.Error() == "" {

@@ -127,8 +127,14 @@ func splitID(s string) (typ, name string, err error) {
 		return "", "", fmt.Errorf("the name is %d bytes long; the limit is %d", len(name), maxNameBytes)
 	}
 	for _, r := range name {
-		if unicode.In(r, unicode.Z, unicode.C, unicode.S) {
-			return "", "", fmt.Errorf("the name contains %q; spaces, control characters and symbols are not allowed", r)
+		switch {
+		case unicode.IsSpace(r) || unicode.In(r, unicode.Z):
+			return "", "", errors.New("the name contains whitespace")
+		case unicode.In(r, unicode.C):
+			return "", "", fmt.Errorf("the name contains the control character %U", r)
+		case unicode.In(r, unicode.S):
+			// Invalid UTF-8 decodes to U+FFFD, itself a symbol.
+			return "", "", fmt.Errorf("the name contains the symbol %q, which the collector does not allow", r)
 		}
 	}
 	return typ, name, nil

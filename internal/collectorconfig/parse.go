@@ -112,7 +112,7 @@ func Parse(data []byte) (*Config, error) {
 		}
 	}
 	if len(p.errs) > 0 {
-		return nil, errors.New(strings.Join(p.errs, "; "))
+		return nil, errors.New(joinMessages(p.errs))
 	}
 	return p.cfg, nil
 }

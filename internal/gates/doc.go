@@ -18,8 +18,9 @@
 //   - finished = applied + unhealthy + failed + disconnected + timedOut + unverifiable.
 //     Incompatible and denied agents were never pushed to and do not count; pending and
 //     applying agents have not finished yet.
-//   - failures = failed agents over the whole rollout so far, against maxFailures.
-//   - failure-ratio = failed / finished, against maxFailurePercent.
+//   - failures = failed and timed-out agents over the whole rollout so far, against
+//     maxFailures: an agent silent past the apply timeout did not apply either.
+//   - failure-ratio = (failed + timedOut) / finished, against maxFailurePercent.
 //   - disconnect-ratio = disconnected / finished, against maxDisconnectPercent.
 //   - unhealthy-ratio = unhealthy / (applied + unhealthy), against maxUnhealthyPercent; 0 when
 //     no agent has applied.

@@ -12,8 +12,8 @@ const p95 = 0.95
 // definitions, the order of the gates and the message formats are in the package
 // documentation.
 func Evaluate(g v1alpha1.EffectiveGates, batch, total v1alpha1.AgentCounts, applyBuckets []int32) Result {
-	if g.MaxFailures != nil && total.Failed > *g.MaxFailures {
-		return breach(v1alpha1.GateFailures, formatInt(int64(total.Failed)), formatInt(int64(*g.MaxFailures)))
+	if g.MaxFailures != nil && failures(total) > int64(*g.MaxFailures) {
+		return breach(v1alpha1.GateFailures, formatInt(failures(total)), formatInt(int64(*g.MaxFailures)))
 	}
 
 	minSample := int64(1)
@@ -34,7 +34,7 @@ func Evaluate(g v1alpha1.EffectiveGates, batch, total v1alpha1.AgentCounts, appl
 		threshold *int32
 		num, den  int64
 	}{
-		{v1alpha1.GateFailureRatio, g.MaxFailurePercent, int64(sample.Failed), n},
+		{v1alpha1.GateFailureRatio, g.MaxFailurePercent, failures(sample), n},
 		{v1alpha1.GateDisconnectRatio, g.MaxDisconnectPercent, int64(sample.Disconnected), n},
 		{v1alpha1.GateUnhealthyRatio, g.MaxUnhealthyPercent, int64(sample.Unhealthy), int64(sample.Applied) + int64(sample.Unhealthy)},
 	}
@@ -67,3 +67,6 @@ func finished(c v1alpha1.AgentCounts) int64 {
 	return int64(c.Applied) + int64(c.Unhealthy) + int64(c.Failed) +
 		int64(c.Disconnected) + int64(c.TimedOut) + int64(c.Unverifiable)
 }
+
+// failures counts the agents that did not apply: FAILED, or silent past the apply timeout.
+func failures(c v1alpha1.AgentCounts) int64 { return int64(c.Failed) + int64(c.TimedOut) }

@@ -120,11 +120,11 @@ func TestEvaluate(t *testing.T) {
 			want:  Result{Breach, v1alpha1.GateFailureRatio, "10.001 %", "10 %", "failure-ratio: 10.001 % > 10 %"},
 		},
 		{
-			name:  "failure-ratio over timed out and unverifiable agents too",
+			name:  "failure-ratio counts timed-out agents as failures, over unverifiable agents too",
 			gates: effective(nil),
 			batch: counts{Failed: 1, TimedOut: 4, Unverifiable: 4},
 			total: counts{Failed: 1, TimedOut: 4, Unverifiable: 4},
-			want:  Result{Breach, v1alpha1.GateFailureRatio, "11.1 %", "10 %", "failure-ratio: 11.1 % > 10 %"},
+			want:  Result{Breach, v1alpha1.GateFailureRatio, "55.6 %", "10 %", "failure-ratio: 55.6 % > 10 %"},
 		},
 		{
 			name:  "incompatible, denied, pending and applying agents do not count",
@@ -168,8 +168,8 @@ func TestEvaluate(t *testing.T) {
 		{
 			name:  "unhealthy-ratio is over applied agents only",
 			gates: effective(nil),
-			batch: counts{Applied: 9, Unhealthy: 1, TimedOut: 10},
-			total: counts{Applied: 9, Unhealthy: 1, TimedOut: 10},
+			batch: counts{Applied: 9, Unhealthy: 1, Unverifiable: 10},
+			total: counts{Applied: 9, Unhealthy: 1, Unverifiable: 10},
 			want:  passed,
 		},
 		{
@@ -182,8 +182,8 @@ func TestEvaluate(t *testing.T) {
 		{
 			name:  "unhealthy-ratio with no applied agent",
 			gates: effective(nil),
-			batch: counts{TimedOut: 5},
-			total: counts{TimedOut: 5},
+			batch: counts{Unverifiable: 5},
+			total: counts{Unverifiable: 5},
 			want:  passed,
 		},
 		{

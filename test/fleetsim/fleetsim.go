@@ -8,8 +8,10 @@ package fleetsim
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -63,6 +65,9 @@ type Options struct {
 	URLs []string
 	// Token is sent as "Authorization: Bearer <token>" when set.
 	Token string
+	// TLSConfig, when set, connects over TLS (a ws:// URL becomes wss://); set Certificates in
+	// it to present a client certificate.
+	TLSConfig *tls.Config
 	// HTTP uses plain-HTTP polling instead of WebSocket.
 	HTTP         bool
 	PollInterval time.Duration
@@ -72,10 +77,35 @@ type Options struct {
 	Agents   int
 	Profiles []Profile
 	Default  Profile
+	// Versions spreads service.version over the whole fleet by weight, across profiles alike;
+	// a profile's own service.version attribute wins.
+	Versions []Share
 	// Seed makes instance UIDs and draws reproducible.
 	Seed uint64
 	// UIDPrefix distinguishes fleets of one test that must not share UIDs.
 	UIDPrefix string
+}
+
+// Share is one value of an attribute and its weight in the fleet.
+type Share struct {
+	Value  string
+	Weight float64
+}
+
+// pick returns the share of shares at u in [0, 1), by cumulative weight.
+func pick(shares []Share, u float64) string {
+	total := 0.0
+	for _, s := range shares {
+		total += s.Weight
+	}
+	acc := 0.0
+	for _, s := range shares {
+		acc += s.Weight / total
+		if u < acc {
+			return s.Value
+		}
+	}
+	return shares[len(shares)-1].Value
 }
 
 // Components a simulated agent reports when it reports AvailableComponents.
@@ -97,6 +127,11 @@ type Fleet struct {
 func Start(ctx context.Context, o Options) (*Fleet, error) {
 	if len(o.URLs) == 0 {
 		return nil, errors.New("fleetsim: no server URL")
+	}
+	for _, v := range o.Versions {
+		if !(v.Weight > 0) {
+			return nil, fmt.Errorf("fleetsim: version %q has weight %v, want > 0", v.Value, v.Weight)
+		}
 	}
 	r := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
 	f := &Fleet{}
@@ -174,6 +209,7 @@ type Agent struct {
 	reconnected bool
 	healthy     bool
 	healthError string
+	connectErr  error
 }
 
 func newAgent(o Options, p Profile, i int, r *rand.Rand) *Agent {
@@ -187,6 +223,12 @@ func newAgent(o Options, p Profile, i int, r *rand.Rand) *Agent {
 		"service.version": "0.149.0",
 		"host.name":       fmt.Sprintf("host-%05d", i),
 		"os.type":         "linux",
+	}
+	if len(o.Versions) > 0 {
+		// A golden-ratio sequence spreads the versions evenly over any run of consecutive
+		// agents, so each profile gets about the same mix as the fleet.
+		_, u := math.Modf(float64(o.Seed%1024)/1024 + float64(i)*(math.Sqrt(5)-1)/2)
+		attrs["service.version"] = pick(o.Versions, u)
 	}
 	for k, v := range p.Attributes {
 		attrs[k] = v
@@ -290,10 +332,11 @@ func (a *Agent) start(ctx context.Context) error {
 	settings := types.StartSettings{
 		OpAMPServerURL: a.url,
 		Header:         header,
+		TLSConfig:      a.opts.TLSConfig,
 		InstanceUid:    types.InstanceUid(a.UID),
 		Callbacks: types.Callbacks{
-			OnConnect:       func(context.Context) { a.setConnected(true) },
-			OnConnectFailed: func(context.Context, error) { a.setConnected(false) },
+			OnConnect:       func(context.Context) { a.setConnected(true, nil) },
+			OnConnectFailed: func(_ context.Context, err error) { a.setConnected(false, err) },
 			OnMessage:       a.onMessage,
 			GetEffectiveConfig: func(context.Context) (*protobufs.EffectiveConfig, error) {
 				return a.effectiveConfig(), nil
@@ -331,9 +374,9 @@ func (a *Agent) healthLocked() *protobufs.ComponentHealth {
 		StartTimeUnixNano: uint64(time.Now().UnixNano())}
 }
 
-func (a *Agent) setConnected(v bool) {
+func (a *Agent) setConnected(v bool, err error) {
 	a.mu.Lock()
-	a.connected = v
+	a.connected, a.connectErr = v, err
 	a.mu.Unlock()
 }
 
@@ -348,6 +391,22 @@ func (a *Agent) IsConnected() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.connected && !a.stopped
+}
+
+// LastConnectError is the error of the agent's last failed connection attempt, or nil once
+// it connected.
+func (a *Agent) LastConnectError() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.connectErr
+}
+
+// ConfigStatus is the remote config status the agent holds: the hash (hex) of the last config
+// it was offered and how applying it went, whether or not it reports that to the server.
+func (a *Agent) ConfigStatus() (hash string, status protobufs.RemoteConfigStatuses) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return fmt.Sprintf("%x", a.status.LastRemoteConfigHash), a.status.Status
 }
 
 // Received lists the config hashes the agent was offered, in order (hex).

@@ -158,7 +158,7 @@ var _ = Describe("OpAMP sidecar", func() {
 
 		// A retry offers it once more.
 		eng.setStatus(func(st *fleetv1alpha1.RolloutStatus) {
-			st.LastAction = &fleetv1alpha1.ActionRecord{Action: fleetv1alpha1.ActionRetry, HandledAt: *ptrTime(time.Now().Add(time.Second))}
+			st.LastAction = &fleetv1alpha1.ActionRecord{Action: fleetv1alpha1.ActionRetry, HandledAt: *ptrTime(time.Now())}
 		})
 		offers := func() []int { return []int{len(fleet.Agents[0].Received()), len(fleet.Agents[1].Received())} }
 		Eventually(offers, 10*time.Second).Should(Equal([]int{2, 2}))

@@ -1,0 +1,112 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ampora-io/ampora/opampserver"
+)
+
+// Replicas finds the live OpAMP sidecar replicas through their Leases and asks their read API
+// for the ranks of a group's agents. It is how the manager learns batch membership without
+// holding any agent itself: through the API server and authenticated calls between the
+// operator's own Pods, nothing else.
+type Replicas struct {
+	Client    client.Reader
+	Namespace string
+	// Token returns the bearer token presented to the sidecars' read API.
+	Token func() (string, error)
+	HTTP  *http.Client
+}
+
+// Replica is one live sidecar replica.
+type Replica struct {
+	Name      string
+	URL       string
+	RenewedAt time.Time
+}
+
+// Live lists the replicas whose Lease has not expired at now, by name.
+func (r *Replicas) Live(ctx context.Context, now time.Time) (map[string]Replica, error) {
+	var leases coordinationv1.LeaseList
+	if err := r.Client.List(ctx, &leases, client.InNamespace(r.Namespace), client.HasLabels{opampserver.LabelReplicaLease}); err != nil {
+		return nil, err
+	}
+	live := map[string]Replica{}
+	for i := range leases.Items {
+		l := &leases.Items[i]
+		if !opampserver.LeaseLive(l, now) || l.Spec.HolderIdentity == nil {
+			continue
+		}
+		live[*l.Spec.HolderIdentity] = Replica{Name: *l.Spec.HolderIdentity,
+			URL: l.Annotations[opampserver.AnnotationReadAPI], RenewedAt: l.Spec.RenewTime.Time}
+	}
+	return live, nil
+}
+
+// Ranks merges, across live replicas, the ranks (under hash) of the group's connected agents
+// above after, and returns the smallest limit of them in order.
+func (r *Replicas) Ranks(ctx context.Context, live map[string]Replica, ns, group, hash, after string, limit int) ([]string, error) {
+	token, err := r.Token()
+	if err != nil {
+		return nil, fmt.Errorf("reading the token for the sidecars: %w", err)
+	}
+	hc := r.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	var all []string
+	for _, rep := range live {
+		if rep.URL == "" {
+			return nil, fmt.Errorf("replica %s publishes no read API", rep.Name)
+		}
+		q := url.Values{"hash": {hash}, "after": {after}, "limit": {strconv.Itoa(limit)}}
+		u := fmt.Sprintf("%s/v1/namespaces/%s/agentgroups/%s/ranks?%s", rep.URL, url.PathEscape(ns), url.PathEscape(group), q.Encode())
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("asking replica %s for ranks: %w", rep.Name, err)
+		}
+		var list opampserver.RankList
+		err = json.NewDecoder(resp.Body).Decode(&list)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("replica %s answered %s", rep.Name, resp.Status)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading ranks from replica %s: %w", rep.Name, err)
+		}
+		all = append(all, list.Ranks...)
+	}
+	sort.Strings(all)
+	all = dedupSorted(all)
+	if len(all) > limit {
+		all = all[:limit]
+	}
+	return all, nil
+}
+
+// dedupSorted drops repeated ranks: an agent that moved between replicas while they were
+// asked appears once.
+func dedupSorted(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,189 @@
+// Package controllers holds the rollout engine: the Rollout, AgentGroup and GatePolicy
+// reconcilers that the leader-elected manager runs. The engine is level-triggered: everything
+// it needs to continue a rollout lives in the Rollout's status, so a new leader picks up where
+// the last one stopped. It never writes spec.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+)
+
+// Requeue intervals: how often an active rollout is looked at without an event, and how
+// often a finished one is.
+const (
+	activeRequeue    = 2 * time.Second
+	evaluatedRefresh = 15 * time.Second
+)
+
+// RolloutReconciler drives Rollouts batch by batch.
+type RolloutReconciler struct {
+	Client   client.Client
+	Replicas *Replicas
+	Events   *Events
+	Clock    clock.Clock
+	// OperatorNamespace holds the operator's default GatePolicy (named "default").
+	OperatorNamespace string
+
+	// denied remembers the PushDenied Events recorded, so that each is recorded once.
+	denied sync.Map
+}
+
+// +kubebuilder:rbac:groups=fleet.ampora.io,resources=rollouts,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=fleet.ampora.io,resources=rollouts/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=fleet.ampora.io,resources=agentgroups,verbs=get;list;watch
+// +kubebuilder:rbac:groups=fleet.ampora.io,resources=agentgroups/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=fleet.ampora.io,resources=gatepolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=fleet.ampora.io,resources=gatepolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=apps,resources=controllerrevisions,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// SetupWithManager registers the reconciler, watching the objects a Rollout depends on.
+func (r *RolloutReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &fleetv1alpha1.Rollout{}, indexAgentGroup,
+		func(o client.Object) []string { return []string{o.(*fleetv1alpha1.Rollout).Spec.AgentGroup} }); err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &fleetv1alpha1.Rollout{}, indexConfigMap,
+		func(o client.Object) []string {
+			if ref := o.(*fleetv1alpha1.Rollout).Spec.Config.ConfigMapRef; ref != nil {
+				return []string{ref.Name}
+			}
+			return nil
+		}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&fleetv1alpha1.Rollout{}).
+		Watches(&fleetv1alpha1.AgentGroup{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsOfGroup)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsOfConfigMap),
+			builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
+		Named("rollout").
+		Complete(r)
+}
+
+const (
+	indexAgentGroup = "spec.agentGroup"
+	indexConfigMap  = "spec.config.configMapRef.name"
+)
+
+func (r *RolloutReconciler) rolloutsOfGroup(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.rolloutsBy(ctx, o.GetNamespace(), indexAgentGroup, o.GetName())
+}
+
+func (r *RolloutReconciler) rolloutsOfConfigMap(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.rolloutsBy(ctx, o.GetNamespace(), indexConfigMap, o.GetName())
+}
+
+func (r *RolloutReconciler) rolloutsBy(ctx context.Context, ns, field, value string) []reconcile.Request {
+	var list fleetv1alpha1.RolloutList
+	if err := r.Client.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{field: value}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, ro := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: ro.Name}})
+	}
+	return reqs
+}
+
+// scope carries one reconcile's state between its phases.
+type scope struct {
+	ro     *fleetv1alpha1.Rollout
+	group  *fleetv1alpha1.AgentGroup
+	body   []byte
+	hash   string
+	now    time.Time
+	log    logr.Logger
+	health health
+	obs    observed
+	live   map[string]Replica
+	// done stops the phases that follow.
+	done bool
+}
+
+// stall ends the reconcile with a cause that retrying alone will not fix.
+func (s *scope) stall(reason, msg string) {
+	s.health = health{reason: reason, message: msg, stalled: true}
+	s.ro.Status.Message = msg
+	s.done = true
+}
+
+// Reconcile gets the Rollout, runs the phases in order, and patches its status once.
+func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+	ro := &fleetv1alpha1.Rollout{}
+	if err := r.Client.Get(ctx, req.NamespacedName, ro); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	orig := ro.DeepCopy()
+	s := &scope{ro: ro, now: r.Clock.Now(), log: ctrl.LoggerFrom(ctx)}
+	defer func() {
+		setConditions(ro, s.health)
+		if err := r.patchStatus(ctx, orig, ro, s.now); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+
+	phases := []func(context.Context, *scope) error{
+		r.handleAction,
+		r.loadConfig,
+		r.startRevision,
+		r.finishedRevision,
+		r.claimGroup,
+		r.resolveGates,
+		r.observe,
+		r.progress,
+	}
+	for _, phase := range phases {
+		if err := phase(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+		if s.done {
+			break
+		}
+	}
+	switch ro.Status.Phase {
+	case fleetv1alpha1.RolloutCompleted, fleetv1alpha1.RolloutRolledBack, fleetv1alpha1.RolloutAborted, fleetv1alpha1.RolloutFailed:
+		return ctrl.Result{RequeueAfter: evaluatedRefresh * 4}, nil
+	}
+	return ctrl.Result{RequeueAfter: activeRequeue}, nil
+}
+
+// patchStatus writes what changed in status, with a merge patch computed against the object
+// as it was read, so that the sidecars' own entries (status.replicas) are never touched.
+func (r *RolloutReconciler) patchStatus(ctx context.Context, orig, ro *fleetv1alpha1.Rollout, now time.Time) error {
+	ro.Status.ObservedGeneration = ro.Generation
+	last := orig.Status.LastEvaluatedTime
+	changed := !statusEqual(orig.Status, ro.Status)
+	if changed || last == nil || now.Sub(last.Time) >= evaluatedRefresh {
+		t := metav1.NewTime(now.Truncate(time.Second))
+		ro.Status.LastEvaluatedTime = &t
+	} else {
+		ro.Status.LastEvaluatedTime = last
+		return nil
+	}
+	err := r.Client.Status().Patch(ctx, ro, client.MergeFrom(orig))
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}

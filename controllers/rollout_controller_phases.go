@@ -1,0 +1,647 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/collectorconfig"
+	"github.com/ampora-io/ampora/internal/gates"
+	"github.com/ampora-io/ampora/internal/plan"
+	"github.com/ampora-io/ampora/internal/revision"
+)
+
+// maxHistory bounds an AgentGroup's revision history.
+const maxHistory = 10
+
+func statusEqual(a, b fleetv1alpha1.RolloutStatus) bool {
+	a.LastEvaluatedTime, b.LastEvaluatedTime = nil, nil
+	return equality.Semantic.DeepEqual(a, b)
+}
+
+func final(p fleetv1alpha1.RolloutPhase) bool {
+	switch p {
+	case fleetv1alpha1.RolloutCompleted, fleetv1alpha1.RolloutRolledBack, fleetv1alpha1.RolloutAborted:
+		return true
+	}
+	return false
+}
+
+// handleAction carries out the action a user asked for with the fleet.ampora.io/action
+// annotation, records it, and removes the annotation. Actions never touch spec.
+func (r *RolloutReconciler) handleAction(ctx context.Context, s *scope) error {
+	ro := s.ro
+	action := fleetv1alpha1.RolloutAction(ro.Annotations[fleetv1alpha1.AnnotationAction])
+	if action == "" {
+		return nil
+	}
+	by := ro.Annotations[fleetv1alpha1.AnnotationActionRequestedBy]
+	if by == "" {
+		by = "unknown user"
+	}
+	st := &ro.Status
+	now := metav1.NewTime(s.now.Truncate(time.Second))
+	switch action {
+	case fleetv1alpha1.ActionResume:
+		if st.Phase == fleetv1alpha1.RolloutPaused && st.Pause != nil && st.Pause.Reason != fleetv1alpha1.PauseManual {
+			// The user accepted the batch as it is; later batches meet the gates as they are now.
+			st.Pause = nil
+			st.Phase = fleetv1alpha1.RolloutProgressing
+			if st.CurrentBatch != nil {
+				st.CurrentBatch.Phase = fleetv1alpha1.BatchDone
+			}
+		}
+		r.Events.Normal(ro, "Resumed", "Resume", "resume requested by %s", by)
+	case fleetv1alpha1.ActionAbort:
+		if !final(st.Phase) {
+			st.Phase, st.Pause, st.CompletedAt = fleetv1alpha1.RolloutAborted, nil, &now
+			st.Message = "aborted by " + by + "; agents keep the config they run"
+		}
+		r.Events.Warning(ro, "Aborted", "Abort", "abort requested by %s", by)
+	case fleetv1alpha1.ActionRollback:
+		if st.CurrentBatch != nil && st.Phase != fleetv1alpha1.RolloutRolledBack {
+			st.Phase, st.Pause, st.CompletedAt = fleetv1alpha1.RolloutRollingBack, nil, nil
+		}
+		r.Events.Warning(ro, "RollingBack", "Rollback", "rollback requested by %s", by)
+	case fleetv1alpha1.ActionRetry:
+		if st.CurrentBatch != nil && !final(st.Phase) {
+			if st.Pause != nil && st.Pause.Reason != fleetv1alpha1.PauseManual {
+				st.Pause, st.Phase = nil, fleetv1alpha1.RolloutProgressing
+			}
+			st.CurrentBatch.Phase, st.CurrentBatch.StartedAt, st.CurrentBatch.FinishedAt = fleetv1alpha1.BatchPushing, &now, nil
+		}
+		r.Events.Normal(ro, "Retrying", "Retry", "retry of failed agents requested by %s", by)
+	default:
+		r.Events.Warning(ro, "UnknownAction", "Action", "unknown action %q requested by %s: use resume, abort, rollback or retry", action, by)
+	}
+	if action.Valid() {
+		st.LastAction = &fleetv1alpha1.ActionRecord{Action: action, RequestedBy: by, HandledAt: now}
+	}
+	// Remove the annotation on a copy: the patch's answer must not overwrite the status this
+	// reconcile is working on.
+	cp := ro.DeepCopy()
+	patch := client.MergeFrom(cp.DeepCopy())
+	delete(cp.Annotations, fleetv1alpha1.AnnotationAction)
+	delete(cp.Annotations, fleetv1alpha1.AnnotationActionRequestedBy)
+	if err := r.Client.Patch(ctx, cp, patch); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	ro.Annotations = cp.Annotations
+	return nil
+}
+
+// loadConfig reads the config and checks it as the collector would. An invalid config stops
+// here: no revision is stored for it, so no agent can receive it.
+func (r *RolloutReconciler) loadConfig(ctx context.Context, s *scope) error {
+	ro := s.ro
+	if ro.Spec.Config.Inline != nil {
+		s.body = []byte(*ro.Spec.Config.Inline)
+	} else if ref := ro.Spec.Config.ConfigMapRef; ref != nil {
+		var cm corev1.ConfigMap
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ref.Name}, &cm)
+		if apierrors.IsNotFound(err) {
+			s.stall(fleetv1alpha1.ReasonConfigNotFound, fmt.Sprintf("ConfigMap %s not found", ref.Name))
+			return nil
+		} else if err != nil {
+			return err
+		}
+		v, ok := cm.Data[ref.Key]
+		if !ok {
+			s.stall(fleetv1alpha1.ReasonConfigNotFound, fmt.Sprintf("ConfigMap %s has no key %q", ref.Name, ref.Key))
+			return nil
+		}
+		s.body = []byte(v)
+	}
+	if _, err := collectorconfig.Validate(s.body); err != nil {
+		msg := "invalid config: " + err.Error()
+		if ro.Status.Phase != fleetv1alpha1.RolloutFailed || ro.Status.Message != msg {
+			r.Events.Warning(ro, "ConfigInvalid", "Validate", "%s", msg)
+		}
+		ro.Status.Phase = fleetv1alpha1.RolloutFailed
+		s.stall(fleetv1alpha1.ReasonInvalidConfig, msg)
+		return r.releaseGroup(ctx, s)
+	}
+	s.hash = collectorconfig.Hash(s.body)
+	return nil
+}
+
+// startRevision starts from batch 1 when the config's hash is new, storing the config as a
+// revision the sidecars can push and recording its diff against the group's current one.
+func (r *RolloutReconciler) startRevision(ctx context.Context, s *scope) error {
+	ro := s.ro
+	st := &ro.Status
+	if st.ConfigHash == s.hash && st.Phase != fleetv1alpha1.RolloutFailed {
+		return nil
+	}
+	if st.ConfigHash == s.hash && st.Phase == fleetv1alpha1.RolloutFailed && st.StartedAt != nil {
+		// The same config, valid again (a ConfigMap came back): carry on.
+		st.Phase = fleetv1alpha1.RolloutPending
+		return nil
+	}
+	cr := revision.New(ro.Namespace, s.hash, s.body)
+	if err := r.Client.Create(ctx, cr); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("storing revision %s: %w", revision.Short(s.hash), err)
+	}
+	var previous string
+	var g fleetv1alpha1.AgentGroup
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ro.Spec.AgentGroup}, &g); err == nil {
+		previous = g.Status.CurrentRevision
+	}
+	if st.ConfigHash != "" {
+		r.Events.Normal(ro, "NewRevision", "Start", "config changed: revision %s replaces %s, starting again from batch 1",
+			revision.Short(s.hash), revision.Short(st.ConfigHash))
+	}
+	now := metav1.NewTime(s.now.Truncate(time.Second))
+	*st = fleetv1alpha1.RolloutStatus{
+		ObservedGeneration: st.ObservedGeneration,
+		Conditions:         st.Conditions,
+		Replicas:           st.Replicas,
+		LastAction:         st.LastAction,
+		Phase:              fleetv1alpha1.RolloutPending,
+		ConfigHash:         s.hash,
+		Revision:           revision.Short(s.hash),
+		PreviousRevision:   previous,
+		StartedAt:          &now,
+		Diff:               r.diff(ctx, ro.Namespace, previous, s.body),
+	}
+	if st.Diff != nil {
+		r.Events.Normal(ro, "ConfigDiff", "Diff", "revision %s against %s: %s", st.Revision, orNone(previous), st.Diff.Summary)
+	}
+	return nil
+}
+
+func orNone(rev string) string {
+	if rev == "" {
+		return "no previous revision"
+	}
+	return rev
+}
+
+// diff compares the config with the stored config of revision previous.
+func (r *RolloutReconciler) diff(ctx context.Context, ns, previous string, body []byte) *fleetv1alpha1.ConfigDiff {
+	after, err := collectorconfig.Parse(body)
+	if err != nil {
+		return nil
+	}
+	var before *collectorconfig.Config
+	if previous != "" {
+		var cr appsv1.ControllerRevision
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: revision.Name(previous)}, &cr); err == nil {
+			if d, err := revision.Read(&cr); err == nil {
+				before, _ = collectorconfig.Parse([]byte(d.Config))
+			}
+		}
+	}
+	d := collectorconfig.Compare(before, after)
+	out := &fleetv1alpha1.ConfigDiff{FromRevision: previous, Summary: d.Summary()}
+	out.Added, out.Truncated = bounded(d.Added, out.Truncated)
+	out.Removed, out.Truncated = bounded(d.Removed, out.Truncated)
+	out.Changed, out.Truncated = bounded(d.Changed, out.Truncated)
+	return out
+}
+
+func bounded(s []string, truncated bool) ([]string, bool) {
+	if len(s) > 50 {
+		return s[:50], true
+	}
+	return s, truncated
+}
+
+// finishedRevision stops at a final phase, making sure the group is released.
+func (r *RolloutReconciler) finishedRevision(ctx context.Context, s *scope) error {
+	st := &s.ro.Status
+	if !final(st.Phase) {
+		return nil
+	}
+	s.done = true
+	switch st.Phase {
+	case fleetv1alpha1.RolloutCompleted:
+		s.health = health{reason: fleetv1alpha1.ReasonCompleted, message: st.Message}
+	case fleetv1alpha1.RolloutRolledBack:
+		s.health = health{reason: fleetv1alpha1.ReasonRolledBack, message: st.Message, stalled: true}
+	case fleetv1alpha1.RolloutAborted:
+		s.health = health{reason: fleetv1alpha1.ReasonAborted, message: st.Message, stalled: true}
+	}
+	return r.releaseGroup(ctx, s)
+}
+
+// claimGroup makes this Rollout the one that drives its AgentGroup; another active Rollout
+// holding it blocks this one.
+func (r *RolloutReconciler) claimGroup(ctx context.Context, s *scope) error {
+	ro := s.ro
+	var g fleetv1alpha1.AgentGroup
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ro.Spec.AgentGroup}, &g)
+	if apierrors.IsNotFound(err) {
+		ro.Status.Phase = fleetv1alpha1.RolloutPending
+		s.stall(fleetv1alpha1.ReasonGroupNotFound, fmt.Sprintf("AgentGroup %s not found", ro.Spec.AgentGroup))
+		return nil
+	} else if err != nil {
+		return err
+	}
+	s.group = &g
+	holder := g.Status.ActiveRollout
+	if holder == ro.Name {
+		return nil
+	}
+	if holder != "" {
+		var other fleetv1alpha1.Rollout
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: holder}, &other)
+		if err == nil && other.Spec.AgentGroup == g.Name && !final(other.Status.Phase) && other.Status.Phase != fleetv1alpha1.RolloutFailed {
+			msg := fmt.Sprintf("AgentGroup %s is held by Rollout %s; this rollout starts when that one finishes", g.Name, holder)
+			if ro.Status.Phase != fleetv1alpha1.RolloutBlocked {
+				r.Events.Normal(ro, "Blocked", "Claim", "%s", msg)
+			}
+			ro.Status.Phase, ro.Status.Message = fleetv1alpha1.RolloutBlocked, msg
+			s.health = health{reason: fleetv1alpha1.ReasonBlocked, message: msg}
+			s.done = true
+			return nil
+		}
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	patch := client.MergeFromWithOptions(g.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	g.Status.ActiveRollout = ro.Name
+	if err := r.Client.Status().Patch(ctx, &g, patch); err != nil {
+		if apierrors.IsConflict(err) {
+			s.done = true // another rollout may have claimed it: look again on the next pass
+			return nil
+		}
+		return err
+	}
+	if ro.Status.Phase == fleetv1alpha1.RolloutBlocked {
+		ro.Status.Phase = fleetv1alpha1.RolloutPending
+	}
+	return nil
+}
+
+// releaseGroup gives the AgentGroup up when this Rollout holds it.
+func (r *RolloutReconciler) releaseGroup(ctx context.Context, s *scope) error {
+	var g fleetv1alpha1.AgentGroup
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.ro.Namespace, Name: s.ro.Spec.AgentGroup}, &g); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if g.Status.ActiveRollout != s.ro.Name {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(g.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	g.Status.ActiveRollout = ""
+	return client.IgnoreNotFound(r.Client.Status().Patch(ctx, &g, patch))
+}
+
+// resolveGates works out the gate values in force, field by field.
+func (r *RolloutReconciler) resolveGates(ctx context.Context, s *scope) error {
+	ro := s.ro
+	var named, nsDefault *fleetv1alpha1.GatePolicy
+	if ref := ro.Spec.GatePolicyRef; ref != nil {
+		var p fleetv1alpha1.GatePolicy
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ref.Name}, &p)
+		if apierrors.IsNotFound(err) {
+			s.stall(fleetv1alpha1.ReasonInvalidSpec, fmt.Sprintf("GatePolicy %s not found", ref.Name))
+			return nil
+		} else if err != nil {
+			return err
+		}
+		named = &p
+	}
+	if named == nil || named.Name != fleetv1alpha1.DefaultGatePolicyName {
+		var p fleetv1alpha1.GatePolicy
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: fleetv1alpha1.DefaultGatePolicyName}, &p); err == nil {
+			nsDefault = &p
+		} else if !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	eff := gates.Resolve(ro.Spec.Gates, named, nsDefault, r.operatorDefaults(ctx))
+	ro.Status.EffectiveGates = &eff
+	return nil
+}
+
+// operatorDefaults are the built-in defaults overlaid with the operator namespace's GatePolicy
+// named "default", when there is one.
+func (r *RolloutReconciler) operatorDefaults(ctx context.Context) fleetv1alpha1.GateThresholds {
+	if r.OperatorNamespace != "" {
+		var p fleetv1alpha1.GatePolicy
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.OperatorNamespace, Name: fleetv1alpha1.DefaultGatePolicyName}, &p); err == nil {
+			return gates.Resolve(nil, &p, nil, gates.Defaults()).GateThresholds
+		}
+	}
+	return gates.Defaults()
+}
+
+// observe sums what live sidecar replicas report about this revision.
+func (r *RolloutReconciler) observe(ctx context.Context, s *scope) error {
+	live, err := r.Replicas.Live(ctx, s.now)
+	if err != nil {
+		return err
+	}
+	s.live = live
+	st := &s.ro.Status
+	if len(live) == 0 {
+		s.stall(fleetv1alpha1.ReasonNoSidecar, "no OpAMP sidecar replica is live (no unexpired Lease ampora-opamp-* in the operator namespace)")
+		return nil
+	}
+	s.obs = aggregate(st.Replicas, live, st.ConfigHash, st.CurrentBatch)
+	st.Counts, st.FailedAgents = s.obs.counts, s.obs.failed
+	r.recordDenials(s)
+	if s.obs.upToDate() {
+		st.BatchCounts = s.obs.batch
+	}
+	st.AppliesPerMinute = throughput(st.Counts.Applied, st.StartedAt, s.now)
+	st.EstimatedCompletionTime = eta(st.AppliesPerMinute, st.GroupSize, st.Counts.Applied, s.now)
+	return nil
+}
+
+// recordDenials records a PushDenied Event per push policy naming the denied agents of the
+// reported sample, again whenever that set changes. (Events of one object, reason and action
+// fold into one series, so one Event per agent would hide all but the first.)
+func (r *RolloutReconciler) recordDenials(s *scope) {
+	byPolicy := map[string][]string{}
+	for _, a := range s.obs.failed {
+		if a.State == fleetv1alpha1.AgentDenied {
+			p := strings.TrimPrefix(a.Message, "denied by push policy ")
+			byPolicy[p] = append(byPolicy[p], a.InstanceUID)
+		}
+	}
+	for policy, uids := range byPolicy {
+		sort.Strings(uids)
+		key := s.ro.Namespace + "/" + s.ro.Name + "/" + s.ro.Status.ConfigHash + "/" + policy
+		list := strings.Join(uids, ", ")
+		if prev, ok := r.denied.Load(key); ok && prev.(string) == list {
+			continue
+		}
+		r.denied.Store(key, list)
+		r.Events.Warning(s.ro, "PushDenied", "Push", "push policy %s denies the push to %d agents: %s", policy, len(uids), list)
+	}
+}
+
+// progress moves the rollout along its batches.
+func (r *RolloutReconciler) progress(ctx context.Context, s *scope) error {
+	ro := s.ro
+	st := &ro.Status
+	if st.Phase == fleetv1alpha1.RolloutRollingBack {
+		return r.rollingBack(ctx, s)
+	}
+	if ro.Spec.Paused {
+		if st.Pause == nil {
+			st.Pause = &fleetv1alpha1.PauseDetail{Reason: fleetv1alpha1.PauseManual, Since: metav1.NewTime(s.now.Truncate(time.Second)),
+				Batch: batchNumber(st), Message: "paused by spec.paused"}
+			r.Events.Normal(ro, "Paused", "Pause", "paused by spec.paused")
+		}
+		st.Phase, st.Message = fleetv1alpha1.RolloutPaused, "paused by spec.paused; set it to false to continue"
+		s.health = health{reason: fleetv1alpha1.ReasonManualPause, message: st.Message}
+		return nil
+	}
+	if st.Pause != nil {
+		if st.Pause.Reason == fleetv1alpha1.PauseManual {
+			st.Pause = nil
+			st.Phase = fleetv1alpha1.RolloutProgressing
+			r.Events.Normal(ro, "Resumed", "Resume", "spec.paused is false")
+		} else {
+			st.Phase = fleetv1alpha1.RolloutPaused
+			msg := st.Pause.Message
+			if d := batchDetail(st.BatchCounts); d != "" {
+				msg += " (batch " + fmt.Sprint(st.Pause.Batch) + ": " + d + ")"
+			}
+			st.Message = msg + `; resume with: kubectl annotate rollout ` + ro.Name + ` fleet.ampora.io/action=resume`
+			s.health = health{reason: string(st.Pause.Reason), message: msg, stalled: true}
+			return nil
+		}
+	}
+	if st.CurrentBatch == nil {
+		return r.startFirstBatch(ctx, s)
+	}
+	b := st.CurrentBatch
+	eff := *st.EffectiveGates
+	switch b.Phase {
+	case fleetv1alpha1.BatchPushing:
+		deadline := b.StartedAt.Add(durationOr(eff.ProgressDeadline, 10*time.Minute))
+		switch {
+		case batchFinished(s.obs):
+		case !s.now.Before(deadline):
+			r.Events.Warning(ro, "ProgressDeadlineExceeded", "Evaluate", "batch %d did not finish within the progress deadline: %s",
+				b.Number, orText(batchDetail(s.obs.batch), fmt.Sprintf("%d pending, %d applying", s.obs.batch.Pending, s.obs.batch.Applying)))
+		default:
+			st.Phase, st.Message = fleetv1alpha1.RolloutProgressing, progressMessage(st)
+			return nil
+		}
+		finished := metav1.NewTime(s.now.Truncate(time.Second))
+		b.Phase, b.FinishedAt = fleetv1alpha1.BatchEvaluating, &finished
+		fallthrough
+	case fleetv1alpha1.BatchEvaluating:
+		if !r.judge(s, eff) {
+			return nil
+		}
+		if bake := durationOr(eff.BakeTime, 0); bake > 0 {
+			until := metav1.NewTime(s.now.Add(bake).Truncate(time.Second))
+			b.Phase, b.BakeUntil = fleetv1alpha1.BatchBaking, &until
+			st.Message = progressMessage(st)
+			return nil
+		}
+		b.Phase = fleetv1alpha1.BatchDone
+	case fleetv1alpha1.BatchBaking:
+		if !r.judge(s, eff) {
+			return nil
+		}
+		if s.now.Before(b.BakeUntil.Time) {
+			st.Message = progressMessage(st)
+			return nil
+		}
+		b.Phase = fleetv1alpha1.BatchDone
+	}
+	// BatchDone: the next batch, or completion.
+	r.Events.Normal(ro, "BatchCompleted", "Batch", "batch %d of %d completed: %d applied, %d failed",
+		b.Number, len(st.Plan), st.BatchCounts.Applied, st.BatchCounts.Failed+st.BatchCounts.TimedOut)
+	if int(b.Number) >= len(st.Plan) {
+		return r.complete(ctx, s)
+	}
+	return r.startBatch(ctx, s, b.Number+1)
+}
+
+func orText(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func batchNumber(st *fleetv1alpha1.RolloutStatus) int32 {
+	if st.CurrentBatch == nil {
+		return 0
+	}
+	return st.CurrentBatch.Number
+}
+
+func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
+	if d == nil {
+		return def
+	}
+	return d.Duration
+}
+
+// judge evaluates the gates on the current batch; on a breach it pauses or rolls back, as
+// the policy says, and returns false.
+func (r *RolloutReconciler) judge(s *scope, eff fleetv1alpha1.EffectiveGates) bool {
+	ro := s.ro
+	st := &ro.Status
+	res := gates.Evaluate(eff, s.obs.batch, s.obs.counts, s.obs.buckets)
+	gateEvaluations.WithLabelValues(string(orGate(res.Gate)), string(res.Outcome)).Inc()
+	if res.Outcome == gates.Pass {
+		return true
+	}
+	if res.Outcome == gates.Breach && eff.OnFailure == fleetv1alpha1.GateFailureRollback {
+		st.Phase = fleetv1alpha1.RolloutRollingBack
+		st.Message = res.Message + "; rolling back to " + orNone(st.PreviousRevision)
+		r.Events.Warning(ro, "RollingBack", "Rollback", "gate breached on batch %d: %s; rolling back", batchNumber(st), res.Message)
+		s.health = health{reason: fleetv1alpha1.ReasonRollingBack, message: st.Message}
+		return false
+	}
+	st.Pause = pauseFor(res, batchNumber(st), s.now)
+	st.Phase = fleetv1alpha1.RolloutPaused
+	st.Message = res.Message + `; resume with: kubectl annotate rollout ` + ro.Name + ` fleet.ampora.io/action=resume`
+	r.Events.Warning(ro, "Paused", "Pause", "batch %d: %s", batchNumber(st), res.Message)
+	s.health = health{reason: string(st.Pause.Reason), message: res.Message, stalled: true}
+	return false
+}
+
+func orGate(g fleetv1alpha1.GateName) fleetv1alpha1.GateName {
+	if g == "" {
+		return "all"
+	}
+	return g
+}
+
+// startFirstBatch sizes the group and plans the batches, then starts batch 1.
+func (r *RolloutReconciler) startFirstBatch(ctx context.Context, s *scope) error {
+	ro := s.ro
+	st := &ro.Status
+	ranks, err := r.Replicas.Ranks(ctx, s.live, ro.Namespace, ro.Spec.AgentGroup, st.ConfigHash, "", math.MaxInt32)
+	if err != nil {
+		return err
+	}
+	if len(ranks) == 0 {
+		st.Phase = fleetv1alpha1.RolloutPending
+		st.Message = fmt.Sprintf("no connected agent matches AgentGroup %s", ro.Spec.AgentGroup)
+		s.health = health{reason: fleetv1alpha1.ReasonNoLiveSession, message: st.Message}
+		return nil
+	}
+	p, err := plan.Plan(ro.Spec.Strategy, len(ranks))
+	if err != nil {
+		st.Phase = fleetv1alpha1.RolloutFailed
+		s.stall(fleetv1alpha1.ReasonInvalidSpec, "cannot plan batches: "+err.Error())
+		return nil
+	}
+	st.Plan, st.GroupSize = p, int32(len(ranks))
+	return r.startBatch(ctx, s, 1)
+}
+
+// startBatch admits the next agents in rank order: it asks the live replicas for the ranks
+// above the last cutoff and records the new cutoff, which every replica then reads.
+func (r *RolloutReconciler) startBatch(ctx context.Context, s *scope, number int32) error {
+	ro := s.ro
+	st := &ro.Status
+	var after string
+	if st.CurrentBatch != nil {
+		after = st.CurrentBatch.ToRank
+	}
+	size := int(st.Plan[number-1])
+	ranks, err := r.Replicas.Ranks(ctx, s.live, ro.Namespace, ro.Spec.AgentGroup, st.ConfigHash, after, size)
+	if err != nil {
+		return err
+	}
+	if len(ranks) == 0 {
+		// The agents the plan counted on are gone: nothing left to admit.
+		return r.complete(ctx, s)
+	}
+	now := metav1.NewTime(s.now.Truncate(time.Second))
+	st.CurrentBatch = &fleetv1alpha1.BatchStatus{Number: number, Size: int32(len(ranks)), FromRank: after,
+		ToRank: ranks[len(ranks)-1], Phase: fleetv1alpha1.BatchPushing, StartedAt: &now}
+	st.Phase = fleetv1alpha1.RolloutProgressing
+	st.BatchProgress = fmt.Sprintf("%d/%d", number, len(st.Plan))
+	st.BatchCounts = fleetv1alpha1.AgentCounts{}
+	st.Message = progressMessage(st)
+	r.Events.Normal(ro, "BatchStarted", "Batch", "batch %d of %d started: %d agents", number, len(st.Plan), len(ranks))
+	return nil
+}
+
+// complete makes the revision the group's current one and releases the group.
+func (r *RolloutReconciler) complete(ctx context.Context, s *scope) error {
+	ro := s.ro
+	st := &ro.Status
+	now := metav1.NewTime(s.now.Truncate(time.Second))
+	if err := r.setGroupRevision(ctx, s, st.Revision, st.ConfigHash, now); err != nil {
+		return err
+	}
+	st.Phase, st.CompletedAt, st.Pause = fleetv1alpha1.RolloutCompleted, &now, nil
+	st.Message = fmt.Sprintf("revision %s rolled out in %d batches: %d applied, %d failed, %d timed out",
+		st.Revision, len(st.Plan), st.Counts.Applied, st.Counts.Failed, st.Counts.TimedOut)
+	st.EstimatedCompletionTime = nil
+	s.health = health{reason: fleetv1alpha1.ReasonCompleted, message: st.Message}
+	r.Events.Normal(ro, "Completed", "Complete", "%s", st.Message)
+	return nil
+}
+
+// rollingBack waits until the agents the rollout reached report the previous revision.
+func (r *RolloutReconciler) rollingBack(ctx context.Context, s *scope) error {
+	ro := s.ro
+	st := &ro.Status
+	c := s.obs.counts
+	if !s.obs.upToDate() || c.Pending+c.Applying > 0 {
+		st.Message = fmt.Sprintf("rolling back to %s: %d of %d agents back, %d applying", orNone(st.PreviousRevision), c.Applied, c.Targeted, c.Applying+c.Pending)
+		s.health = health{reason: fleetv1alpha1.ReasonRollingBack, message: st.Message}
+		return nil
+	}
+	now := metav1.NewTime(s.now.Truncate(time.Second))
+	if s.group != nil && s.group.Status.CurrentRevision == st.Revision {
+		// Rolled back after completing: the group returns to the previous revision.
+		prevHash := ""
+		for _, h := range s.group.Status.RevisionHistory {
+			if h.Revision == st.PreviousRevision {
+				prevHash = h.ConfigHash
+			}
+		}
+		if err := r.setGroupRevision(ctx, s, st.PreviousRevision, prevHash, now); err != nil {
+			return err
+		}
+	} else if err := r.releaseGroup(ctx, s); err != nil {
+		return err
+	}
+	st.Phase, st.CompletedAt = fleetv1alpha1.RolloutRolledBack, &now
+	st.Message = fmt.Sprintf("rolled back to %s: %d agents returned", orNone(st.PreviousRevision), c.Applied)
+	s.health = health{reason: fleetv1alpha1.ReasonRolledBack, message: st.Message, stalled: true}
+	r.Events.Warning(ro, "RolledBack", "Rollback", "%s", st.Message)
+	return nil
+}
+
+// setGroupRevision records rev as the group's current revision, keeps a bounded history, and
+// releases the group.
+func (r *RolloutReconciler) setGroupRevision(ctx context.Context, s *scope, rev, hash string, at metav1.Time) error {
+	var g fleetv1alpha1.AgentGroup
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.ro.Namespace, Name: s.ro.Spec.AgentGroup}, &g); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	patch := client.MergeFromWithOptions(g.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	g.Status.CurrentRevision = rev
+	if g.Status.ActiveRollout == s.ro.Name {
+		g.Status.ActiveRollout = ""
+	}
+	if rev != "" && (len(g.Status.RevisionHistory) == 0 || g.Status.RevisionHistory[0].Revision != rev) {
+		g.Status.RevisionHistory = append([]fleetv1alpha1.RevisionRecord{{Revision: rev, ConfigHash: hash, Rollout: s.ro.Name, CompletedAt: &at}},
+			g.Status.RevisionHistory...)
+		if len(g.Status.RevisionHistory) > maxHistory {
+			g.Status.RevisionHistory = g.Status.RevisionHistory[:maxHistory]
+		}
+	}
+	return r.Client.Status().Patch(ctx, &g, patch)
+}

@@ -1,0 +1,217 @@
+package controllers
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/gates"
+)
+
+// maxFailedSample bounds status.failedAgents.
+const maxFailedSample = 10
+
+// observed is what the live sidecar replicas report about the current revision.
+type observed struct {
+	counts, batch fleetv1alpha1.AgentCounts
+	buckets       []int32
+	failed        []fleetv1alpha1.FailedAgent
+	// live is the number of live replicas; current the number whose entry reflects the
+	// current batch as it stands now (revision, batch number and start).
+	live, current int
+}
+
+// upToDate says whether every live replica has reported on the current batch.
+func (o observed) upToDate() bool { return o.live > 0 && o.current == o.live }
+
+// aggregate sums the entries of live replicas for the revision configHash. Entries of dead
+// replicas (expired Lease) and of other revisions do not count; batch counts come only from
+// entries about the current batch.
+func aggregate(reports []fleetv1alpha1.ReplicaReport, live map[string]Replica, configHash string, batch *fleetv1alpha1.BatchStatus) observed {
+	o := observed{live: len(live), buckets: make([]int32, len(gates.Buckets)+1)}
+	var failed []fleetv1alpha1.FailedAgent
+	for _, rep := range reports {
+		if _, ok := live[rep.Replica]; !ok || rep.ConfigHash != configHash {
+			continue
+		}
+		addCounts(&o.counts, rep.Counts)
+		failed = append(failed, rep.FailedAgents...)
+		if batch == nil || rep.Batch != batch.Number || !sameTime(rep.BatchStartedAt, batch.StartedAt) {
+			continue
+		}
+		o.current++
+		addCounts(&o.batch, rep.BatchCounts)
+		o.buckets = gates.MergeBuckets(o.buckets, rep.ApplyDurationBuckets)
+	}
+	sort.SliceStable(failed, func(i, j int) bool {
+		if failed[i].State != failed[j].State {
+			return failed[i].State == fleetv1alpha1.AgentFailed
+		}
+		return failed[i].InstanceUID < failed[j].InstanceUID
+	})
+	if len(failed) > maxFailedSample {
+		failed = failed[:maxFailedSample]
+	}
+	o.failed = failed
+	return o
+}
+
+func sameTime(a, b *metav1.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Unix() == b.Unix()
+}
+
+func addCounts(dst *fleetv1alpha1.AgentCounts, c fleetv1alpha1.AgentCounts) {
+	dst.Targeted += c.Targeted
+	dst.Pending += c.Pending
+	dst.Applying += c.Applying
+	dst.Applied += c.Applied
+	dst.Unhealthy += c.Unhealthy
+	dst.Failed += c.Failed
+	dst.Disconnected += c.Disconnected
+	dst.TimedOut += c.TimedOut
+	dst.Incompatible += c.Incompatible
+	dst.Denied += c.Denied
+	dst.Unverifiable += c.Unverifiable
+}
+
+// batchFinished says whether every agent of the batch reached a final state, as every live
+// replica reports it.
+func batchFinished(o observed) bool {
+	return o.upToDate() && o.batch.Pending+o.batch.Applying == 0
+}
+
+// throughput is the verified applies per minute since the revision started.
+func throughput(applied int32, started *metav1.Time, now time.Time) int32 {
+	if started == nil || applied == 0 {
+		return 0
+	}
+	elapsed := now.Sub(started.Time)
+	if elapsed < time.Second {
+		elapsed = time.Second
+	}
+	return int32(float64(applied) / elapsed.Minutes())
+}
+
+// eta extrapolates the current rate over the agents not applied yet; nil when there is no
+// rate to go by.
+func eta(perMinute int32, groupSize, applied int32, now time.Time) *metav1.Time {
+	remaining := groupSize - applied
+	if perMinute <= 0 || remaining <= 0 {
+		return nil
+	}
+	t := metav1.NewTime(now.Add(time.Duration(float64(remaining) / float64(perMinute) * float64(time.Minute))).Truncate(time.Second))
+	return &t
+}
+
+// batchDetail names, in words, what keeps a batch's agents from applying, for messages.
+func batchDetail(c fleetv1alpha1.AgentCounts) string {
+	var parts []string
+	add := func(n int32, what string) {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	add(c.Failed, "failed")
+	add(c.TimedOut, "timed out (no APPLIED within the apply timeout)")
+	add(c.Disconnected, "lost their session after the push")
+	add(c.Unhealthy, "unhealthy after applying")
+	add(c.Unverifiable, "cannot report remote config status (capability mismatch)")
+	add(c.Incompatible, "lack a component the config needs")
+	add(c.Denied, "denied by a push policy")
+	return strings.Join(parts, ", ")
+}
+
+// progressMessage is the one-line message of a batch in progress.
+func progressMessage(st *fleetv1alpha1.RolloutStatus) string {
+	b := st.CurrentBatch
+	if b == nil {
+		return "waiting to start the first batch"
+	}
+	total := len(st.Plan)
+	c := st.BatchCounts
+	switch b.Phase {
+	case fleetv1alpha1.BatchBaking:
+		return fmt.Sprintf("batch %d of %d passed its gates; baking until %s", b.Number, total, b.BakeUntil.UTC().Format(time.RFC3339))
+	case fleetv1alpha1.BatchPushing:
+		msg := fmt.Sprintf("batch %d of %d: %d of %d applied, %d applying, %d pending", b.Number, total, c.Applied, b.Size, c.Applying, c.Pending)
+		if d := batchDetail(c); d != "" {
+			msg += "; " + d
+		}
+		return msg
+	}
+	return fmt.Sprintf("batch %d of %d", b.Number, total)
+}
+
+// condition inputs: what the rollout is doing and, when it does not progress, why.
+type health struct {
+	reason  string
+	message string
+	stalled bool
+}
+
+// setConditions writes Ready, Reconciling, Stalled and Paused from the phase and the health
+// found by the reconcile. Reconciling, Stalled and Paused are present only while true, as
+// kstatus expects.
+func setConditions(ro *fleetv1alpha1.Rollout, h health) {
+	st := &ro.Status
+	gen := ro.Generation
+	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason,
+			Message: truncate(msg, 1024), ObservedGeneration: gen})
+	}
+	if h.reason == "" {
+		h.reason, h.message = fleetv1alpha1.ReasonProgressing, st.Message
+	}
+	switch st.Phase {
+	case fleetv1alpha1.RolloutCompleted:
+		set(fleetv1alpha1.ConditionReady, metav1.ConditionTrue, fleetv1alpha1.ReasonCompleted, st.Message)
+	default:
+		set(fleetv1alpha1.ConditionReady, metav1.ConditionFalse, h.reason, h.message)
+	}
+	active := st.Phase == fleetv1alpha1.RolloutPending || st.Phase == fleetv1alpha1.RolloutProgressing ||
+		st.Phase == fleetv1alpha1.RolloutRollingBack || st.Phase == fleetv1alpha1.RolloutBlocked
+	if active && !h.stalled {
+		set(fleetv1alpha1.ConditionReconciling, metav1.ConditionTrue, h.reason, h.message)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, fleetv1alpha1.ConditionReconciling)
+	}
+	if h.stalled {
+		set(fleetv1alpha1.ConditionStalled, metav1.ConditionTrue, h.reason, h.message)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, fleetv1alpha1.ConditionStalled)
+	}
+	if st.Phase == fleetv1alpha1.RolloutPaused {
+		reason, msg := fleetv1alpha1.ReasonManualPause, "spec.paused is true"
+		if p := st.Pause; p != nil && p.Reason != fleetv1alpha1.PauseManual {
+			reason, msg = string(p.Reason), p.Message
+		}
+		set(fleetv1alpha1.ConditionPaused, metav1.ConditionTrue, reason, msg)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, fleetv1alpha1.ConditionPaused)
+	}
+}
+
+// pauseFor records a gate result as the pause detail.
+func pauseFor(r gates.Result, batch int32, now time.Time) *fleetv1alpha1.PauseDetail {
+	reason := fleetv1alpha1.PauseGateBreach
+	if r.Outcome == gates.Inconclusive {
+		reason = fleetv1alpha1.PauseGateInconclusive
+	}
+	return &fleetv1alpha1.PauseDetail{Reason: reason, Gate: r.Gate, Observed: r.Observed, Threshold: r.Threshold,
+		Batch: batch, Since: metav1.NewTime(now.Truncate(time.Second)), Message: r.Message}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}

@@ -1,0 +1,54 @@
+package controllers
+
+import (
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ampora-io/ampora/internal/revision"
+	"github.com/ampora-io/ampora/opampserver"
+)
+
+// CacheOptions limit what the manager caches: the sidecars' Leases of the operator namespace
+// and the stored config revisions, not every Lease and ControllerRevision of the cluster.
+func CacheOptions(operatorNamespace string) cache.Options {
+	replicaLeases, _ := labels.NewRequirement(opampserver.LabelReplicaLease, selection.Exists, nil)
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&coordinationv1.Lease{}: {
+			Namespaces: map[string]cache.Config{operatorNamespace: {}},
+			Label:      labels.NewSelector().Add(*replicaLeases),
+		},
+		&appsv1.ControllerRevision{}: {Label: labels.SelectorFromSet(labels.Set{revision.LabelConfig: "true"})},
+	}}
+}
+
+// Options configure the engine's reconcilers.
+type Options struct {
+	// OperatorNamespace holds the sidecars' Leases and the operator's default GatePolicy.
+	OperatorNamespace string
+	// SidecarToken returns the bearer token for the sidecars' read API.
+	SidecarToken func() (string, error)
+	Clock        clock.Clock
+}
+
+// Setup registers the Rollout, AgentGroup and GatePolicy reconcilers with mgr.
+func Setup(mgr ctrl.Manager, o Options) error {
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	replicas := &Replicas{Client: mgr.GetClient(), Namespace: o.OperatorNamespace, Token: o.SidecarToken}
+	events := &Events{Recorder: mgr.GetEventRecorder("ampora-manager")}
+	if err := (&RolloutReconciler{Client: mgr.GetClient(), Replicas: replicas, Events: events, Clock: o.Clock,
+		OperatorNamespace: o.OperatorNamespace}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := (&AgentGroupReconciler{Client: mgr.GetClient(), Replicas: replicas, Clock: o.Clock}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	return (&GatePolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr)
+}

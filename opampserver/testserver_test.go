@@ -1,0 +1,176 @@
+package opampserver
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/open-telemetry/opamp-go/protobufs"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	testingclock "k8s.io/utils/clock/testing"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+)
+
+// testNamespace is the namespace test sessions are enrolled into.
+const testNamespace = "prod"
+
+// testStart is the fake clock's initial time.
+var testStart = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+
+// Capability sets of the test agents.
+const (
+	capsFull     = capReportsStatus | capAcceptsRemoteConfig | capReportsRemoteConfig | capReportsEffective | capReportsHealth | capReportsComponents
+	capsReadOnly = capReportsStatus | capReportsRemoteConfig | capReportsEffective | capReportsHealth
+)
+
+// newTestServer builds a Server without an API server: an empty world (no namespace has a
+// view until putView adds one), a fresh metrics registry and a fake clock at testStart.
+func newTestServer(tb testing.TB) (*Server, *testingclock.FakeClock) {
+	tb.Helper()
+	clk := testingclock.NewFakeClock(testStart)
+	opts := Options{Replica: "replica-0", Namespace: "ampora-system", Clock: clk, Registry: prometheus.NewRegistry()}
+	opts.defaults()
+	s := &Server{
+		opts:       opts,
+		log:        logr.Discard(),
+		clock:      opts.Clock,
+		registry:   NewRegistry(),
+		inflight:   make(semaphore, opts.MaxInflight),
+		agentTypes: boundedLabels{max: 20},
+		worldDirty: map[string]bool{},
+		wake:       make(chan struct{}, 1),
+	}
+	s.world = NewWorld(nil, requiredComponents)
+	s.metrics = newMetrics(opts.Registry, s)
+	s.reporter = newReporter(s)
+	return s, clk
+}
+
+// newSession opens a session on s as onConnecting would, enrolled into ns.
+func newSession(s *Server, ns, transport string) *session {
+	return &session{srv: s, namespace: ns, transport: transport}
+}
+
+// putView makes groups the view of ns.
+func putView(s *Server, ns string, groups ...*groupView) {
+	s.world.mu.Lock()
+	defer s.world.mu.Unlock()
+	s.world.views[ns] = &nsView{groups: groups}
+}
+
+// testConfig is a config revision with the given body.
+func testConfig(body string) *configRef {
+	return newConfigRef(BodyHash([]byte(body)), []byte(body))
+}
+
+// maxRank is the highest rank: a batch that ends there admits every agent.
+const maxRank = "ffffffffffffffff"
+
+// rolloutGroup is a group of every agent that reports a service.name, with a progressing
+// rollout of cfg whose current batch admits every agent.
+func rolloutGroup(cfg *configRef) *groupView {
+	return &groupView{
+		name: "all",
+		selector: fleetv1alpha1.AgentSelector{MatchExpressions: []fleetv1alpha1.AttributeRequirement{
+			{Key: fleetv1alpha1.AttributeServiceName, Operator: fleetv1alpha1.AttributeOpExists}}},
+		excluded: map[string]struct{}{},
+		rollout: &rolloutView{
+			name:     "roll",
+			phase:    fleetv1alpha1.RolloutProgressing,
+			config:   cfg,
+			previous: withdrawal,
+			toRank:   maxRank,
+			batch:    1,
+			started:  testStart,
+		},
+	}
+}
+
+// fakeConn is a WebSocket connection that records what is sent on it.
+type fakeConn struct {
+	sent         []*protobufs.ServerToAgent
+	disconnected bool
+}
+
+func (c *fakeConn) Connection() net.Conn { return nil }
+
+func (c *fakeConn) Send(_ context.Context, m *protobufs.ServerToAgent) error {
+	c.sent = append(c.sent, m)
+	return nil
+}
+
+func (c *fakeConn) Disconnect() error {
+	c.disconnected = true
+	return nil
+}
+
+// testUID is a 16-byte instance UID whose bytes are all b.
+func testUID(b byte) []byte {
+	uid := make([]byte, 16)
+	for i := range uid {
+		uid[i] = b
+	}
+	return uid
+}
+
+func strAttr(k, v string) *protobufs.KeyValue {
+	return &protobufs.KeyValue{Key: k, Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_StringValue{StringValue: v}}}
+}
+
+// describe is the first message of an agent: its description and capabilities.
+func describe(uid []byte, seq, caps uint64) *protobufs.AgentToServer {
+	return &protobufs.AgentToServer{
+		InstanceUid:  uid,
+		SequenceNum:  seq,
+		Capabilities: caps,
+		AgentDescription: &protobufs.AgentDescription{
+			IdentifyingAttributes:    []*protobufs.KeyValue{strAttr("service.name", "otelcol-contrib")},
+			NonIdentifyingAttributes: []*protobufs.KeyValue{strAttr("host.name", "node-1")},
+		},
+	}
+}
+
+// heartbeat is a message that carries nothing new.
+func heartbeat(uid []byte, seq uint64) *protobufs.AgentToServer {
+	return &protobufs.AgentToServer{InstanceUid: uid, SequenceNum: seq, Capabilities: capsFull}
+}
+
+// status is a RemoteConfigStatus report for hash.
+func status(uid []byte, seq uint64, hash string, st protobufs.RemoteConfigStatuses, errMsg string) *protobufs.AgentToServer {
+	raw, _ := hexDecode(hash)
+	return &protobufs.AgentToServer{InstanceUid: uid, SequenceNum: seq, Capabilities: capsFull,
+		RemoteConfigStatus: &protobufs.RemoteConfigStatus{LastRemoteConfigHash: raw, Status: st, ErrorMessage: errMsg}}
+}
+
+// agentCopy returns a copy of the agent of uid, and whether it is registered.
+func agentCopy(s *Server, uid []byte) (Agent, bool) {
+	var out Agent
+	ok := s.registry.Do(UIDString(uid), false, func(a *Agent) { out = *a })
+	return out, ok
+}
+
+func hasFlag(reply *protobufs.ServerToAgent, f protobufs.ServerToAgentFlags) bool {
+	return reply.Flags&uint64(f) != 0
+}
+
+// errType names the error a reply carries, "" for none.
+func errType(reply *protobufs.ServerToAgent) string {
+	if reply.ErrorResponse == nil {
+		return ""
+	}
+	return reply.ErrorResponse.Type.String()
+}
+
+// counterValue reads a counter.
+func counterValue(tb testing.TB, c prometheus.Counter) float64 {
+	tb.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		tb.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}

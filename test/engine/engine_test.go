@@ -1,0 +1,245 @@
+package engine_test
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/revision"
+	"github.com/ampora-io/ampora/test/fleetsim"
+	"github.com/ampora-io/ampora/test/harness"
+)
+
+var _ = Describe("Rollout engine", func() {
+	var sc *harness.Sidecar
+
+	BeforeEach(func() {
+		sc = h.StartSidecar("engine-0")
+		h.StartManager()
+	})
+
+	It("completes a 3-batch rollout with exact batch sizes", func(ctx SpecContext) {
+		ns, token := h.Namespace("three")
+		group(ns, "gateways", nil)
+		fleet := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 30, Seed: 1})
+		body := config("three")
+		rollout(ns, "r", "gateways", body)
+
+		Eventually(phase(ns, "r"), 60*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
+		ro := get(ns, "r")
+		Expect(ro.Status.Plan).To(Equal([]int32{10, 10, 10}))
+		Expect(ro.Status.Counts.Applied).To(Equal(int32(30)))
+		Expect(ro.Status.Counts.Targeted).To(Equal(int32(30)))
+		Expect(ro.Status.BatchProgress).To(Equal("3/3"))
+		Expect(meta.IsStatusConditionTrue(ro.Status.Conditions, fleetv1alpha1.ConditionReady)).To(BeTrue())
+		Expect(meta.FindStatusCondition(ro.Status.Conditions, fleetv1alpha1.ConditionReconciling)).To(BeNil())
+		Expect(ro.Status.ObservedGeneration).To(Equal(ro.Generation))
+		Expect(fleet.Count(func(a *fleetsim.Agent) bool { return a.EffectiveHash() == hashOf(body) })).To(Equal(30))
+
+		Eventually(func() []string { return events(ns, "r") }, 10*time.Second).Should(ContainElements(
+			"BatchStarted: batch 1 of 3 started: 10 agents",
+			"BatchStarted: batch 2 of 3 started: 10 agents",
+			"BatchStarted: batch 3 of 3 started: 10 agents",
+			fmt.Sprintf("Completed: revision %s rolled out in 3 batches: 30 applied, 0 failed, 0 timed out", revision.Short(hashOf(body))),
+		))
+		var g fleetv1alpha1.AgentGroup
+		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gateways"}, &g)).To(Succeed())
+		Expect(g.Status.CurrentRevision).To(Equal(revision.Short(hashOf(body))))
+		Expect(g.Status.ActiveRollout).To(BeEmpty())
+		Eventually(func() int32 {
+			_ = env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gateways"}, &g)
+			return g.Status.ConnectedAgents
+		}, 15*time.Second).Should(Equal(int32(30)))
+	})
+
+	It("pauses a failing batch with the exact gate message, and completes on resume after the threshold is edited", func(ctx SpecContext) {
+		ns, token := h.Namespace("gate")
+		group(ns, "gateways", nil)
+		fleet := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 20, Seed: 7,
+			Profiles: []fleetsim.Profile{{Name: "failing", Fraction: 0.5, Behavior: fleetsim.Behavior{FailWith: `exporter "otlp": connection refused`}}}})
+		body := config("gate")
+		failing := 0
+		for _, a := range firstByRank(fleet, hashOf(body), 10) {
+			if a.Profile == "failing" {
+				failing++
+			}
+		}
+		Expect(failing).To(BeNumerically(">=", 2), "the seed must put failing agents in batch 1")
+		rollout(ns, "r", "gateways", body, func(r *fleetv1alpha1.Rollout) {
+			r.Spec.Gates = &fleetv1alpha1.GateThresholds{MaxFailurePercent: new(int32(10))}
+		})
+
+		Eventually(phase(ns, "r"), 60*time.Second).Should(Equal(fleetv1alpha1.RolloutPaused))
+		ro := get(ns, "r")
+		want := fmt.Sprintf("failure-ratio: %d %% > 10 %%", failing*10)
+		Expect(ro.Status.Pause.Message).To(Equal(want))
+		Expect(ro.Status.Pause.Gate).To(Equal(fleetv1alpha1.GateFailureRatio))
+		Expect(ro.Status.Pause.Batch).To(Equal(int32(1)))
+		stalled := meta.FindStatusCondition(ro.Status.Conditions, fleetv1alpha1.ConditionStalled)
+		Expect(stalled).NotTo(BeNil())
+		Expect(stalled.Reason).To(Equal(fleetv1alpha1.ReasonGateBreach))
+		Expect(stalled.Message).To(HavePrefix(want))
+		Expect(meta.IsStatusConditionTrue(ro.Status.Conditions, fleetv1alpha1.ConditionPaused)).To(BeTrue())
+		Expect(ro.Status.FailedAgents).NotTo(BeEmpty())
+		Expect(ro.Status.FailedAgents[0].Message).To(Equal(`exporter "otlp": connection refused`))
+		// Paused: batch 2 does not start.
+		Consistently(func() int32 { return get(ns, "r").Status.CurrentBatch.Number }, 3*time.Second).Should(Equal(int32(1)))
+
+		// The user raises the threshold (a spec edit, not a new revision) and resumes.
+		patched := get(ns, "r")
+		orig := patched.DeepCopy()
+		patched.Spec.Gates.MaxFailurePercent = new(int32(100))
+		Expect(env.Client.Patch(ctx, patched, client.MergeFrom(orig))).To(Succeed())
+		annotate(ns, "r", fleetv1alpha1.ActionResume)
+
+		Eventually(phase(ns, "r"), 60*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
+		ro = get(ns, "r")
+		Expect(ro.Status.Counts.Failed).To(Equal(int32(10)))
+		Expect(ro.Status.Counts.Applied).To(Equal(int32(10)))
+		Expect(ro.Status.LastAction.Action).To(Equal(fleetv1alpha1.ActionResume))
+		Expect(ro.Status.LastAction.RequestedBy).To(Equal("alice"))
+		Expect(ro.Annotations).NotTo(HaveKey(fleetv1alpha1.AnnotationAction))
+		Expect(events(ns, "r")).To(ContainElements("Paused: batch 1: "+want, "Resumed: resume requested by alice"))
+	})
+
+	It("stops pushing on abort", func(ctx SpecContext) {
+		ns, token := h.Namespace("abort")
+		group(ns, "gateways", nil)
+		fleet := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 20, Seed: 3})
+		body := config("abort")
+		rollout(ns, "r", "gateways", body, func(r *fleetv1alpha1.Rollout) {
+			bs := fleetv1alpha1.FromInt(5)
+			r.Spec.Strategy.BatchSize = &bs
+			r.Spec.Gates = &fleetv1alpha1.GateThresholds{BakeTime: durationPtr(time.Hour)}
+		})
+		Eventually(func() int32 { return get(ns, "r").Status.Counts.Applied }, 30*time.Second).Should(Equal(int32(5)))
+		annotate(ns, "r", fleetv1alpha1.ActionAbort)
+		Eventually(phase(ns, "r"), 15*time.Second).Should(Equal(fleetv1alpha1.RolloutAborted))
+		Consistently(func() int {
+			return fleet.Count(func(a *fleetsim.Agent) bool { return receivedHash(a, hashOf(body)) })
+		}, 4*time.Second).Should(Equal(5))
+		ro := get(ns, "r")
+		Expect(meta.FindStatusCondition(ro.Status.Conditions, fleetv1alpha1.ConditionStalled).Reason).To(Equal(fleetv1alpha1.ReasonAborted))
+		Expect(events(ns, "r")).To(ContainElement("Aborted: abort requested by alice"))
+		var g fleetv1alpha1.AgentGroup
+		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gateways"}, &g)).To(Succeed())
+		Expect(g.Status.ActiveRollout).To(BeEmpty())
+	})
+
+	It("starts a new revision from batch 1 when the config is edited", func(ctx SpecContext) {
+		ns, token := h.Namespace("edit")
+		group(ns, "gateways", nil)
+		fleet := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 20, Seed: 4})
+		first, second := config("first"), config("second")
+		rollout(ns, "r", "gateways", first, func(r *fleetv1alpha1.Rollout) {
+			r.Spec.Gates = &fleetv1alpha1.GateThresholds{BakeTime: durationPtr(time.Hour)}
+		})
+		Eventually(func() int32 { return get(ns, "r").Status.Counts.Applied }, 30*time.Second).Should(Equal(int32(10)))
+
+		ro := get(ns, "r")
+		orig := ro.DeepCopy()
+		ro.Spec.Config.Inline = &second
+		ro.Spec.Gates = nil
+		Expect(env.Client.Patch(ctx, ro, client.MergeFrom(orig))).To(Succeed())
+
+		Eventually(phase(ns, "r"), 60*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
+		ro = get(ns, "r")
+		Expect(ro.Status.Revision).To(Equal(revision.Short(hashOf(second))))
+		Expect(ro.Status.Counts.Applied).To(Equal(int32(20)))
+		// The group had no revision yet: the diff is against nothing.
+		Expect(ro.Status.Diff.FromRevision).To(BeEmpty())
+		Expect(ro.Status.Diff.Added).To(ContainElements("exporters/otlp", "pipelines/traces"))
+		Expect(fleet.Count(func(a *fleetsim.Agent) bool { return a.EffectiveHash() == hashOf(second) })).To(Equal(20))
+		Expect(events(ns, "r")).To(ContainElement(fmt.Sprintf("NewRevision: config changed: revision %s replaces %s, starting again from batch 1",
+			revision.Short(hashOf(second)), revision.Short(hashOf(first)))))
+	})
+
+	It("never pushes an invalid config, and says which component and pipeline are wrong", func(ctx SpecContext) {
+		ns, token := h.Namespace("invalid")
+		group(ns, "gateways", nil)
+		fleet := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 5, Seed: 5})
+		bad := "receivers:\n  otlp: {}\nexporters:\n  debug: {}\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlp/backend]\n"
+		rollout(ns, "r", "gateways", bad)
+
+		Eventually(phase(ns, "r"), 20*time.Second).Should(Equal(fleetv1alpha1.RolloutFailed))
+		ro := get(ns, "r")
+		stalled := meta.FindStatusCondition(ro.Status.Conditions, fleetv1alpha1.ConditionStalled)
+		Expect(stalled.Reason).To(Equal(fleetv1alpha1.ReasonInvalidConfig))
+		Expect(stalled.Message).To(ContainSubstring(`pipeline "traces": exporter "otlp/backend" is not defined`))
+		Consistently(func() int { return fleet.Count(func(a *fleetsim.Agent) bool { return len(a.Received()) > 0 }) }, 3*time.Second).Should(BeZero())
+		var crs appsv1.ControllerRevisionList
+		Expect(env.Client.List(ctx, &crs, client.InNamespace(ns))).To(Succeed())
+		Expect(crs.Items).To(BeEmpty())
+		Expect(events(ns, "r")).To(ContainElement(HavePrefix("ConfigInvalid: invalid config: ")))
+	})
+
+	It("skips agents that lack a component the config needs, counting them incompatible", func(ctx SpecContext) {
+		ns, token := h.Namespace("incompat")
+		group(ns, "gateways", nil)
+		fleet := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 10, Seed: 6,
+			Profiles: []fleetsim.Profile{{Name: "old", Fraction: 0.3, Behavior: fleetsim.Behavior{MissingComponents: []string{"processors/batch"}}}},
+			Default:  fleetsim.Profile{Behavior: fleetsim.Behavior{ReportComponents: true}}})
+		rollout(ns, "r", "gateways", config("incompat"), func(r *fleetv1alpha1.Rollout) {
+			r.Spec.Gates = &fleetv1alpha1.GateThresholds{MaxFailurePercent: new(int32(0))}
+		})
+		Eventually(phase(ns, "r"), 30*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
+		ro := get(ns, "r")
+		Expect(ro.Status.Counts.Incompatible).To(Equal(int32(3)))
+		Expect(ro.Status.Counts.Applied).To(Equal(int32(7)))
+		for _, a := range fleet.Agents {
+			if a.Profile == "old" {
+				Expect(a.Received()).To(BeEmpty())
+			}
+		}
+	})
+
+	It("denies pushes by push policy, counting and naming them", func(ctx SpecContext) {
+		ns, token := h.Namespace("deny")
+		group(ns, "gateways", nil)
+		Expect(env.Client.Create(ctx, &fleetv1alpha1.GatePolicy{
+			ObjectMeta: objectMeta(ns, "default"),
+			Spec: fleetv1alpha1.GatePolicySpec{PushPolicies: []fleetv1alpha1.PushPolicy{{Name: "frozen-hosts", Deny: fleetv1alpha1.DenyAlways,
+				Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"frozen": "true"}}}}},
+		})).To(Succeed())
+		fleet := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 10, Seed: 8,
+			Profiles: []fleetsim.Profile{{Name: "frozen", Fraction: 0.2, Attributes: map[string]string{"frozen": "true"}}}})
+		rollout(ns, "r", "gateways", config("deny"))
+		Eventually(phase(ns, "r"), 30*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
+		ro := get(ns, "r")
+		Expect(ro.Status.Counts.Denied).To(Equal(int32(2)))
+		Expect(ro.Status.Counts.Applied).To(Equal(int32(8)))
+		var frozen []string
+		for _, a := range fleet.Agents {
+			if a.Profile == "frozen" {
+				Expect(a.Received()).To(BeEmpty())
+				frozen = append(frozen, a.UID.String())
+			}
+		}
+		sort.Strings(frozen)
+		Eventually(func() []string { return events(ns, "r") }, 10*time.Second).Should(ContainElement(
+			"PushDenied: push policy frozen-hosts denies the push to 2 agents: " + strings.Join(frozen, ", ")))
+	})
+
+	It("blocks a second rollout on the same group, naming the holder", func(ctx SpecContext) {
+		ns, token := h.Namespace("blocked")
+		group(ns, "gateways", nil)
+		harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 10, Seed: 9})
+		rollout(ns, "first", "gateways", config("first"), func(r *fleetv1alpha1.Rollout) { r.Spec.Paused = true })
+		Eventually(phase(ns, "first"), 20*time.Second).Should(Equal(fleetv1alpha1.RolloutPaused))
+		rollout(ns, "second", "gateways", config("second"))
+		Eventually(phase(ns, "second"), 20*time.Second).Should(Equal(fleetv1alpha1.RolloutBlocked))
+		Expect(get(ns, "second").Status.Message).To(Equal("AgentGroup gateways is held by Rollout first; this rollout starts when that one finishes"))
+		Consistently(phase(ns, "second"), 3*time.Second).Should(Equal(fleetv1alpha1.RolloutBlocked))
+
+		annotate(ns, "first", fleetv1alpha1.ActionAbort)
+		Eventually(phase(ns, "second"), 60*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
+	})
+})

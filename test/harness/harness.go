@@ -1,0 +1,173 @@
+// Package harness starts the operator's parts in-process against the test control plane, for
+// the envtest suites: OpAMP sidecar replicas, the manager, simulated fleets, and tenant
+// namespaces with enrollment tokens.
+package harness
+
+import (
+	"context"
+	"time"
+
+	"github.com/go-logr/logr"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/ampora-io/ampora/controllers"
+	"github.com/ampora-io/ampora/opampserver"
+	"github.com/ampora-io/ampora/test/fleetsim"
+	"github.com/ampora-io/ampora/test/testenv"
+)
+
+// OperatorNamespace is where the tests run the operator: its Leases and ServiceAccount.
+const OperatorNamespace = "ampora-system"
+
+// ServiceAccount is the operator's identity in the tests.
+const ServiceAccount = "ampora"
+
+// H holds the control plane the parts run against.
+type H struct {
+	Env *testenv.Env
+}
+
+// Sidecar is one in-process OpAMP replica.
+type Sidecar struct {
+	Srv     *opampserver.Server
+	cancel  context.CancelFunc
+	done    chan error
+	stopped bool
+}
+
+// URL is the replica's WebSocket endpoint.
+func (s *Sidecar) URL() string { return "ws://" + s.Srv.Addr().String() + "/v1/opamp" }
+
+// Stop stops the replica and waits for it; stopping twice is fine.
+func (s *Sidecar) Stop() {
+	GinkgoHelper()
+	if s.stopped {
+		return
+	}
+	s.stopped = true
+	s.cancel()
+	Eventually(s.done, 20*time.Second).Should(Receive(BeNil()))
+}
+
+// Setup creates the operator namespace, its ServiceAccount and the RBAC the operator needs to
+// read rollouts through the sidecars' read API. It is idempotent.
+func (h *H) Setup() {
+	GinkgoHelper()
+	ctx := context.Background()
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: OperatorNamespace}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: OperatorNamespace, Name: ServiceAccount}},
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "ampora-test-reader"}, Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{"fleet.ampora.io"}, Resources: []string{"rollouts"}, Verbs: []string{"get", "list"},
+		}}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "ampora-test-reader"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "ampora-test-reader"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: OperatorNamespace, Name: ServiceAccount}}},
+	} {
+		if err := h.Env.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			Expect(err).NotTo(HaveOccurred())
+		}
+	}
+}
+
+// Token mints a token of the operator's ServiceAccount, as its Pod would have mounted.
+func (h *H) Token() (string, error) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: OperatorNamespace, Name: ServiceAccount}}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(3600))}}
+	if err := h.Env.Client.SubResource("token").Create(context.Background(), sa, tr); err != nil {
+		return "", err
+	}
+	return tr.Status.Token, nil
+}
+
+// StartSidecar runs a replica until the spec ends (or Stop).
+func (h *H) StartSidecar(replica string, mutate ...func(*opampserver.Options)) *Sidecar {
+	GinkgoHelper()
+	opts := opampserver.Options{
+		Replica:        replica,
+		Namespace:      OperatorNamespace,
+		ListenAddr:     "127.0.0.1:0",
+		ReadAPIAddr:    "127.0.0.1:0",
+		ReportInterval: time.Second,
+		LeaseDuration:  5 * time.Second,
+		Logger:         logr.Discard(),
+		ShutdownGrace:  5 * time.Second,
+		PeerToken:      h.Token,
+	}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	srv, err := opampserver.New(h.Env.Config, h.Env.Scheme, opts)
+	Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Sidecar{Srv: srv, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- srv.Run(ctx) }()
+	Eventually(srv.Ready, 20*time.Second).Should(BeTrue())
+	DeferCleanup(s.Stop)
+	return s
+}
+
+// StartManager runs the engine in-process, without leader election, until the spec ends.
+func (h *H) StartManager() {
+	GinkgoHelper()
+	mgr, err := ctrl.NewManager(h.Env.Config, ctrl.Options{
+		Scheme:                 h.Env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  controllers.CacheOptions(OperatorNamespace),
+		Controller:             ctrlConfig(),
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(controllers.Setup(mgr, controllers.Options{OperatorNamespace: OperatorNamespace, SidecarToken: h.Token})).To(Succeed())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	DeferCleanup(func() {
+		cancel()
+		Eventually(done, 20*time.Second).Should(Receive(BeNil()))
+	})
+}
+
+// Namespace creates a fresh namespace with an enrollment-token Secret; it returns both.
+func (h *H) Namespace(prefix string) (string, string) {
+	GinkgoHelper()
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
+	Expect(h.Env.Client.Create(ctx, ns)).To(Succeed())
+	token := "tok-" + ns.Name
+	Expect(h.Env.Client.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "enroll",
+			Labels: map[string]string{opampserver.LabelEnrollmentToken: "true"}},
+		Data: map[string][]byte{opampserver.TokenKey: []byte(token)},
+	})).To(Succeed())
+	return ns.Name, token
+}
+
+// StartFleet starts simulated agents and waits until all are connected.
+func StartFleet(o fleetsim.Options) *fleetsim.Fleet {
+	GinkgoHelper()
+	if o.UIDPrefix == "" {
+		o.UIDPrefix = CurrentSpecReport().FullText()
+	}
+	f, err := fleetsim.Start(context.Background(), o)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(f.Stop)
+	Eventually(f.Connected, 30*time.Second).Should(Equal(o.Agents))
+	return f
+}
+
+// ctrlConfig lets several managers run in one test process: controller names repeat.
+func ctrlConfig() config.Controller {
+	return config.Controller{SkipNameValidation: ptr.To(true)}
+}
