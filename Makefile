@@ -57,8 +57,8 @@ test: control-plane ## Run every test against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test ./... -count=1 -timeout 30m
 
 .PHONY: demo
-demo: ## Run the demo (not built yet).
-	@echo "make demo is not built yet: it arrives with the ship-and-operate work (issue 5)."
+demo: ## Run the demo: local control plane, two operator replicas, a simulated fleet, a sample rollout (DEMO_FLAGS=-keep leaves it running).
+	go run ./hack/demo $(DEMO_FLAGS)
 
 $(CONTROLLER_GEN):
 	@mkdir -p $(LOCALBIN)

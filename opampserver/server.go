@@ -288,7 +288,8 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		side = append(side, r)
 		if s.opts.ReadAPIURL == "" {
-			s.opts.ReadAPIURL = "http://" + s.ReadAPIAddr().String()
+			s.opts.ReadAPIURL = localURL(s.ReadAPIAddr())
+			s.log.Info("no read-API URL given: peers on other hosts cannot reach this replica", "url", s.opts.ReadAPIURL)
 		}
 	}
 
@@ -472,4 +473,17 @@ func (l opampLogger) Debugf(_ context.Context, format string, v ...any) {
 
 func (l opampLogger) Errorf(_ context.Context, format string, v ...any) {
 	l.log.V(1).Info(fmt.Sprintf(format, v...))
+}
+
+// localURL is an http URL for a listener, with a wildcard address replaced by loopback.
+func localURL(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return "http://" + a.String()
+	}
+	ip := tcp.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return "http://" + net.JoinHostPort(ip.String(), fmt.Sprint(tcp.Port))
 }

@@ -37,3 +37,17 @@ func TestDispatch(t *testing.T) {
 		})
 	}
 }
+
+func TestReadAPIURL(t *testing.T) {
+	tests := []struct{ podIP, listen, want string }{
+		{"10.1.2.3", ":8443", "http://10.1.2.3:8443"},
+		{"fd00::7", "0.0.0.0:9000", "http://[fd00::7]:9000"},
+		{"", ":8443", ""},
+		{"10.1.2.3", "garbage", ""},
+	}
+	for _, tt := range tests {
+		if got := readAPIURL(tt.podIP, tt.listen); got != tt.want {
+			t.Errorf("readAPIURL(%q, %q) = %q, want %q", tt.podIP, tt.listen, got, tt.want)
+		}
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -32,7 +34,7 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&o.ClientCAFile, "client-ca-file", "", "CA bundle that agents' client certificates must chain to (turns on mTLS)")
 	fs.StringVar(&o.ProbeAddr, "probe-addr", ":8082", "address of /healthz, /readyz and /metrics")
 	fs.StringVar(&o.ReadAPIAddr, "read-api-addr", ":8443", "address of the read API (agents by state, ranks, handovers)")
-	fs.StringVar(&o.ReadAPIURL, "read-api-url", "", "URL peers and the manager use for the read API (default http://<listener>)")
+	fs.StringVar(&o.ReadAPIURL, "read-api-url", "", "URL peers and the manager use for the read API (default http://$POD_IP:<read-api port>, else the listener's address)")
 	fs.StringVar(&o.UnauthenticatedNamespace, "allow-unauthenticated-into", "", "admit agents without a token into this namespace (demos only)")
 	fs.IntVar(&o.MaxConnections, "max-connections", 19000, "WebSocket sessions past which connections get 503 with Retry-After")
 	fs.IntVar(&o.MaxInflight, "max-inflight", 1024, "messages handled at once past which agents are told UNAVAILABLE")
@@ -41,10 +43,18 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&o.ReportInterval, "report-interval", time.Second, "least time between two status writes for one object")
 	fs.DurationVar(&o.LeaseDuration, "lease-duration", 15*time.Second, "duration of the replica's Lease")
 	fs.DurationVar(&o.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long shutdown waits for sessions to close")
+	tokenFile := fs.String("peer-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "bearer token presented to peer replicas (the operator's ServiceAccount token)")
 	zopts := zap.Options{}
 	zopts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	o.PeerToken = func() (string, error) {
+		b, err := os.ReadFile(*tokenFile)
+		return strings.TrimSpace(string(b)), err
+	}
+	if o.ReadAPIURL == "" {
+		o.ReadAPIURL = readAPIURL(os.Getenv("POD_IP"), o.ReadAPIAddr)
 	}
 	log := zap.New(zap.UseFlagOptions(&zopts))
 	ctrl.SetLogger(log)
@@ -74,4 +84,15 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// readAPIURL is where peers reach this replica's read API: the Pod IP when the downward API
+// gives it (a wildcard listener address means nothing to another Pod), else "" so that the
+// server uses its listener's address (fine on one host).
+func readAPIURL(podIP, listen string) string {
+	_, port, err := net.SplitHostPort(listen)
+	if podIP == "" || err != nil {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(podIP, port)
 }

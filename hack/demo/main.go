@@ -1,0 +1,396 @@
+// Command demo runs Ampora end to end on this machine: a local control plane (the
+// kube-apiserver and etcd the tests use), two operator replicas (manager + OpAMP sidecar
+// each), a simulated fleet, and the sample AgentGroup, GatePolicy and Rollout of
+// config/samples. It shows the rollout live until a gate pauses it, prints what
+// `kubectl describe rollout` says, resumes it the documented way, and runs it to Completed.
+//
+//	go run ./hack/demo            (make demo)
+//	go run ./hack/demo -keep      leave everything running for exploration
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/opampserver"
+	"github.com/ampora-io/ampora/test/testenv"
+)
+
+const (
+	operatorNS = "ampora-system"
+	demoNS     = "demo"
+	rollout    = "gateways-batching"
+	replicas   = 2
+)
+
+func main() {
+	keep := flag.Bool("keep", false, "leave the control plane, operator and fleet running after the rollout completes (Ctrl-C stops them)")
+	agents := flag.Int("agents", 200, "size of the simulated fleet")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *keep, *agents); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// procs are the processes the demo started; all are stopped on the way out.
+type procs struct{ list []*exec.Cmd }
+
+func (p *procs) start(dir, logName string, env []string, name string, args ...string) (*exec.Cmd, error) {
+	f, err := os.Create(filepath.Join(dir, logName))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p.list = append(p.list, cmd)
+	return cmd, nil
+}
+
+func (p *procs) stop() {
+	for _, c := range p.list {
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+	}
+	done := make(chan struct{})
+	go func() {
+		for _, c := range p.list {
+			_ = c.Wait()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		for _, c := range p.list {
+			_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+		}
+	}
+}
+
+func step(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
+
+func run(ctx context.Context, keep bool, fleetSize int) error {
+	root := testenv.Root()
+	dir := filepath.Join(root, ".demo")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+
+	step("Building the control plane, the operator and the fleet simulator (first run: several minutes)")
+	assets, err := output(exec.Command(filepath.Join(root, "hack", "control-plane.sh")))
+	if err != nil {
+		return fmt.Errorf("building the control plane: %w", err)
+	}
+	assets = strings.TrimSpace(assets)
+	bin := filepath.Join(root, "bin")
+	for _, b := range []struct{ out, pkg string }{{"ampora", "./cmd/ampora"}, {"fleetsim", "./test/fleetsim/cmd/fleetsim"}} {
+		fmt.Printf("    go build %s\n", b.pkg)
+		build := exec.Command("go", "build", "-o", filepath.Join(bin, b.out), b.pkg)
+		build.Dir, build.Stdout, build.Stderr = root, os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			return err
+		}
+	}
+	os.Setenv("KUBEBUILDER_ASSETS", assets)
+
+	step("Starting a local control plane (kube-apiserver + etcd) and installing the CRDs")
+	env, err := testenv.Start()
+	if err != nil {
+		return err
+	}
+	var p procs
+	defer func() {
+		step("Stopping every process")
+		p.stop()
+		_ = env.Stop()
+	}()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	raw, _ := os.ReadFile(env.Kubeconfig)
+	if err := os.WriteFile(kubeconfig, raw, 0o600); err != nil {
+		return err
+	}
+	fmt.Printf("    export KUBECONFIG=%s   # use kubectl against the demo meanwhile\n", kubeconfig)
+	kubectl := func(stdin string, args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, filepath.Join(assets, "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		return output(cmd)
+	}
+
+	token, enroll, err := setup(ctx, env.Client)
+	if err != nil {
+		return err
+	}
+	tokenFile := filepath.Join(dir, "operator-token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		return err
+	}
+
+	step("Starting %d operator replicas: ampora manager + ampora opamp each", replicas)
+	var urls []string
+	env2 := append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE="+operatorNS)
+	for i := range replicas {
+		ports, err := freePorts(4)
+		if err != nil {
+			return err
+		}
+		name := fmt.Sprintf("ampora-%d", i)
+		_, err = p.start(dir, name+"-manager.log", env2, filepath.Join(bin, "ampora"), "manager",
+			"--leader-elect-lease-duration=15s", "--leader-elect-renew-deadline=10s", "--leader-elect-retry-period=2s",
+			fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ports[0]), fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", ports[1]),
+			"--sidecar-token-file="+tokenFile)
+		if err != nil {
+			return err
+		}
+		_, err = p.start(dir, name+"-opamp.log", env2, filepath.Join(bin, "ampora"), "opamp", "--replica="+name,
+			fmt.Sprintf("--listen=127.0.0.1:%d", ports[2]), fmt.Sprintf("--read-api-addr=127.0.0.1:%d", ports[3]),
+			"--probe-addr=127.0.0.1:0", "--peer-token-file="+tokenFile)
+		if err != nil {
+			return err
+		}
+		urls = append(urls, fmt.Sprintf("ws://127.0.0.1:%d/v1/opamp", ports[2]))
+		fmt.Printf("    %s: OpAMP at %s, logs in .demo/%s-*.log\n", name, urls[i], name)
+	}
+
+	step("Starting a simulated fleet of %d agents (mixed versions, a few that fail to apply)", fleetSize)
+	if _, err := p.start(dir, "fleetsim.log", os.Environ(), filepath.Join(bin, "fleetsim"), "-url", strings.Join(urls, ","), "-token", enroll,
+		"-agents", fmt.Sprint(fleetSize), "-seed", "42", "-versions", "0.149.0=0.6,0.148.0=0.3,0.147.0=0.1",
+		"-profile", `name=failing,fraction=0.08,fail="exporters::otlp/backend: dial tcp 10.0.4.17:4317: connect: connection refused",attr.service.name=otelcol-gateway,attr.deployment.environment=production`,
+		"-profile", "name=gateway,delay=100ms-1500ms,attr.service.name=otelcol-gateway,attr.deployment.environment=production"); err != nil {
+		return err
+	}
+
+	step("Applying the sample AgentGroup, GatePolicy and Rollout from config/samples")
+	for _, f := range []string{"fleet_v1alpha1_agentgroup.yaml", "fleet_v1alpha1_gatepolicy.yaml"} {
+		if out, err := kubectl("", "apply", "-n", demoNS, "-f", filepath.Join(root, "config", "samples", f)); err != nil {
+			return err
+		} else {
+			fmt.Print(indent(out))
+		}
+	}
+	if err := waitConnected(ctx, env.Client, fleetSize); err != nil {
+		return err
+	}
+	if out, err := kubectl("", "apply", "-n", demoNS, "-f", filepath.Join(root, "config", "samples", "fleet_v1alpha1_rollout.yaml")); err != nil {
+		return err
+	} else {
+		fmt.Print(indent(out))
+	}
+
+	step("Watching rollout/%s", rollout)
+	described := false
+	for {
+		ro, err := watchUntilStop(ctx, env.Client)
+		if err != nil {
+			return err
+		}
+		if ro.Status.Phase != fleetv1alpha1.RolloutPaused {
+			break
+		}
+		if !described {
+			step("The rollout paused at a gate: kubectl describe rollout %s", rollout)
+			out, _ := kubectl("", "-n", demoNS, "describe", "rollout", rollout)
+			fmt.Print(indent(out))
+			described = true
+		}
+		oneLiner := fmt.Sprintf("kubectl -n %s annotate rollout %s fleet.ampora.io/action=resume fleet.ampora.io/action-requested-by=demo --overwrite", demoNS, rollout)
+		step("Resuming with the documented action:\n    %s", oneLiner)
+		if _, err := kubectl("", "-n", demoNS, "annotate", "rollout", rollout, "fleet.ampora.io/action=resume",
+			"fleet.ampora.io/action-requested-by=demo", "--overwrite"); err != nil {
+			return err
+		}
+		if err := waitResumed(ctx, env.Client); err != nil {
+			return err
+		}
+	}
+	step("Final state")
+	out, _ := kubectl("", "-n", demoNS, "get", "rollouts,agentgroups,gatepolicies", "-o", "wide")
+	fmt.Print(indent(out))
+	if keep {
+		step("Left running for exploration; Ctrl-C stops everything.\n    export KUBECONFIG=%s", kubeconfig)
+		<-ctx.Done()
+	}
+	return nil
+}
+
+// setup creates the namespaces, the operator's ServiceAccount with its role (the sidecars'
+// read API checks callers with TokenReview and SubjectAccessReview), and the demo tenant's
+// enrollment token. It returns the operator token and the enrollment token.
+func setup(ctx context.Context, c client.Client) (string, string, error) {
+	enroll := "demo-enrollment-token"
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNS}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "ampora"}},
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "ampora-demo-reader"}, Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{"fleet.ampora.io"}, Resources: []string{"rollouts"}, Verbs: []string{"get", "list"}}}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "ampora-demo-reader"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "ampora-demo-reader"},
+			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: operatorNS, Name: "ampora"}}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: demoNS, Name: "enrollment",
+			Labels: map[string]string{opampserver.LabelEnrollmentToken: "true"}},
+			Data: map[string][]byte{opampserver.TokenKey: []byte(enroll)}},
+	} {
+		if err := c.Create(ctx, obj); err != nil {
+			return "", "", err
+		}
+	}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(24 * 3600))}}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "ampora"}}
+	if err := c.SubResource("token").Create(ctx, sa, tr); err != nil {
+		return "", "", err
+	}
+	return tr.Status.Token, enroll, nil
+}
+
+// waitConnected waits until the group sees the fleet.
+func waitConnected(ctx context.Context, c client.Client, n int) error {
+	fmt.Print("    waiting for the agents to connect ")
+	for {
+		var g fleetv1alpha1.AgentGroup
+		if err := c.Get(ctx, client.ObjectKey{Namespace: demoNS, Name: "payments-gateways"}, &g); err == nil && int(g.Status.ConnectedAgents) >= n*9/10 {
+			fmt.Printf("\n    %d agents match AgentGroup payments-gateways, %d connected\n", g.Status.MatchingAgents, g.Status.ConnectedAgents)
+			return nil
+		}
+		fmt.Print(".")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// watchUntilStop prints one line per change until the rollout pauses or reaches a final phase.
+func watchUntilStop(ctx context.Context, c client.Client) (*fleetv1alpha1.Rollout, error) {
+	last := ""
+	for {
+		var ro fleetv1alpha1.Rollout
+		if err := c.Get(ctx, client.ObjectKey{Namespace: demoNS, Name: rollout}, &ro); err != nil {
+			return nil, err
+		}
+		st := ro.Status
+		cnt := st.Counts
+		line := fmt.Sprintf("    %-11s batch %-5s applied %3d  applying %3d  pending %3d  failed %3d  timed out %2d  | %4d applies/min",
+			st.Phase, orDash(st.BatchProgress), cnt.Applied, cnt.Applying, cnt.Pending, cnt.Failed, cnt.TimedOut, st.AppliesPerMinute)
+		if line != last {
+			fmt.Println(line)
+			last = line
+		}
+		switch st.Phase {
+		case fleetv1alpha1.RolloutPaused:
+			if st.Pause != nil && st.Pause.Reason != fleetv1alpha1.PauseManual {
+				fmt.Printf("    paused: %s\n", st.Pause.Message)
+				return &ro, nil
+			}
+		case fleetv1alpha1.RolloutCompleted, fleetv1alpha1.RolloutRolledBack, fleetv1alpha1.RolloutAborted, fleetv1alpha1.RolloutFailed:
+			fmt.Printf("    %s: %s\n", st.Phase, st.Message)
+			return &ro, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func waitResumed(ctx context.Context, c client.Client) error {
+	for {
+		var ro fleetv1alpha1.Rollout
+		if err := c.Get(ctx, client.ObjectKey{Namespace: demoNS, Name: rollout}, &ro); err != nil {
+			return err
+		}
+		if ro.Status.Phase != fleetv1alpha1.RolloutPaused {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func indent(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		b.WriteString("    " + l + "\n")
+	}
+	return b.String()
+}
+
+// output runs cmd, shows its stderr as it comes (progress), and returns its stdout.
+func output(cmd *exec.Cmd) (string, error) {
+	var out, errb bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = io.MultiWriter(&errb, prefixed{os.Stderr})
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return out.String(), nil
+}
+
+type prefixed struct{ w io.Writer }
+
+func (p prefixed) Write(b []byte) (int, error) {
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if l != "" {
+			fmt.Fprint(p.w, "    "+l)
+		}
+	}
+	return len(b), nil
+}
+
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
