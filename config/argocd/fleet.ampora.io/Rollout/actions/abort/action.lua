@@ -1,0 +1,7 @@
+-- Ask the Ampora engine to abort this Rollout.
+if obj.metadata.annotations == nil then
+  obj.metadata.annotations = {}
+end
+obj.metadata.annotations["fleet.ampora.io/action"] = "abort"
+obj.metadata.annotations["fleet.ampora.io/action-requested-by"] = "argocd"
+return obj
