@@ -339,7 +339,8 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-// limitBody caps plain-HTTP request bodies at the message limit.
+// limitBody caps messages at the limit: plain-HTTP bodies here, WebSocket messages through
+// the hijacked connection.
 func (s *Server) limitBody(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.opts.MaxMessageBytes {
@@ -348,6 +349,10 @@ func (s *Server) limitBody(h http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxMessageBytes)
+		if r.Header.Get("Upgrade") != "" {
+			w = &hijacker{ResponseWriter: w, max: s.opts.MaxMessageBytes,
+				tooLarge: func() { s.metrics.rejected.WithLabelValues("too_large").Inc() }}
+		}
 		h.ServeHTTP(w, r)
 	})
 }
