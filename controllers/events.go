@@ -28,5 +28,6 @@ func (e *Events) record(obj runtime.Object, typ, reason, action, format string, 
 	if e == nil || e.Recorder == nil {
 		return
 	}
-	e.Recorder.Eventf(obj, nil, typ, reason, action, "%s", fmt.Sprintf(format, args...))
+	// An Event's note is limited to 1 KiB by the API server.
+	e.Recorder.Eventf(obj, nil, typ, reason, action, "%s", truncate(fmt.Sprintf(format, args...), 1024))
 }

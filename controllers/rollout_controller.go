@@ -172,6 +172,7 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 // as it was read, so that the sidecars' own entries (status.replicas) are never touched.
 func (r *RolloutReconciler) patchStatus(ctx context.Context, orig, ro *fleetv1alpha1.Rollout, now time.Time) error {
 	ro.Status.ObservedGeneration = ro.Generation
+	ro.Status.Message = truncate(ro.Status.Message, 1024)
 	last := orig.Status.LastEvaluatedTime
 	changed := !statusEqual(orig.Status, ro.Status)
 	if changed || last == nil || now.Sub(last.Time) >= evaluatedRefresh {

@@ -71,7 +71,7 @@ func (r *RolloutReconciler) handleAction(ctx context.Context, s *scope) error {
 		r.Events.Warning(ro, "Aborted", "Abort", "abort requested by %s", by)
 	case fleetv1alpha1.ActionRollback:
 		if st.CurrentBatch != nil && st.Phase != fleetv1alpha1.RolloutRolledBack {
-			st.Phase, st.Pause, st.CompletedAt = fleetv1alpha1.RolloutRollingBack, nil, nil
+			startRollback(st, now)
 		}
 		r.Events.Warning(ro, "RollingBack", "Rollback", "rollback requested by %s", by)
 	case fleetv1alpha1.ActionRetry:
@@ -501,7 +501,7 @@ func (r *RolloutReconciler) judge(s *scope, eff fleetv1alpha1.EffectiveGates) bo
 		return true
 	}
 	if res.Outcome == gates.Breach && eff.OnFailure == fleetv1alpha1.GateFailureRollback {
-		st.Phase = fleetv1alpha1.RolloutRollingBack
+		startRollback(st, metav1.NewTime(s.now.Truncate(time.Second)))
 		st.Message = res.Message + "; rolling back to " + orNone(st.PreviousRevision)
 		r.Events.Warning(ro, "RollingBack", "Rollback", "gate breached on batch %d: %s; rolling back", batchNumber(st), res.Message)
 		s.health = health{reason: fleetv1alpha1.ReasonRollingBack, message: st.Message}
@@ -590,6 +590,13 @@ func (r *RolloutReconciler) complete(ctx context.Context, s *scope) error {
 	s.health = health{reason: fleetv1alpha1.ReasonCompleted, message: st.Message}
 	r.Events.Normal(ro, "Completed", "Complete", "%s", st.Message)
 	return nil
+}
+
+// startRollback turns the rollout back. Restarting the batch clock makes the sidecars'
+// entries stale until they report on the rollback, so old reports cannot end it at once.
+func startRollback(st *fleetv1alpha1.RolloutStatus, now metav1.Time) {
+	st.Phase, st.Pause, st.CompletedAt = fleetv1alpha1.RolloutRollingBack, nil, nil
+	st.CurrentBatch.StartedAt, st.CurrentBatch.FinishedAt = &now, nil
 }
 
 // rollingBack waits until the agents the rollout reached report the previous revision.

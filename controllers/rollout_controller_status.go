@@ -16,6 +16,18 @@ import (
 // maxFailedSample bounds status.failedAgents.
 const maxFailedSample = 10
 
+// sampleOrder ranks states in the failed-agent sample: real failures first, as the sidecars
+// rank them.
+var sampleOrder = map[fleetv1alpha1.AgentState]int{
+	fleetv1alpha1.AgentFailed:       0,
+	fleetv1alpha1.AgentTimedOut:     1,
+	fleetv1alpha1.AgentDisconnected: 2,
+	fleetv1alpha1.AgentUnhealthy:    3,
+	fleetv1alpha1.AgentUnverifiable: 4,
+	fleetv1alpha1.AgentIncompatible: 5,
+	fleetv1alpha1.AgentDenied:       6,
+}
+
 // observed is what the live sidecar replicas report about the current revision.
 type observed struct {
 	counts, batch fleetv1alpha1.AgentCounts
@@ -48,9 +60,9 @@ func aggregate(reports []fleetv1alpha1.ReplicaReport, live map[string]Replica, c
 		addCounts(&o.batch, rep.BatchCounts)
 		o.buckets = gates.MergeBuckets(o.buckets, rep.ApplyDurationBuckets)
 	}
-	sort.SliceStable(failed, func(i, j int) bool {
-		if failed[i].State != failed[j].State {
-			return failed[i].State == fleetv1alpha1.AgentFailed
+	sort.Slice(failed, func(i, j int) bool {
+		if a, b := sampleOrder[failed[i].State], sampleOrder[failed[j].State]; a != b {
+			return a < b
 		}
 		return failed[i].InstanceUID < failed[j].InstanceUID
 	})

@@ -243,3 +243,62 @@ var _ = Describe("Rollout engine", func() {
 		Eventually(phase(ns, "second"), 60*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
 	})
 })
+
+var _ = Describe("Rollback", func() {
+	It("returns the agents a failing rollout reached to the previous revision when the policy says Rollback", func(ctx SpecContext) {
+		sc := h.StartSidecar("rollback-0")
+		h.StartManager()
+		ns, token := h.Namespace("rollback")
+		group(ns, "gateways", nil)
+		fleet := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 20, Seed: 12,
+			Profiles: []fleetsim.Profile{{Name: "picky", Fraction: 0.5,
+				Behavior: fleetsim.Behavior{FailWith: "unknown processor \"tail_sampling\"", FailIfContains: "second"}}}})
+		first, second := config("first"), config("second")
+
+		rollout(ns, "one", "gateways", first)
+		Eventually(phase(ns, "one"), 60*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
+		Expect(fleet.Count(func(a *fleetsim.Agent) bool { return a.EffectiveHash() == hashOf(first) })).To(Equal(20))
+
+		rollout(ns, "two", "gateways", second, func(r *fleetv1alpha1.Rollout) {
+			r.Spec.Gates = &fleetv1alpha1.GateThresholds{MaxFailurePercent: new(int32(10)), OnFailure: fleetv1alpha1.GateFailureRollback}
+		})
+		Eventually(phase(ns, "two"), 60*time.Second).Should(Equal(fleetv1alpha1.RolloutRolledBack))
+		ro := get(ns, "two")
+		Expect(ro.Status.PreviousRevision).To(Equal(revision.Short(hashOf(first))))
+		reached := 0
+		for _, a := range fleet.Agents {
+			if receivedHash(a, hashOf(second)) {
+				reached++
+			}
+			Expect(a.EffectiveHash()).To(Equal(hashOf(first)), "agent %s (%s) is not back on the previous revision", a.UID, a.Profile)
+		}
+		Expect(reached).To(Equal(10), "only batch 1 was reached")
+		Expect(events(ns, "two")).To(ContainElement(HavePrefix("RollingBack: gate breached on batch 1: failure-ratio: ")))
+		var g fleetv1alpha1.AgentGroup
+		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gateways"}, &g)).To(Succeed())
+		Expect(g.Status.CurrentRevision).To(Equal(revision.Short(hashOf(first))))
+		Expect(g.Status.ActiveRollout).To(BeEmpty())
+	})
+
+	It("rolls a completed rollout back on the rollback action, and waits for the agents to return", func(ctx SpecContext) {
+		sc := h.StartSidecar("rollback-1")
+		h.StartManager()
+		ns, token := h.Namespace("rollback-action")
+		group(ns, "gateways", nil)
+		fleet := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 10, Seed: 13,
+			Default: fleetsim.Profile{Behavior: fleetsim.Behavior{ApplyDelay: fleetsim.UniformDelay(300*time.Millisecond, time.Second)}}})
+		first, second := config("first"), config("second")
+		rollout(ns, "one", "gateways", first)
+		Eventually(phase(ns, "one"), 60*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
+		rollout(ns, "two", "gateways", second)
+		Eventually(phase(ns, "two"), 60*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
+		Expect(fleet.Count(func(a *fleetsim.Agent) bool { return a.EffectiveHash() == hashOf(second) })).To(Equal(10))
+
+		annotate(ns, "two", fleetv1alpha1.ActionRollback)
+		Eventually(phase(ns, "two"), 60*time.Second).Should(Equal(fleetv1alpha1.RolloutRolledBack))
+		Expect(fleet.Count(func(a *fleetsim.Agent) bool { return a.EffectiveHash() == hashOf(first) })).To(Equal(10))
+		var g fleetv1alpha1.AgentGroup
+		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gateways"}, &g)).To(Succeed())
+		Expect(g.Status.CurrentRevision).To(Equal(revision.Short(hashOf(first))))
+	})
+})

@@ -14,7 +14,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,6 +31,8 @@ type Behavior struct {
 	ApplyDelay func(r *rand.Rand) time.Duration
 	// FailWith makes every apply fail with this error_message.
 	FailWith string
+	// FailIfContains limits FailWith to configs whose body contains this text.
+	FailIfContains string
 	// NoRemoteConfigStatus leaves out the ReportsRemoteConfig capability: the agent applies but
 	// never says APPLYING, APPLIED or FAILED.
 	NoRemoteConfigStatus bool
@@ -197,12 +201,15 @@ type Agent struct {
 	url      string
 	rand     *rand.Rand
 
-	mu          sync.Mutex
-	client      client.OpAMPClient
-	cancel      context.CancelFunc
-	connected   bool
-	stopped     bool
-	effective   []byte
+	mu        sync.Mutex
+	client    client.OpAMPClient
+	cancel    context.CancelFunc
+	connected bool
+	stopped   bool
+	// effective is the config the agent runs (nil: its local one). It has no lock of its own
+	// because the client's GetEffectiveConfig callback reads it from within the plain-HTTP
+	// client's Start, which runs under mu.
+	effective   atomic.Pointer[[]byte]
 	status      *protobufs.RemoteConfigStatus
 	received    []string // config hashes offered, in order
 	lastFailed  []byte
@@ -418,22 +425,24 @@ func (a *Agent) Received() []string {
 
 // EffectiveHash is the hex SHA-256 of the config the agent runs ("" for its local one).
 func (a *Agent) EffectiveHash() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.effective == nil {
+	body := a.effective.Load()
+	if body == nil {
 		return ""
 	}
-	sum := sha256.Sum256(a.effective)
+	sum := sha256.Sum256(*body)
 	return fmt.Sprintf("%x", sum)
 }
 
-func (a *Agent) effectiveConfig() *protobufs.EffectiveConfig {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	body := a.effective
-	if body == nil {
-		body = []byte("# local config\n")
+// effectiveBody is the body of the config the agent runs, local or remote.
+func (a *Agent) effectiveBody() []byte {
+	if body := a.effective.Load(); body != nil {
+		return *body
 	}
+	return []byte("# local config\n")
+}
+
+func (a *Agent) effectiveConfig() *protobufs.EffectiveConfig {
+	body := a.effectiveBody()
 	return &protobufs.EffectiveConfig{ConfigMap: &protobufs.AgentConfigMap{ConfigMap: map[string]*protobufs.AgentConfigFile{
 		"": {Body: body, ContentType: "text/yaml"},
 	}}}
@@ -475,7 +484,7 @@ func (a *Agent) onMessage(_ context.Context, msg *types.MessageData) {
 	}
 	report(protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLYING, "")
 	apply := func() {
-		if b.FailWith != "" {
+		if b.FailWith != "" && (b.FailIfContains == "" || strings.Contains(string(rc.GetConfig().GetConfigMap()[""].GetBody()), b.FailIfContains)) {
 			a.mu.Lock()
 			a.lastFailed = rc.ConfigHash
 			a.mu.Unlock()
@@ -488,12 +497,11 @@ func (a *Agent) onMessage(_ context.Context, msg *types.MessageData) {
 				body = f.Body
 			}
 		}
-		a.mu.Lock()
-		a.effective = body
-		if len(rc.Config.GetConfigMap()) == 0 {
-			a.effective = nil // a withdrawal: back to the local config
+		if body == nil || len(rc.Config.GetConfigMap()) == 0 {
+			a.effective.Store(nil) // a withdrawal: back to the local config
+		} else {
+			a.effective.Store(&body)
 		}
-		a.mu.Unlock()
 		_ = a.current().UpdateEffectiveConfig(context.Background())
 		report(protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED, "")
 		if b.UnhealthyAfterApply != "" {
@@ -521,13 +529,9 @@ func (a *Agent) onMessage(_ context.Context, msg *types.MessageData) {
 // RevertToPrevious makes the agent report APPLIED for the config it ran before its last
 // remote config, as a collector does when it falls back after failing to apply a new one.
 func (a *Agent) RevertToPrevious() {
+	sum := sha256.Sum256(a.effectiveBody())
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	body := a.effective
-	if body == nil {
-		body = []byte("# local config\n")
-	}
-	sum := sha256.Sum256(body)
 	a.status = &protobufs.RemoteConfigStatus{LastRemoteConfigHash: sum[:],
 		Status: protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED}
 }
