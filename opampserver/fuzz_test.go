@@ -22,11 +22,57 @@ const (
 	fuzzOtherNamespace = 1 << iota // the second session is enrolled into another namespace
 	fuzzHTTP                       // the second session is a plain-HTTP poll
 	fuzzLater                      // the clock passes resendAfter between the messages
+	fuzzGrowAttributes             // grow adds attributes to the message
+	fuzzGrowComponents             // grow adds available components to the message
 )
 
-// fuzzSeeds are messages the fuzz target starts from: an agent's life, and reports of the
+// grow makes a message larger than any agent should send, as size says, without making the
+// fuzzer's input large (the fuzzer takes very long to minimize large inputs): size%512
+// attributes with values of size/512*8 bytes, or size%2048 component types.
+func grow(m *protobufs.AgentToServer, mode uint8, size uint16) {
+	if mode&fuzzGrowAttributes != 0 {
+		if m.AgentDescription == nil {
+			m.AgentDescription = &protobufs.AgentDescription{}
+		}
+		n, valueLen := int(size%512), int(size/512)*8
+		for i := range n {
+			key := "grown." + strconv.Itoa(i) + strings.Repeat("k", i%(2*maxAttributeKeyLen))
+			m.AgentDescription.NonIdentifyingAttributes = append(m.AgentDescription.NonIdentifyingAttributes,
+				strAttr(key, strings.Repeat("v", valueLen)))
+		}
+	}
+	if mode&fuzzGrowComponents != 0 {
+		if m.AvailableComponents == nil {
+			m.AvailableComponents = &protobufs.AvailableComponents{}
+		}
+		if m.AvailableComponents.Components == nil {
+			m.AvailableComponents.Components = map[string]*protobufs.ComponentDetails{}
+		}
+		for i := range int(size % 2048) {
+			kind := "kind" + strconv.Itoa(i%7)
+			d := m.AvailableComponents.Components[kind]
+			if d == nil {
+				d = &protobufs.ComponentDetails{}
+				m.AvailableComponents.Components[kind] = d
+			}
+			if d.SubComponentMap == nil {
+				d.SubComponentMap = map[string]*protobufs.ComponentDetails{}
+			}
+			d.SubComponentMap["type"+strconv.Itoa(i)] = &protobufs.ComponentDetails{}
+		}
+	}
+}
+
+// fuzzSeed is one seed input: a message, how to grow it and which sessions send it.
+type fuzzSeed struct {
+	msg  *protobufs.AgentToServer
+	mode uint8
+	size uint16
+}
+
+// fuzzSeeds are the inputs the fuzz target starts from: an agent's life, and reports of the
 // sizes no agent should send.
-func fuzzSeeds() []*protobufs.AgentToServer {
+func fuzzSeeds() []fuzzSeed {
 	cfg := testConfig(collectorBody)
 	full := withComponents(withStatus(describe(fuzzUID, 0, capsFull), cfg.hash, applied), "c1",
 		map[string][]string{"receivers": {"otlp"}, "exporters": {"debug"}})
@@ -35,28 +81,18 @@ func fuzzSeeds() []*protobufs.AgentToServer {
 	full.EffectiveConfig = &protobufs.EffectiveConfig{ConfigMap: &protobufs.AgentConfigMap{
 		ConfigMap: map[string]*protobufs.AgentConfigFile{"": {Body: []byte(collectorBody), ContentType: "text/yaml"}}}}
 
-	giant := describe(testUID(0x43), 1, capsFull)
-	for i := range 4 * maxAttributes {
-		key := "attr." + strconv.Itoa(i)
-		giant.AgentDescription.NonIdentifyingAttributes = append(giant.AgentDescription.NonIdentifyingAttributes,
-			strAttr(key, strings.Repeat("v", 4*maxAttributeValueLen)))
-	}
-	giant.AgentDescription.IdentifyingAttributes = append(giant.AgentDescription.IdentifyingAttributes,
+	odd := describe(testUID(0x43), 1, capsFull)
+	odd.AgentDescription.IdentifyingAttributes = append(odd.AgentDescription.IdentifyingAttributes,
 		strAttr(strings.Repeat("k", 2*maxAttributeKeyLen), "v"),
 		&protobufs.KeyValue{Key: "service.version", Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_IntValue{IntValue: -1}}},
 		&protobufs.KeyValue{Key: "ratio", Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_DoubleValue{DoubleValue: 0.5}}},
 		&protobufs.KeyValue{Key: "canary", Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_BoolValue{BoolValue: true}}},
 		&protobufs.KeyValue{Key: "nil"})
 
-	components := map[string][]string{}
-	for i := range 2 * maxComponents {
-		components["kind"+strconv.Itoa(i%7)] = append(components["kind"+strconv.Itoa(i%7)], "type"+strconv.Itoa(i))
-	}
-
 	failing := status(fuzzUID, 1, cfg.hash, failed, strings.Repeat("€", maxErrorMessageBytes))
 	failing.Health = &protobufs.ComponentHealth{LastError: strings.Repeat("e", 2*maxErrorMessageBytes)}
 
-	// A failing agent whose identity and errors are longer than a status entry takes.
+	// A failing agent whose identity and error are longer than a status entry takes.
 	long := status(fuzzUID, 1, cfg.hash, failed, strings.Repeat("x", 2*maxErrorMessageBytes))
 	long.AgentDescription = &protobufs.AgentDescription{IdentifyingAttributes: []*protobufs.KeyValue{
 		strAttr("service.name", strings.Repeat("s", 2*maxAttributeValueLen)),
@@ -70,107 +106,120 @@ func fuzzSeeds() []*protobufs.AgentToServer {
 	disconnect := heartbeat(fuzzUID, 2)
 	disconnect.AgentDisconnect = &protobufs.AgentDisconnect{}
 
-	return []*protobufs.AgentToServer{
-		full,
-		heartbeat(fuzzUID, 1),
-		heartbeat(testUID(0x44), 5),
-		describe(testUID(0x45), 0, capsReadOnly),
-		giant,
-		withComponents(heartbeat(fuzzUID, 1), "c2", components),
-		withComponents(heartbeat(fuzzUID, 1), "c3", nil),
-		failing,
-		long,
-		unhealthy,
-		status(fuzzUID, 1, cfg.hash, applying, ""),
-		{InstanceUid: fuzzUID, SequenceNum: 1, RemoteConfigStatus: &protobufs.RemoteConfigStatus{
-			LastRemoteConfigHash: make([]byte, 4*maxHashBytes), Status: failed}},
-		{InstanceUid: fuzzUID, SequenceNum: 1, EffectiveConfig: &protobufs.EffectiveConfig{ConfigMap: &protobufs.AgentConfigMap{
-			ConfigMap: map[string]*protobufs.AgentConfigFile{"b": {Body: []byte("b")}, "a": {}}}}},
-		disconnect,
-		describe(testUID(0x46)[:15], 0, capsFull),
-		{},
+	return []fuzzSeed{
+		{full, 0, 0},
+		{heartbeat(fuzzUID, 1), 0, 0},
+		{heartbeat(testUID(0x44), 5), fuzzOtherNamespace, 0},    // an unknown UID
+		{describe(testUID(0x45), 0, capsReadOnly), fuzzHTTP, 0}, // no AcceptsRemoteConfig
+		{odd, 0, 0},
+		{odd, fuzzGrowAttributes, 4*maxAttributes + 3*2048},   // many attributes, long values
+		{odd, fuzzGrowAttributes | fuzzLater, 2047 + 31*2048}, // the most grow makes
+		{heartbeat(fuzzUID, 1), fuzzGrowComponents, 2047},     // many components
+		{withComponents(heartbeat(fuzzUID, 1), "c3", nil), fuzzLater, 0},
+		{failing, 0, 0},
+		{long, fuzzLater, 0},
+		{unhealthy, 0, 0},
+		{status(fuzzUID, 1, cfg.hash, applying, ""), fuzzOtherNamespace | fuzzLater, 0},
+		{&protobufs.AgentToServer{InstanceUid: fuzzUID, SequenceNum: 1, RemoteConfigStatus: &protobufs.RemoteConfigStatus{
+			LastRemoteConfigHash: make([]byte, 4*maxHashBytes), Status: failed}}, fuzzHTTP | fuzzLater, 0},
+		{&protobufs.AgentToServer{InstanceUid: fuzzUID, SequenceNum: 1, EffectiveConfig: &protobufs.EffectiveConfig{
+			ConfigMap: &protobufs.AgentConfigMap{ConfigMap: map[string]*protobufs.AgentConfigFile{"b": {Body: []byte("b")}, "a": {}}}}}, 0, 0},
+		{disconnect, fuzzOtherNamespace | fuzzHTTP, 0},
+		{describe(testUID(0x46)[:15], 0, capsFull), 0, 0},
+		{&protobufs.AgentToServer{}, fuzzOtherNamespace | fuzzHTTP | fuzzLater, 0},
 	}
 }
 
-// FuzzHandleMessage feeds arbitrary AgentToServer messages to a session, twice (the second
-// time with the given sequence number, on another session that mode describes), and checks
-// that the sidecar always answers, keeps its bounds and can still report.
+// FuzzHandleMessage decodes arbitrary bytes as an AgentToServer, grows it as mode and size
+// say, and feeds it to a session; then again with the given sequence number, on another
+// session that mode describes and on a registered agent's session. The sidecar must always
+// answer, keep its bounds, and still be able to report.
 func FuzzHandleMessage(f *testing.F) {
-	for i, m := range fuzzSeeds() {
-		data, err := proto.Marshal(m)
+	for _, seed := range fuzzSeeds() {
+		data, err := proto.Marshal(seed.msg)
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(data, m.SequenceNum+1, uint8(i%8))
+		f.Add(data, seed.msg.SequenceNum+1, seed.mode, seed.size)
 	}
-	cfg := testConfig(collectorBody)
-	required := requiredComponents(cfg.body)
-	f.Fuzz(func(t *testing.T, data []byte, seq uint64, mode uint8) {
-		var msg protobufs.AgentToServer
-		if err := proto.Unmarshal(data, &msg); err != nil {
-			return // not a message: opamp-go drops it before the callbacks
-		}
-		s, clk := newTestServer(t)
-		g := rolloutGroup(cfg)
-		g.rollout.required = required
-		putView(s, testNamespace, g)
-		ctx := context.Background()
-		known := newSession(s, testNamespace, transportWS)
-		known.onMessage(ctx, &fakeConn{}, describe(fuzzUID, 0, capsFull))
-
-		answer := func(sess *session, m *protobufs.AgentToServer) {
-			t.Helper()
-			reply := sess.onMessage(ctx, &fakeConn{}, m)
-			if reply == nil {
-				t.Fatal("nil reply")
-			}
-			if string(reply.InstanceUid) != string(m.InstanceUid) {
-				t.Fatalf("reply instance_uid %x, want %x", reply.InstanceUid, m.InstanceUid)
-			}
-			if len(m.InstanceUid) != 16 && reply.GetErrorResponse().GetType() != protobufs.ServerErrorResponseType_ServerErrorResponseType_BadRequest {
-				t.Fatalf("instance_uid of %d bytes answered %v", len(m.InstanceUid), reply)
-			}
-			if _, err := proto.Marshal(reply); err != nil {
-				t.Fatalf("reply does not marshal: %v", err)
-			}
-		}
-		answer(newSession(s, testNamespace, transportWS), &msg)
-
-		ns, transport := testNamespace, transportWS
-		if mode&fuzzOtherNamespace != 0 {
-			ns = "other"
-		}
-		if mode&fuzzHTTP != 0 {
-			transport = transportHTTP
-		}
-		if mode&fuzzLater != 0 {
-			clk.Step(resendAfter)
-		} else {
-			clk.Step(time.Second)
-		}
-		again := proto.Clone(&msg).(*protobufs.AgentToServer)
-		again.SequenceNum = seq
-		answer(newSession(s, ns, transport), again)
-		answer(known, again)
-
-		now := s.clock.Now()
-		s.registry.Each(func(a *Agent) {
-			checkAgentBounds(t, a)
-			if _, err := json.Marshal(agentInfo(a, now)); err != nil {
-				t.Errorf("agent info does not marshal: %v", err)
-			}
-		})
-		snap := s.reporter.snapshot(now)
-		for _, ra := range snap.Rollouts {
-			for _, fa := range ra.failed {
-				checkFailedAgent(t, fa.agent.ServiceName, fa.agent.ServiceVersion, fa.agent.HostName, fa.agent.Message)
-			}
-		}
+	f.Fuzz(func(t *testing.T, data []byte, seq uint64, mode uint8, size uint16) {
+		handleFuzzedMessage(t, data, seq, mode, size)
 	})
 }
 
+// fuzzConfig is the config of the fuzz target's rollout, and fuzzRequired its components.
+var (
+	fuzzConfig   = testConfig(collectorBody)
+	fuzzRequired = requiredComponents(fuzzConfig.body)
+)
+
+// handleFuzzedMessage is the body of FuzzHandleMessage.
+func handleFuzzedMessage(t testing.TB, data []byte, seq uint64, mode uint8, size uint16) {
+	var msg protobufs.AgentToServer
+	if err := proto.Unmarshal(data, &msg); err != nil {
+		return // not a message: opamp-go drops it before the callbacks
+	}
+	grow(&msg, mode, size)
+
+	s, clk := newTestServer(t)
+	g := rolloutGroup(fuzzConfig)
+	g.rollout.required = fuzzRequired
+	putView(s, testNamespace, g)
+	ctx := context.Background()
+	known := newSession(s, testNamespace, transportWS)
+	known.onMessage(ctx, &fakeConn{}, describe(fuzzUID, 0, capsFull))
+
+	answer := func(sess *session, m *protobufs.AgentToServer) {
+		t.Helper()
+		reply := sess.onMessage(ctx, &fakeConn{}, m)
+		if reply == nil {
+			t.Fatal("nil reply")
+		}
+		if string(reply.InstanceUid) != string(m.InstanceUid) {
+			t.Fatalf("reply instance_uid %x, want %x", reply.InstanceUid, m.InstanceUid)
+		}
+		if len(m.InstanceUid) != 16 && reply.GetErrorResponse().GetType() != protobufs.ServerErrorResponseType_ServerErrorResponseType_BadRequest {
+			t.Fatalf("instance_uid of %d bytes answered %v", len(m.InstanceUid), reply)
+		}
+		if _, err := proto.Marshal(reply); err != nil {
+			t.Fatalf("reply does not marshal: %v", err)
+		}
+	}
+	answer(newSession(s, testNamespace, transportWS), &msg)
+
+	ns, transport := testNamespace, transportWS
+	if mode&fuzzOtherNamespace != 0 {
+		ns = "other"
+	}
+	if mode&fuzzHTTP != 0 {
+		transport = transportHTTP
+	}
+	if mode&fuzzLater != 0 {
+		clk.Step(resendAfter)
+	} else {
+		clk.Step(time.Second)
+	}
+	again := proto.Clone(&msg).(*protobufs.AgentToServer)
+	again.SequenceNum = seq
+	answer(newSession(s, ns, transport), again)
+	answer(known, again)
+
+	now := s.clock.Now()
+	s.registry.Each(func(a *Agent) {
+		checkAgentBounds(t, a)
+		if _, err := json.Marshal(agentInfo(a, now)); err != nil {
+			t.Errorf("agent info does not marshal: %v", err)
+		}
+	})
+	for _, ra := range s.reporter.snapshot(now).Rollouts {
+		for _, fa := range ra.failed {
+			checkFailedAgent(t, fa.agent.ServiceName, fa.agent.ServiceVersion, fa.agent.HostName, fa.agent.Message)
+		}
+	}
+}
+
 // checkAgentBounds checks what the registry keeps of one agent against the bounds.
-func checkAgentBounds(t *testing.T, a *Agent) {
+func checkAgentBounds(t testing.TB, a *Agent) {
 	t.Helper()
 	if len(a.Attributes) > maxAttributes {
 		t.Errorf("%d attributes kept", len(a.Attributes))
@@ -204,15 +253,16 @@ func checkAgentBounds(t *testing.T, a *Agent) {
 	}
 }
 
-// checkFailedAgent checks a failed-agent sample against the status schema's length limits.
-func checkFailedAgent(t *testing.T, serviceName, serviceVersion, hostName, message string) {
+// checkFailedAgent checks a failed-agent sample against the length limits of the status
+// schema: an entry past them fails the whole status write.
+func checkFailedAgent(t testing.TB, serviceName, serviceVersion, hostName, message string) {
 	t.Helper()
 	for name, v := range map[string]string{"serviceName": serviceName, "serviceVersion": serviceVersion, "hostName": hostName} {
-		if utf8.RuneCountInString(v) > 256 {
-			t.Errorf("failed agent %s of %d characters exceeds the status schema", name, utf8.RuneCountInString(v))
+		if n := utf8.RuneCountInString(v); n > 256 {
+			t.Errorf("failed agent %s of %d characters exceeds the status schema", name, n)
 		}
 	}
-	if utf8.RuneCountInString(message) > 1024 {
-		t.Errorf("failed agent message of %d characters exceeds the status schema", utf8.RuneCountInString(message))
+	if n := utf8.RuneCountInString(message); n > 1024 {
+		t.Errorf("failed agent message of %d characters exceeds the status schema", n)
 	}
 }

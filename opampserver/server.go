@@ -11,9 +11,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,6 +156,11 @@ type Server struct {
 	worldDirty map[string]bool
 	wake       chan struct{}
 
+	// conns are the open WebSocket sessions, closed on shutdown.
+	connsMu sync.Mutex
+	conns   map[opamptypes.Connection]struct{}
+	closing bool
+
 	reporter  *reporter
 	handovers handovers
 	selfOnce  sync.Mutex
@@ -195,6 +202,7 @@ func New(cfg *rest.Config, scheme *runtime.Scheme, opts Options) (*Server, error
 		inflight:   make(semaphore, opts.MaxInflight),
 		agentTypes: boundedLabels{max: 20},
 		worldDirty: map[string]bool{},
+		conns:      map[opamptypes.Connection]struct{}{},
 		wake:       make(chan struct{}, 1),
 	}
 	s.world = NewWorld(c, requiredComponents)
@@ -251,7 +259,8 @@ func (s *Server) Run(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          nil,
+		// TLS handshake failures and the like are the agents' problem: log them quietly.
+		ErrorLog: log.New(logWriter{s.log.V(1)}, "", 0),
 	}
 	ln, err := net.Listen("tcp", s.opts.ListenAddr)
 	if err != nil {
@@ -319,12 +328,19 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) shutdown(srv *http.Server, side []*http.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownGrace)
 	defer cancel()
-	s.registry.Each(func(a *Agent) {
-		if a.conn != nil {
-			_ = a.conn.Disconnect()
-		}
-	})
+	// Stop accepting first: opamp-go clients reconnect at once, and a session upgraded after
+	// the close below would outlive the server (net/http does not track hijacked connections).
 	_ = srv.Shutdown(ctx)
+	s.connsMu.Lock()
+	s.closing = true
+	conns := make([]opamptypes.Connection, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.connsMu.Unlock()
+	for _, c := range conns {
+		_ = c.Disconnect()
+	}
 	for _, h := range side {
 		_ = h.Shutdown(ctx)
 	}
@@ -455,6 +471,25 @@ func (s *Server) connectedCount() int {
 	return n
 }
 
+// track adds or removes an open WebSocket session; one that opens while the server shuts
+// down is closed at once.
+func (s *Server) track(c opamptypes.Connection, open bool) {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	if !open {
+		delete(s.conns, c)
+		return
+	}
+	if s.closing {
+		_ = c.Disconnect()
+		return
+	}
+	if s.conns == nil {
+		s.conns = map[opamptypes.Connection]struct{}{}
+	}
+	s.conns[c] = struct{}{}
+}
+
 // semaphore bounds concurrent work without blocking: TryAcquire fails when it is full.
 type semaphore chan struct{}
 
@@ -468,6 +503,14 @@ func (s semaphore) TryAcquire() bool {
 }
 
 func (s semaphore) Release() { <-s }
+
+// logWriter turns net/http's error log into logr lines.
+type logWriter struct{ log logr.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Info(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // opampLogger adapts logr to opamp-go's logger.
 type opampLogger struct{ log logr.Logger }

@@ -102,9 +102,17 @@ func (s *Server) authenticate(req *http.Request) (string, string) {
 	return "", "invalid_token"
 }
 
-func (sess *session) onConnected(_ context.Context, _ types.Connection) {
-	if sess.transport == transportWS {
-		sess.srv.sessions.Add(1)
+func (sess *session) onConnected(_ context.Context, conn types.Connection) {
+	if sess.transport != transportWS {
+		return
+	}
+	s := sess.srv
+	s.track(conn, true)
+	// onConnecting's check races with the other connections being upgraded at the same time;
+	// the count taken here is exact, so a session past the cap is closed at once.
+	if n := s.sessions.Add(1); s.opts.MaxConnections > 0 && n > int64(s.opts.MaxConnections) {
+		s.metrics.rejected.WithLabelValues("overloaded").Inc()
+		_ = conn.Disconnect()
 	}
 }
 
@@ -113,6 +121,7 @@ func (sess *session) onClose(conn types.Connection) {
 		return
 	}
 	s := sess.srv
+	s.track(conn, false)
 	s.sessions.Add(-1)
 	if sess.uid == "" {
 		return

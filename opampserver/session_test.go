@@ -3,6 +3,9 @@ package opampserver
 import (
 	"context"
 	"maps"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -421,7 +424,7 @@ func TestOnMessageAttributes(t *testing.T) {
 func TestOnMessageAttributeBounds(t *testing.T) {
 	many := make([]*protobufs.KeyValue, 0, 2*maxAttributes)
 	for i := range 2 * maxAttributes {
-		many = append(many, strAttr("k"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+strings.Repeat("y", i/26), "v"))
+		many = append(many, strAttr("attr."+strconv.Itoa(i), "v"))
 	}
 	longKey := strings.Repeat("k", maxAttributeKeyLen+1)
 	okKey := strings.Repeat("k", maxAttributeKeyLen)
@@ -441,7 +444,7 @@ func TestOnMessageAttributeBounds(t *testing.T) {
 		{"a key longer than any selector can name is dropped", []*protobufs.KeyValue{strAttr(longKey, "v"), strAttr(okKey, "v")},
 			func(t *testing.T, got map[string]string) {
 				if _, ok := got[longKey]; ok || got[okKey] != "v" {
-					t.Errorf("kept keys %v", slicesOfKeys(got))
+					t.Errorf("kept keys %v", shortKeys(got))
 				}
 			}},
 		{"a long value is cut on a character boundary", []*protobufs.KeyValue{strAttr("service.name", longValue)},
@@ -465,7 +468,8 @@ func TestOnMessageAttributeBounds(t *testing.T) {
 	}
 }
 
-func slicesOfKeys(m map[string]string) []string {
+// shortKeys lists the keys of m, each cut to a few characters for an error message.
+func shortKeys(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k[:min(len(k), 8)]+"…")
@@ -743,5 +747,48 @@ func TestBoundedLabelsConcurrent(t *testing.T) {
 		if got := b.label(v); got != v {
 			t.Errorf("label(%q) = %q after the bound filled, want it kept", v, got)
 		}
+	}
+}
+
+func TestMaxConnections(t *testing.T) {
+	s, _ := newTestServer(t)
+	s.opts.MaxConnections, s.opts.UnauthenticatedNamespace = 2, testNamespace
+	connect := func() (*session, *fakeConn, int) {
+		resp := s.onConnecting(httptest.NewRequest(http.MethodGet, "/v1/opamp", nil))
+		if !resp.Accept {
+			return nil, nil, resp.HTTPStatusCode
+		}
+		return &session{srv: s, namespace: testNamespace, transport: transportWS}, &fakeConn{}, http.StatusSwitchingProtocols
+	}
+
+	// Three connections pass the check before any of them is upgraded.
+	var sessions []*session
+	var conns []*fakeConn
+	for range 3 {
+		sess, conn, code := connect()
+		if code != http.StatusSwitchingProtocols {
+			t.Fatalf("connection refused with %d below the cap", code)
+		}
+		sessions, conns = append(sessions, sess), append(conns, conn)
+	}
+	for i, sess := range sessions {
+		sess.onConnected(context.Background(), conns[i])
+	}
+	if conns[0].disconnected || conns[1].disconnected || !conns[2].disconnected {
+		t.Errorf("disconnected: %v %v %v, want only the session past the cap", conns[0].disconnected, conns[1].disconnected, conns[2].disconnected)
+	}
+	sessions[2].onClose(conns[2])
+	if n := s.sessions.Load(); n != 2 {
+		t.Errorf("%d sessions counted, want 2", n)
+	}
+	if _, _, code := connect(); code != http.StatusServiceUnavailable {
+		t.Errorf("connection at the cap answered %d, want 503", code)
+	}
+	if got := counterValue(t, s.metrics.rejected.WithLabelValues("overloaded")); got != 2 {
+		t.Errorf("overloaded rejections = %v, want 2", got)
+	}
+	sessions[0].onClose(conns[0])
+	if _, _, code := connect(); code != http.StatusSwitchingProtocols {
+		t.Errorf("connection below the cap again answered %d", code)
 	}
 }

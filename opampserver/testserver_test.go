@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/open-telemetry/opamp-go/protobufs"
+	"github.com/open-telemetry/opamp-go/server/types"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	testingclock "k8s.io/utils/clock/testing"
@@ -42,6 +43,7 @@ func newTestServer(tb testing.TB) (*Server, *testingclock.FakeClock) {
 		inflight:   make(semaphore, opts.MaxInflight),
 		agentTypes: boundedLabels{max: 20},
 		worldDirty: map[string]bool{},
+		conns:      map[types.Connection]struct{}{},
 		wake:       make(chan struct{}, 1),
 	}
 	s.world = NewWorld(nil, requiredComponents)

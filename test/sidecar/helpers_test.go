@@ -3,6 +3,8 @@ package sidecar_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -10,8 +12,10 @@ import (
 	"github.com/go-logr/logr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -355,4 +359,97 @@ func watchRollout(ctx context.Context, ns, name, replica string) *rolloutWatch {
 		}
 	}()
 	return w
+}
+
+// metricValue reads the counter or gauge name of reg whose labels include the given ones
+// (name, value pairs); 0 when there is none.
+func metricValue(reg *prometheus.Registry, name string, labels ...string) float64 {
+	GinkgoHelper()
+	families, err := reg.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, mf := range families {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue metrics
+				}
+			}
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+// readAPI GETs path from the replica's read API, with a bearer token unless it is empty, and
+// returns the status code and the body.
+func readAPI(ctx context.Context, s *sidecar, token, path string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.srv.ReadAPIAddr().String()+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return do(req)
+}
+
+// httpGet GETs url and returns the status code and the body.
+func httpGet(ctx context.Context, url string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	return do(req)
+}
+
+// httpClient bounds every call the specs make to a replica's HTTP endpoints.
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+func do(req *http.Request) (int, []byte, error) {
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, body, err
+}
+
+// serviceAccountToken creates the ServiceAccount ns/name and mints a token for it.
+func serviceAccountToken(ns, name string) string {
+	GinkgoHelper()
+	ctx := context.Background()
+	sa := &corev1.ServiceAccount{ObjectMeta: objMeta(ns, name)}
+	Expect(env.Client.Create(ctx, sa)).To(Succeed())
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(600))}}
+	Expect(env.Client.SubResource("token").Create(ctx, sa, tr)).To(Succeed())
+	return tr.Status.Token
+}
+
+// grantRolloutReader lets the ServiceAccount ns/name get rollouts in ns: a ClusterRole that
+// allows it (removed when the spec ends), bound in ns.
+func grantRolloutReader(ns, name string) {
+	GinkgoHelper()
+	ctx := context.Background()
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "ampora-rollout-reader-"},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{fleetv1alpha1.GroupVersion.Group}, Resources: []string{"rollouts"}, Verbs: []string{"get"},
+		}},
+	}
+	Expect(env.Client.Create(ctx, role)).To(Succeed())
+	DeferCleanup(func(ctx SpecContext) { Expect(env.Client.Delete(ctx, role)).To(Succeed()) })
+	Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: objMeta(ns, name+"-rollout-reader"),
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: name}},
+	})).To(Succeed())
 }

@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
+	"github.com/prometheus/client_golang/prometheus"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/opampserver"
@@ -26,7 +27,8 @@ var _ = Describe("OpAMP sidecar", func() {
 	It("refuses agents without a valid token, and binds each agent to its token's namespace", func(ctx SpecContext) {
 		nsA, tokenA := namespace("tenant-a")
 		nsB, tokenB := namespace("tenant-b")
-		sc := startSidecar("auth-0")
+		reg := prometheus.NewRegistry()
+		sc := startSidecar("auth-0", func(o *opampserver.Options) { o.Registry = reg })
 
 		for _, tok := range []string{"", "not-a-token"} {
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, sc.HTTPURL(), strings.NewReader(""))
@@ -41,6 +43,8 @@ var _ = Describe("OpAMP sidecar", func() {
 			_ = resp.Body.Close()
 			Expect(resp.StatusCode).To(Equal(http.StatusUnauthorized))
 		}
+		Expect(metricValue(reg, "ampora_opamp_rejected_connections_total", "reason", "unauthenticated")).To(Equal(1.0))
+		Expect(metricValue(reg, "ampora_opamp_rejected_connections_total", "reason", "invalid_token")).To(Equal(1.0))
 
 		// Both tenants have a group that would match the other's agents, and a rollout.
 		engA := newEngine(nsA, collectorConfig, nil)
@@ -178,7 +182,7 @@ var _ = Describe("OpAMP sidecar", func() {
 		Eventually(func() string { return describeCounts(eng.report("restart-0").Counts) }, 10*time.Second).Should(Equal(describeCounts(want)))
 
 		sc.Stop()
-		Eventually(fleet.Connected, 10*time.Second).Should(BeZero())
+		Eventually(fleet.Connected, 10*time.Second).Should(BeZero(), "agents still hold a session on the stopped replica")
 		startSidecar("restart-0", func(o *opampserver.Options) { o.ListenAddr = addr })
 		Eventually(fleet.Connected, 60*time.Second).Should(Equal(10))
 		Eventually(func() string { return describeCounts(eng.report("restart-0").Counts) }, 20*time.Second).Should(Equal(describeCounts(want)))
@@ -228,25 +232,78 @@ var _ = Describe("OpAMP sidecar", func() {
 		Expect(writes).To(BeNumerically(">=", 3), "the counts should have moved in several steps")
 		Expect(float64(writes)).To(BeNumerically("<=", elapsed.Seconds()+1))
 	})
+
+	It("holds no more WebSocket sessions than MaxConnections, and counts the refused ones", func(ctx SpecContext) {
+		_, token := namespace("overload")
+		reg := prometheus.NewRegistry()
+		sc := startSidecar("overload-0", func(o *opampserver.Options) {
+			o.MaxConnections = 3
+			o.Registry = reg
+		})
+		fleet, err := fleetsim.Start(ctx, fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 5,
+			Seed: uint64(GinkgoRandomSeed()), UIDPrefix: "overload"})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(fleet.Stop)
+
+		// The two refused agents were told to come back in 30 s: no more than 3 get in meanwhile.
+		refused := func() int {
+			return fleet.Count(func(a *fleetsim.Agent) bool { return !a.IsConnected() && a.LastConnectError() != nil })
+		}
+		Eventually(fleet.Connected, 10*time.Second).Should(Equal(3))
+		Eventually(refused, 10*time.Second).Should(Equal(2))
+		Consistently(fleet.Connected, 2*time.Second).Should(Equal(3))
+		Expect(metricValue(reg, "ampora_opamp_connected_agents")).To(Equal(3.0))
+		Expect(metricValue(reg, "ampora_opamp_rejected_connections_total", "reason", "overloaded")).To(BeNumerically(">=", 2))
+	})
+
+	It("gives plain-HTTP agents the config of a started batch in the reply to their next poll", func(ctx SpecContext) {
+		ns, token := namespace("http")
+		sc := startSidecar("http-0")
+		eng := newEngine(ns, collectorConfig, nil)
+		fleet := startFleet(fleetsim.Options{URLs: []string{sc.HTTPURL()}, Token: token, Agents: 6,
+			HTTP: true, PollInterval: 200 * time.Millisecond})
+
+		admitted := eng.startBatch(1, uidsOf(fleet), 0, 4)
+		Eventually(func() int32 { return eng.report("http-0").Counts.Applied }, 10*time.Second).Should(Equal(int32(4)))
+		for _, uid := range admitted {
+			a := agentByUID(fleet, uid)
+			Expect(a.Received()).To(Equal([]string{eng.hash}))
+			Expect(a.EffectiveHash()).To(Equal(eng.hash))
+		}
+		Expect(fleet.Count(func(a *fleetsim.Agent) bool { return received(a, eng.hash) })).To(Equal(4))
+		rep := eng.report("http-0")
+		Expect(rep.Counts).To(Equal(fleetv1alpha1.AgentCounts{Targeted: 4, Applied: 4}))
+		Expect(rep.Connected).To(Equal(int32(6)))
+	})
 })
 
-var _ = Describe("ampora opamp, as a process", func() {
-	BeforeEach(ensureOperatorNamespace)
-
-	It("serves agents, reports, and stops cleanly on SIGTERM", func(ctx SpecContext) {
-		bin, err := gexec.Build("github.com/ampora-io/ampora/cmd/ampora")
+var _ = Describe("ampora opamp, as a process", Ordered, func() {
+	var bin string
+	BeforeAll(func() {
+		var err error
+		bin, err = gexec.Build("github.com/ampora-io/ampora/cmd/ampora")
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(gexec.CleanupBuildArtifacts)
+	})
+	BeforeEach(ensureOperatorNamespace)
 
-		ns, token := namespace("process")
-		eng := newEngine(ns, collectorConfig, nil)
-		port := freePort()
-		cmd := exec.Command(bin, "opamp", "--replica=proc-0", "--namespace="+operatorNamespace,
-			fmt.Sprintf("--listen=127.0.0.1:%d", port), "--probe-addr=127.0.0.1:0", "--read-api-addr=127.0.0.1:0")
+	// start runs "ampora opamp" with the given flags until the spec ends.
+	start := func(args ...string) *gexec.Session {
+		GinkgoHelper()
+		cmd := exec.Command(bin, append([]string{"opamp", "--namespace=" + operatorNamespace}, args...)...)
 		cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)
 		session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { session.Kill().Wait(10 * time.Second) })
+		return session
+	}
+
+	It("serves agents, reports, and stops cleanly on SIGTERM", func(ctx SpecContext) {
+		ns, token := namespace("process")
+		eng := newEngine(ns, collectorConfig, nil)
+		port := freePort()
+		session := start("--replica=proc-0", fmt.Sprintf("--listen=127.0.0.1:%d", port),
+			"--probe-addr=127.0.0.1:0", "--read-api-addr=127.0.0.1:0")
 
 		url := fmt.Sprintf("ws://127.0.0.1:%d/v1/opamp", port)
 		Eventually(func() error { _, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); return err }, 20*time.Second).Should(Succeed())
@@ -257,6 +314,37 @@ var _ = Describe("ampora opamp, as a process", func() {
 		session.Terminate()
 		Eventually(session, 15*time.Second).Should(gexec.Exit(0))
 		Eventually(fleet.Connected, 10*time.Second).Should(BeZero())
+	})
+
+	It("answers /healthz and /readyz on its probe address while it runs", func(ctx SpecContext) {
+		probes := fmt.Sprintf("http://127.0.0.1:%d", freePort())
+		session := start("--replica=probes-0", "--listen=127.0.0.1:0", "--read-api-addr=127.0.0.1:0",
+			"--probe-addr="+strings.TrimPrefix(probes, "http://"))
+
+		status := func(path string) func() (int, error) {
+			return func() (int, error) {
+				code, _, err := httpGet(ctx, probes+path)
+				return code, err
+			}
+		}
+		// Ready once its caches synced; alive from the start.
+		Eventually(status("/readyz"), 20*time.Second, 100*time.Millisecond).Should(Equal(http.StatusOK))
+		Expect(status("/healthz")()).To(Equal(http.StatusOK))
+		Consistently(func(g Gomega) {
+			for _, path := range []string{"/healthz", "/readyz"} {
+				code, err := status(path)()
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(code).To(Equal(http.StatusOK), path)
+			}
+		}, time.Second, 200*time.Millisecond).Should(Succeed())
+		code, body, err := httpGet(ctx, probes+"/metrics")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(code).To(Equal(http.StatusOK))
+		Expect(string(body)).To(ContainSubstring("ampora_opamp_connected_agents 0"))
+		Expect(session).NotTo(gexec.Exit())
+
+		session.Terminate()
+		Eventually(session, 15*time.Second).Should(gexec.Exit(0))
 	})
 })
 

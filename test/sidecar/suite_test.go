@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/ampora-io/ampora/test/testenv"
 )
@@ -20,6 +21,8 @@ func TestSidecar(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
+	// The replicas' Kubernetes clients log through controller-runtime; shown when a spec fails.
+	ctrllog.SetLogger(GinkgoLogr)
 	var err error
 	env, err = testenv.Start()
 	Expect(err).NotTo(HaveOccurred())

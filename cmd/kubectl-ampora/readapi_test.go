@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/opampserver"
+)
+
+// TestWireCompatible keeps the plugin's view of the read API and the Leases in step with the
+// sidecar's.
+func TestWireCompatible(t *testing.T) {
+	if labelReplicaLease != opampserver.LabelReplicaLease || annotationReadAPI != opampserver.AnnotationReadAPI {
+		t.Errorf("lease label %q and annotation %q differ from the sidecar's %q and %q",
+			labelReplicaLease, annotationReadAPI, opampserver.LabelReplicaLease, opampserver.AnnotationReadAPI)
+	}
+	cert := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	healthy := false
+	in := opampserver.AgentList{Replica: "ampora-a", Continue: "u2", Items: []opampserver.AgentInfo{{
+		InstanceUID: "u1", State: fleetv1alpha1.AgentFailed, Message: "boom", Rank: "00ff", InBatch: true,
+		ServiceName: "otelcol", ServiceVersion: "0.148.0", HostName: "h1", Healthy: &healthy, HealthError: "bad",
+		Status: "FAILED", StatusError: "boom", Replica: "ampora-a", Transport: "ws", Connected: true,
+		DisconnectedAt: &cert, RecentDrops: 4, Flapping: true, CertNotAfter: &cert, ReportsStatus: true, AcceptsConfig: true,
+	}}}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got agentList
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := agentList{Replica: "ampora-a", Continue: "u2", Items: []agentInfo{{
+		InstanceUID: "u1", State: fleetv1alpha1.AgentFailed, Message: "boom", Rank: "00ff", InBatch: true,
+		ServiceName: "otelcol", ServiceVersion: "0.148.0", HostName: "h1", Healthy: &healthy, HealthError: "bad",
+		Status: "FAILED", StatusError: "boom", Replica: "ampora-a", Transport: "ws", Connected: true,
+		DisconnectedAt: &cert, RecentDrops: 4, Flapping: true, CertNotAfter: &cert, ReportsStatus: true, AcceptsConfig: true,
+	}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("decoded %+v, want %+v", got, want)
+	}
+}
+
+// fakeReplica serves a read API over agents, in pages of pageSize, for the token "t0k".
+func fakeReplica(t *testing.T, name string, agents []agentInfo, pageSize int) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer t0k" {
+			http.Error(w, "token review failed", http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path != "/v1/namespaces/demo/rollouts/gw/agents" {
+			http.NotFound(w, r)
+			return
+		}
+		if got := r.URL.Query().Get("limit"); got != "5000" {
+			t.Errorf("limit = %q", got)
+		}
+		state := r.URL.Query().Get("state")
+		after := r.URL.Query().Get("continue")
+		page := agentList{Replica: name}
+		for _, a := range agents {
+			if (state == "" || string(a.State) == state) && a.InstanceUID > after {
+				page.Items = append(page.Items, a)
+			}
+		}
+		if len(page.Items) > pageSize {
+			page.Items = page.Items[:pageSize]
+			page.Continue = page.Items[pageSize-1].InstanceUID
+		}
+		_ = json.NewEncoder(w).Encode(page)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestRolloutAgents(t *testing.T) {
+	a := fakeReplica(t, "ampora-a", []agentInfo{
+		failedAgent("u01", "0.148.0", "boom"), appliedAgent("u03"), failedAgent("u05", "0.148.0", "boom"),
+		{InstanceUID: "u07", State: fleetv1alpha1.AgentDisconnected, Replica: "ampora-a"},
+	}, 2)
+	u02 := failedAgent("u02", "0.149.0", "bang")
+	u02.Replica = "ampora-b"
+	b := fakeReplica(t, "ampora-b", []agentInfo{
+		u02, {InstanceUID: "u07", State: fleetv1alpha1.AgentApplied, Replica: "ampora-b", Connected: true},
+	}, 2)
+	api := &readAPI{token: "t0k", http: &http.Client{Timeout: 5 * time.Second}}
+	replicas := []replicaLease{{Name: "ampora-a", URL: a.URL}, {Name: "ampora-b", URL: b.URL + "/"}}
+
+	res := api.rolloutAgents(context.Background(), replicas, "demo", "gw", "")
+	var uids []string
+	for _, ag := range res.Agents {
+		uids = append(uids, ag.InstanceUID+"@"+ag.Replica)
+	}
+	if got := strings.Join(uids, " "); got != "u01@ampora-a u02@ampora-b u03@ampora-a u05@ampora-a u07@ampora-b" {
+		t.Errorf("agents = %s", got)
+	}
+	if res.Answered != 2 || len(res.Problems) != 0 {
+		t.Errorf("answered %d, problems %v", res.Answered, res.Problems)
+	}
+
+	res = api.rolloutAgents(context.Background(), replicas, "demo", "gw", fleetv1alpha1.AgentFailed)
+	uids = nil
+	for _, ag := range res.Agents {
+		uids = append(uids, ag.InstanceUID)
+	}
+	if got := strings.Join(uids, " "); got != "u01 u02 u05" {
+		t.Errorf("failed agents = %s", got)
+	}
+}
+
+func TestRolloutAgentsProblems(t *testing.T) {
+	good := fakeReplica(t, "ampora-a", []agentInfo{appliedAgent("u01")}, 10)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	tests := []struct {
+		name     string
+		api      *readAPI
+		replicas []replicaLease
+		answered int
+		problems []string
+	}{
+		{"no token", &readAPI{noToken: "the kubeconfig user has no bearer token"}, []replicaLease{{Name: "a", URL: good.URL}}, 0,
+			[]string{"the kubeconfig user has no bearer token"}},
+		{"no replica", &readAPI{token: "t0k"}, nil, 0, []string{"no live OpAMP sidecar replica to ask"}},
+		{"a wrong token", &readAPI{token: "nope", http: http.DefaultClient}, []replicaLease{{Name: "a", URL: good.URL}}, 0,
+			[]string{"replica a (" + good.URL + "): answered 401 Unauthorized: token review failed"}},
+		{"no URL, an unreachable replica and a good one", &readAPI{token: "t0k", http: http.DefaultClient},
+			[]replicaLease{{Name: "x"}, {Name: "d", URL: deadURL}, {Name: "a", URL: good.URL}}, 1,
+			[]string{"replica x publishes no read-API URL on its Lease", "replica d (" + deadURL + "): unreachable: dial tcp"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := tt.api.rolloutAgents(context.Background(), tt.replicas, "demo", "gw", "")
+			if res.Answered != tt.answered || len(res.Problems) != len(tt.problems) {
+				t.Fatalf("answered %d, problems %q; want %d, %q", res.Answered, res.Problems, tt.answered, tt.problems)
+			}
+			for i, p := range tt.problems {
+				if !strings.HasPrefix(res.Problems[i], p) {
+					t.Errorf("problem %q, want prefix %q", res.Problems[i], p)
+				}
+			}
+		})
+	}
+}
+
+func TestNewReadAPIToken(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name           string
+		cfg            rest.Config
+		token, noToken string
+	}{
+		{"token", rest.Config{BearerToken: "abc", BearerTokenFile: file}, "abc", ""},
+		{"token file", rest.Config{BearerTokenFile: file}, "from-file", ""},
+		{"empty token file", rest.Config{BearerTokenFile: empty}, "", "the kubeconfig user's token file " + empty + " is empty"},
+		{"missing token file", rest.Config{BearerTokenFile: filepath.Join(dir, "missing")}, "", "cannot read the kubeconfig user's token file: "},
+		{"client certificate", rest.Config{TLSClientConfig: rest.TLSClientConfig{CertData: []byte("x")}}, "",
+			"the kubeconfig user has no bearer token (client certificates and exec plugins cannot be presented to the read API)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newReadAPI(&tt.cfg)
+			if a.token != tt.token || !strings.HasPrefix(a.noToken, tt.noToken) || (tt.noToken == "") != (a.noToken == "") {
+				t.Errorf("token %q, noToken %q; want %q, %q", a.token, a.noToken, tt.token, tt.noToken)
+			}
+		})
+	}
+}
