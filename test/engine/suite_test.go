@@ -5,7 +5,6 @@ package engine_test
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -49,25 +48,7 @@ var _ = AfterSuite(func() {
 })
 
 // config returns a valid collector config; the marker makes each one distinct.
-func config(marker string) string {
-	return fmt.Sprintf(`receivers:
-  otlp:
-    protocols:
-      grpc: {}
-processors:
-  batch: {}
-exporters:
-  otlp:
-    endpoint: backend:4317
-    headers: {x-revision: %q}
-service:
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [batch]
-      exporters: [otlp]
-`, marker)
-}
+func config(marker string) string { return harness.CollectorConfig(marker) }
 
 func hashOf(body string) string { return collectorconfig.Hash([]byte(body)) }
 

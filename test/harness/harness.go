@@ -5,6 +5,7 @@ package harness
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -170,4 +171,25 @@ func StartFleet(o fleetsim.Options) *fleetsim.Fleet {
 // ctrlConfig lets several managers run in one test process: controller names repeat.
 func ctrlConfig() config.Controller {
 	return config.Controller{SkipNameValidation: ptr.To(true)}
+}
+
+// CollectorConfig returns a valid collector config; the marker makes each one distinct.
+func CollectorConfig(marker string) string {
+	return fmt.Sprintf(`receivers:
+  otlp:
+    protocols:
+      grpc: {}
+processors:
+  batch: {}
+exporters:
+  otlp:
+    endpoint: backend:4317
+    headers: {x-revision: %q}
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [otlp]
+`, marker)
 }

@@ -227,25 +227,7 @@ func planRows(out string) [][]string {
 }
 
 // config returns a valid collector config; the marker makes each one distinct.
-func config(marker string) string {
-	return fmt.Sprintf(`receivers:
-  otlp:
-    protocols:
-      grpc: {}
-processors:
-  batch: {}
-exporters:
-  otlp:
-    endpoint: backend:4317
-    headers: {x-revision: %q}
-service:
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [batch]
-      exporters: [otlp]
-`, marker)
-}
+func config(marker string) string { return harness.CollectorConfig(marker) }
 
 func hash(body string) string { return collectorconfig.Hash([]byte(body)) }
 
