@@ -353,13 +353,18 @@ func (r *RolloutReconciler) observe(ctx context.Context, s *scope) error {
 		return nil
 	}
 	s.obs = aggregate(st.Replicas, live, st.ConfigHash, st.CurrentBatch)
+	prevApplied := st.Counts.Applied
 	st.Counts, st.FailedAgents = s.obs.counts, s.obs.failed
 	r.recordDenials(s)
 	if s.obs.upToDate() {
 		st.BatchCounts = s.obs.batch
 	}
-	st.AppliesPerMinute = throughput(st.Counts.Applied, st.StartedAt, s.now)
-	st.EstimatedCompletionTime = eta(st.AppliesPerMinute, st.GroupSize, st.Counts.Applied, s.now)
+	// The rate moves with the clock; refreshing it only when the applied count moves (or with
+	// the evaluation heartbeat) keeps a write from triggering the next write for ever.
+	if st.Counts.Applied != prevApplied || st.LastEvaluatedTime == nil || s.now.Sub(st.LastEvaluatedTime.Time) >= evaluatedRefresh {
+		st.AppliesPerMinute = throughput(st.Counts.Applied, st.StartedAt, s.now)
+		st.EstimatedCompletionTime = eta(st.AppliesPerMinute, st.GroupSize, st.Counts.Applied, s.now)
+	}
 	return nil
 }
 
