@@ -7,7 +7,7 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 
 # Generated files that `make verify` keeps in step with their sources.
-GENERATED := api config/crd config/rbac
+GENERATED := api config/crd config/rbac charts/ampora/crds charts/ampora/files/rbac charts/ampora/values.schema.json docs/reference.md
 
 .PHONY: all
 all: build
@@ -22,6 +22,13 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from markers.
 	$(CONTROLLER_GEN) crd rbac:roleName=ampora-manager paths="./..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	@# The chart carries copies: Helm reads only files inside the chart.
+	rm -rf charts/ampora/crds charts/ampora/files/rbac
+	mkdir -p charts/ampora/crds charts/ampora/files/rbac
+	cp config/crd/bases/*.yaml charts/ampora/crds/
+	cp config/rbac/role.yaml config/rbac/opamp_role.yaml config/rbac/leases_role.yaml charts/ampora/files/rbac/
+	cd hack/tools/chartschema && go run . $(CURDIR)/config/crd/bases/fleet.ampora.io_gatepolicies.yaml $(CURDIR)/charts/ampora/values.schema.json
+	go run ./hack/crdref -crds config/crd/bases -o docs/reference.md
 
 .PHONY: verify
 verify: generate manifests ## Fail when generated files differ from what their sources produce.
@@ -46,6 +53,18 @@ build: ## Build the ampora and kubectl-ampora binaries into bin/.
 	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/ampora ./cmd/ampora
 	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/kubectl-ampora ./cmd/kubectl-ampora
 
+.PHONY: helm
+helm: ## Build helm from the Go module proxy into bin/helm/ (cached).
+	@hack/helm.sh >/dev/null
+
+.PHONY: image
+image: ## Build the ampora image (static linux/amd64 binary, no container engine) into bin/image/.
+	@hack/image.sh >/dev/null
+
+.PHONY: helm-lint
+helm-lint: helm ## Lint the Helm chart.
+	"$$(hack/helm.sh)" lint --strict charts/ampora
+
 .PHONY: control-plane
 control-plane: ## Build kube-apiserver, etcd and kubectl from the Go module proxy into bin/k8s/ (cached).
 	@hack/control-plane.sh >/dev/null
@@ -55,6 +74,16 @@ control-plane: ## Build kube-apiserver, etcd and kubectl from the Go module prox
 .PHONY: test
 test: control-plane ## Run every test against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test ./... -count=1 -timeout 30m
+
+# The deploy suite (test/deploy) runs helm and reads the image; build both before the tests.
+test: helm image
+
+FUZZTIME ?= 20s
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target briefly (FUZZTIME=20s) from its committed seed corpus.
+	go test -run '^$$' -fuzz '^FuzzValidateCompare$$' -fuzztime $(FUZZTIME) ./internal/collectorconfig/
+	go test -run '^$$' -fuzz '^FuzzHandleMessage$$' -fuzztime $(FUZZTIME) ./opampserver/
 
 .PHONY: demo
 demo: ## Run the demo: local control plane, two operator replicas, a simulated fleet, a sample rollout (DEMO_FLAGS=-keep leaves it running).
@@ -68,3 +97,16 @@ $(CONTROLLER_GEN):
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-16s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Documentation
+
+.PHONY: docs
+docs: ## Regenerate docs/reference.md from the CRDs, then check it and every relative link in docs/ and README.md.
+	go run ./hack/crdref -crds config/crd/bases -o docs/reference.md
+	go test ./test/docs/ -count=1
+
+##@ Benchmarks
+
+.PHONY: bench
+bench: control-plane ## Run the benchmark harness, e.g. BENCH_FLAGS='-scenario rollout -agents 5000 -batches 5 -out runs.jsonl' (test/bench/README.md).
+	go run ./test/bench $(BENCH_FLAGS)

@@ -1,0 +1,375 @@
+package deploy_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+)
+
+// access is one thing a rule allows: a verb on a resource of a group.
+type access struct{ group, resource, verb string }
+
+func (a access) String() string { return a.verb + " " + a.resource + "." + a.group }
+
+// accesses expands rules into the set of accesses they grant.
+func accesses(rules []rbacv1.PolicyRule) map[access]bool {
+	set := map[access]bool{}
+	for _, r := range rules {
+		Expect(r.ResourceNames).To(BeEmpty())
+		Expect(r.NonResourceURLs).To(BeEmpty())
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				for _, v := range r.Verbs {
+					set[access{g, res, v}] = true
+				}
+			}
+		}
+	}
+	return set
+}
+
+// rulesOf returns the rules of a ClusterRole or Role object.
+func rulesOf(o *unstructured.Unstructured) []rbacv1.PolicyRule {
+	GinkgoHelper()
+	Expect(o.GetKind()).To(BeElementOf("ClusterRole", "Role"))
+	return typed[rbacv1.ClusterRole](o).Rules
+}
+
+func sorted(set map[access]bool) []string {
+	var out []string
+	for a := range set {
+		out = append(out, a.String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// expectRoles checks that the roles hold exactly the rules of config/rbac: the generated
+// ClusterRole of the manager, and the hand-written ones of the sidecar and the Leases. Exactly:
+// a missing rule breaks a process, an extra one is privilege nobody asked for.
+func expectRoles(objs []*unstructured.Unstructured, manager, opamp, leases string) {
+	GinkgoHelper()
+	for _, c := range []struct{ file, kind, name string }{
+		{"config/rbac/role.yaml", "ClusterRole", manager},
+		{"config/rbac/opamp_role.yaml", "ClusterRole", opamp},
+		{"config/rbac/leases_role.yaml", "Role", leases},
+	} {
+		src := parseFile(c.file)
+		Expect(src).To(HaveLen(1))
+		want := accesses(rulesOf(src[0]))
+		Expect(want).NotTo(BeEmpty())
+		got := accesses(rulesOf(find(objs, c.kind, c.name)))
+		Expect(sorted(got)).To(Equal(sorted(want)), "%s %s against %s", c.kind, c.name, c.file)
+	}
+	for _, o := range append(ofKind(objs, "ClusterRole"), ofKind(objs, "Role")...) {
+		for _, r := range rulesOf(o) {
+			for _, f := range [][]string{r.APIGroups, r.Resources, r.Verbs} {
+				Expect(f).NotTo(ContainElement("*"), "%s %s grants a wildcard", o.GetKind(), o.GetName())
+			}
+		}
+	}
+}
+
+var _ = Describe("RBAC", func() {
+	It("renders the generated ClusterRole and the hand-written roles rule for rule", func(ctx SpecContext) {
+		for _, files := range [][]string{nil, {"everything.yaml"}} {
+			_, objs := render(ctx, releaseNS, files)
+			prefix := "ampora"
+			if len(files) > 0 {
+				prefix = "ampora-operator"
+			}
+			expectRoles(objs, prefix+"-manager", prefix+"-opamp-sidecar", prefix+"-leases")
+		}
+	})
+
+	It("keeps the chart's copies of the generated files identical to config/", func() {
+		for dst, src := range map[string]string{
+			"charts/ampora/files/rbac/role.yaml":        "config/rbac/role.yaml",
+			"charts/ampora/files/rbac/opamp_role.yaml":  "config/rbac/opamp_role.yaml",
+			"charts/ampora/files/rbac/leases_role.yaml": "config/rbac/leases_role.yaml",
+		} {
+			Expect(read(dst)).To(Equal(read(src)), "%s is stale: run make manifests", dst)
+		}
+		bases, err := filepath.Glob(filepath.Join(root, "config/crd/bases/*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(bases).NotTo(BeEmpty())
+		copies, err := filepath.Glob(filepath.Join(root, "charts/ampora/crds/*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(copies).To(HaveLen(len(bases)), "charts/ampora/crds is stale: run make manifests")
+		for _, b := range bases {
+			rel := "charts/ampora/crds/" + filepath.Base(b)
+			Expect(read(rel)).To(Equal(read("config/crd/bases/"+filepath.Base(b))), "%s is stale: run make manifests", rel)
+		}
+	})
+
+	Describe("installed by the chart", Ordered, func() {
+		const (
+			ns      = "ampora-rbac" // the release namespace
+			fleetNS = "rbac-fleet"  // where the team's Rollouts and AgentGroups live
+			sa      = "rbac-ampora" // the ServiceAccount of the release "rbac"
+			replica = "rbac-test-0"
+		)
+		user := "system:serviceaccount:" + ns + ":" + sa
+		groups := []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}
+
+		BeforeAll(func(ctx SpecContext) {
+			for _, n := range []string{ns, fleetNS} {
+				Expect(ensureNamespace(ctx, n, nil)).To(Succeed())
+			}
+			out, errOut, err := runHelm(ctx, "template", "rbac", "charts/ampora", "-n", ns)
+			Expect(err).NotTo(HaveOccurred(), errOut)
+			_, errOut, err = env.Kubectl(ctx, out, "apply", "--server-side", "--field-manager=ampora-deploy-test", "-f", "-")
+			Expect(err).NotTo(HaveOccurred(), errOut)
+		})
+
+		DescribeTable("lets the ServiceAccount do what the processes do, and nothing else",
+			func(ctx context.Context, allowed bool, namespace, verb, group, resource string) {
+				sub := ""
+				if r, s, ok := strings.Cut(resource, "/"); ok {
+					resource, sub = r, s
+				}
+				sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+					User: user, Groups: groups,
+					ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: namespace, Verb: verb,
+						Group: group, Resource: resource, Subresource: sub},
+				}}
+				Expect(env.Client.Create(ctx, sar)).To(Succeed())
+				Expect(sar.Status.Allowed).To(Equal(allowed), "%s %s %s/%s in %q: %s", user, verb, group, resource, namespace, sar.Status.Reason)
+			},
+			// The sidecar.
+			Entry(nil, true, "", "list", "", "secrets"),
+			Entry(nil, true, "", "watch", "", "secrets"),
+			Entry(nil, true, "", "create", "authentication.k8s.io", "tokenreviews"),
+			Entry(nil, true, "", "create", "authorization.k8s.io", "subjectaccessreviews"),
+			Entry(nil, true, "", "watch", "fleet.ampora.io", "rollouts"),
+			Entry(nil, true, "", "watch", "fleet.ampora.io", "agentgroups"),
+			Entry(nil, true, "", "watch", "fleet.ampora.io", "gatepolicies"),
+			Entry(nil, true, "", "watch", "apps", "controllerrevisions"),
+			Entry(nil, true, fleetNS, "patch", "fleet.ampora.io", "rollouts/status"),
+			Entry(nil, true, fleetNS, "patch", "fleet.ampora.io", "agentgroups/status"),
+			// Leases and leader-election events in the release namespace.
+			Entry(nil, true, ns, "create", "coordination.k8s.io", "leases"),
+			Entry(nil, true, ns, "update", "coordination.k8s.io", "leases"),
+			Entry(nil, true, ns, "list", "coordination.k8s.io", "leases"),
+			Entry(nil, true, ns, "create", "", "events"),
+			// The manager.
+			Entry(nil, true, fleetNS, "get", "", "configmaps"),
+			Entry(nil, true, fleetNS, "create", "apps", "controllerrevisions"),
+			Entry(nil, true, fleetNS, "patch", "fleet.ampora.io", "rollouts"),
+			Entry(nil, true, fleetNS, "update", "fleet.ampora.io", "gatepolicies/status"),
+			Entry(nil, true, fleetNS, "create", "events.k8s.io", "events"),
+			// Nothing else.
+			Entry(nil, false, fleetNS, "get", "", "secrets"),
+			Entry(nil, false, fleetNS, "create", "", "secrets"),
+			Entry(nil, false, fleetNS, "update", "", "secrets"),
+			Entry(nil, false, fleetNS, "delete", "fleet.ampora.io", "rollouts"),
+			Entry(nil, false, fleetNS, "update", "fleet.ampora.io", "agentgroups"),
+			Entry(nil, false, fleetNS, "create", "fleet.ampora.io", "gatepolicies"),
+			Entry(nil, false, fleetNS, "update", "", "configmaps"),
+			Entry(nil, false, fleetNS, "list", "", "pods"),
+			Entry(nil, false, ns, "create", "apps", "deployments"),
+			Entry(nil, false, ns, "delete", "coordination.k8s.io", "leases"),
+			Entry(nil, false, fleetNS, "create", "", "events"),
+			Entry(nil, false, "", "create", "rbac.authorization.k8s.io", "clusterrolebindings"),
+		)
+
+		It("runs ampora manager and ampora opamp as the ServiceAccount without a single refusal", func(ctx SpecContext) {
+			dir := GinkgoT().TempDir()
+			bin := filepath.Join(dir, "ampora")
+			build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/ampora")
+			build.Dir = root
+			out, err := build.CombinedOutput()
+			Expect(err).NotTo(HaveOccurred(), string(out))
+
+			token := serviceAccountToken(ctx, ns, sa)
+			tokenFile := filepath.Join(dir, "token")
+			Expect(os.WriteFile(tokenFile, []byte(token), 0o600)).To(Succeed())
+			kubeconfig := filepath.Join(dir, "kubeconfig")
+			Expect(clientcmd.WriteToFile(clientcmdapi.Config{
+				Clusters:       map[string]*clientcmdapi.Cluster{"test": {Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData}},
+				AuthInfos:      map[string]*clientcmdapi.AuthInfo{"sa": {Token: token}},
+				Contexts:       map[string]*clientcmdapi.Context{"test": {Cluster: "test", AuthInfo: "sa"}},
+				CurrentContext: "test",
+			}, kubeconfig)).To(Succeed())
+
+			readAPI := freeAddr()
+			processEnv := append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE="+ns, "POD_NAME="+replica)
+			opamp := start(bin, processEnv, "opamp", "--listen=127.0.0.1:0", "--probe-addr=127.0.0.1:0",
+				"--read-api-addr="+readAPI, "--read-api-url=http://"+readAPI, "--report-interval=200ms")
+			manager := start(bin, processEnv, "manager", "--metrics-bind-address=0",
+				"--health-probe-bind-address=127.0.0.1:0", "--sidecar-token-file="+tokenFile)
+
+			By("the sidecar syncs its informers and takes its Lease")
+			Eventually(func(g Gomega) {
+				var l coordinationv1.Lease
+				g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "ampora-opamp-" + replica}, &l)).To(Succeed())
+				g.Expect(*l.Spec.HolderIdentity).To(Equal(replica))
+			}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
+			By("the manager becomes the leader")
+			Eventually(func(g Gomega) {
+				var l coordinationv1.Lease
+				g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "ampora-rollout-engine"}, &l)).To(Succeed())
+				g.Expect(l.Spec.HolderIdentity).NotTo(BeNil())
+				g.Expect(*l.Spec.HolderIdentity).NotTo(BeEmpty())
+			}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
+
+			By("both write the statuses of a team's objects")
+			_, errOut, err := env.Kubectl(ctx, "", "apply", "-n", fleetNS, "-k", filepath.Join(root, "config", "samples"))
+			Expect(err).NotTo(HaveOccurred(), errOut)
+			Eventually(func(g Gomega) {
+				var ag fleetv1alpha1.AgentGroup
+				g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: fleetNS, Name: "payments-gateways"}, &ag)).To(Succeed())
+				g.Expect(ag.Status.ObservedGeneration).To(Equal(ag.Generation), "the manager's status patch")
+				var reporters []string
+				for _, r := range ag.Status.Replicas {
+					reporters = append(reporters, r.Replica)
+				}
+				g.Expect(reporters).To(ContainElement(replica), "the sidecar's server-side apply")
+
+				var ro fleetv1alpha1.Rollout
+				g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: fleetNS, Name: "gateways-batching"}, &ro)).To(Succeed())
+				g.Expect(ro.Status.ObservedGeneration).To(Equal(ro.Generation))
+			}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
+
+			By("the read API authenticates callers with TokenReview and authorizes them with SubjectAccessReview")
+			ranks := "http://" + readAPI + "/v1/namespaces/" + fleetNS + "/agentgroups/payments-gateways/ranks?hash=abc"
+			Expect(get(ctx, ranks, token)).To(Equal(http.StatusOK))
+			Expect(get(ctx, ranks, "")).To(Equal(http.StatusUnauthorized))
+			Expect(ensureServiceAccount(ctx, fleetNS, "intruder")).To(Succeed())
+			Expect(get(ctx, ranks, serviceAccountToken(ctx, fleetNS, "intruder"))).To(Equal(http.StatusForbidden))
+
+			opampLog, managerLog := opamp.stop(), manager.stop()
+			for name, log := range map[string]string{"ampora opamp": opampLog, "ampora manager": managerLog} {
+				Expect(strings.ToLower(log)).NotTo(ContainSubstring("forbidden"), "%s was refused something:\n%s", name, log)
+			}
+		})
+	})
+})
+
+func read(rel string) string {
+	GinkgoHelper()
+	b, err := os.ReadFile(filepath.Join(root, rel))
+	Expect(err).NotTo(HaveOccurred())
+	return string(b)
+}
+
+// serviceAccountToken asks the API server for a token of a ServiceAccount (TokenRequest).
+func serviceAccountToken(ctx context.Context, ns, name string) string {
+	GinkgoHelper()
+	out, errOut, err := env.Kubectl(ctx, "", "create", "token", name, "-n", ns, "--duration=1h")
+	Expect(err).NotTo(HaveOccurred(), errOut)
+	return strings.TrimSpace(out)
+}
+
+func ensureServiceAccount(ctx context.Context, ns, name string) error {
+	_, errOut, err := env.Kubectl(ctx, "", "create", "serviceaccount", name, "-n", ns)
+	if err != nil && !strings.Contains(errOut, "AlreadyExists") {
+		return fmt.Errorf("%w: %s", err, errOut)
+	}
+	return nil
+}
+
+// freeAddr returns a loopback address with a port nothing listens on.
+func freeAddr() string {
+	GinkgoHelper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	addr := l.Addr().String()
+	Expect(l.Close()).To(Succeed())
+	return addr
+}
+
+// get returns the status code of a GET with an optional bearer token.
+func get(ctx context.Context, url, token string) int {
+	GinkgoHelper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	Expect(err).NotTo(HaveOccurred())
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	_, _ = io.Copy(io.Discard, resp.Body)
+	Expect(resp.Body.Close()).To(Succeed())
+	return resp.StatusCode
+}
+
+// process is a running ampora command whose output is kept.
+type process struct {
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan struct{}
+	once sync.Once
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// start runs bin with args; the process is stopped when the spec ends, if not before.
+func start(bin string, env []string, args ...string) *process {
+	GinkgoHelper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	p := &process{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	Expect(cmd.Start()).To(Succeed())
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	DeferCleanup(func() { p.stop() })
+	return p
+}
+
+// stop sends SIGTERM, waits for the exit (killing the process if it outlives its shutdown
+// grace by far) and returns everything it printed.
+func (p *process) stop() string {
+	p.once.Do(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		GinkgoWriter.Printf("--- %s\n%s\n", strings.Join(p.cmd.Args, " "), p.out.String())
+	})
+	return p.out.String()
+}
