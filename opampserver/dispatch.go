@@ -115,11 +115,10 @@ func shouldSend(a *Agent, push *configRef, retryAt, now time.Time) bool {
 	if push == nil || a.Capabilities&capAcceptsRemoteConfig == 0 {
 		return false
 	}
-	if push == withdrawal {
-		if a.StatusHash == "" || (a.OfferedHash == "" && !a.OfferedAt.IsZero() && a.sentConn == a.connSeq) {
-			return false
-		}
-	} else {
+	if push == withdrawal && a.StatusHash == "" {
+		return false // it runs no remote config: nothing to withdraw
+	}
+	{
 		if a.StatusHash == push.hash && a.Status != protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED {
 			return false // has it, or is applying it
 		}

@@ -267,9 +267,11 @@ func TestShouldSendWithdrawal(t *testing.T) {
 		{"an agent with a remote config is sent the withdrawal",
 			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied}, true},
 		{"not twice on one session",
-			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedAt: testStart, sentAt: testStart, sentConn: 1, connSeq: 1}, false},
+			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: withdrawal.hash, OfferedAt: testStart, sentAt: testStart, sentConn: 1, connSeq: 1}, false},
 		{"again on a new session",
-			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedAt: testStart, sentAt: testStart, sentConn: 1, connSeq: 2}, true},
+			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: withdrawal.hash, OfferedAt: testStart, sentAt: testStart, sentConn: 1, connSeq: 2}, true},
+		{"not to an agent that applied it",
+			Agent{Capabilities: capsFull, StatusHash: withdrawal.hash, Status: applied}, false},
 		{"never without AcceptsRemoteConfig",
 			Agent{Capabilities: capsReadOnly, StatusHash: "ab", Status: applied}, false},
 	}

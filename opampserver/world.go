@@ -34,9 +34,16 @@ func newConfigRef(hash string, body []byte) *configRef {
 }
 
 // withdrawal is the empty remote config that returns an agent to its local configuration.
-var withdrawal = &configRef{hash: "", remote: &protobufs.AgentRemoteConfig{
-	Config: &protobufs.AgentConfigMap{ConfigMap: map[string]*protobufs.AgentConfigFile{}},
-}}
+// It carries a hash of its own (that of an empty body), so that the agent's APPLIED for it
+// can be told from its APPLIED for anything else.
+var withdrawal = func() *configRef {
+	hash := BodyHash(nil)
+	raw, _ := hexDecode(hash)
+	return &configRef{hash: hash, remote: &protobufs.AgentRemoteConfig{
+		Config:     &protobufs.AgentConfigMap{ConfigMap: map[string]*protobufs.AgentConfigFile{}},
+		ConfigHash: raw,
+	}}
+}()
 
 // rolloutView is what the sidecar needs of a Rollout that drives a group.
 type rolloutView struct {
