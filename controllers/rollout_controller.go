@@ -119,6 +119,8 @@ type scope struct {
 	live   map[string]Replica
 	// done stops the phases that follow.
 	done bool
+	// clearAction removes the action annotation once the status is written.
+	clearAction bool
 }
 
 // stall ends the reconcile with a cause that retrying alone will not fix.
@@ -140,6 +142,10 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		setConditions(ro, s.health)
 		if err := r.patchStatus(ctx, orig, ro, s.now); err != nil {
 			retErr = errors.Join(retErr, err)
+			return
+		}
+		if s.clearAction {
+			retErr = errors.Join(retErr, r.clearAction(ctx, ro))
 		}
 	}()
 

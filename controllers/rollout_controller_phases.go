@@ -88,17 +88,20 @@ func (r *RolloutReconciler) handleAction(ctx context.Context, s *scope) error {
 	if action.Valid() {
 		st.LastAction = &fleetv1alpha1.ActionRecord{Action: action, RequestedBy: by, HandledAt: now}
 	}
-	// Remove the annotation on a copy: the patch's answer must not overwrite the status this
-	// reconcile is working on.
+	// The annotation goes once the status that records the action is written (see
+	// Reconcile): a crash in between repeats the action rather than losing it.
+	s.clearAction = true
+	return nil
+}
+
+// clearAction removes the action annotation. It patches a copy: the answer must not
+// overwrite the status in hand.
+func (r *RolloutReconciler) clearAction(ctx context.Context, ro *fleetv1alpha1.Rollout) error {
 	cp := ro.DeepCopy()
 	patch := client.MergeFrom(cp.DeepCopy())
 	delete(cp.Annotations, fleetv1alpha1.AnnotationAction)
 	delete(cp.Annotations, fleetv1alpha1.AnnotationActionRequestedBy)
-	if err := r.Client.Patch(ctx, cp, patch); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	ro.Annotations = cp.Annotations
-	return nil
+	return client.IgnoreNotFound(r.Client.Patch(ctx, cp, patch))
 }
 
 // loadConfig reads the config and checks it as the collector would. An invalid config stops
