@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"strings"
 	"time"
 
@@ -669,6 +670,13 @@ func hint(ro *fleetv1alpha1.Rollout, verb string) string {
 }
 
 // verdict names the cause of where the rollout stands and the next step, in one line.
+// stallNeedsSpec lists the Stalled reasons that a change to the cluster's objects, not an
+// action, resolves; gate pauses have their own verdicts.
+var stallNeedsSpec = map[string]bool{
+	fleetv1alpha1.ReasonGroupNotFound: true, fleetv1alpha1.ReasonConfigNotFound: true,
+	fleetv1alpha1.ReasonInvalidSpec: true, fleetv1alpha1.ReasonInvalidConfig: true, fleetv1alpha1.ReasonNoSidecar: true,
+}
+
 func verdict(in whyInput) string {
 	ro := in.Rollout
 	st := &ro.Status
@@ -730,6 +738,9 @@ func verdict(in whyInput) string {
 		return fmt.Sprintf("rolling back to %s: %s; follow with: %s --watch", orText(st.PreviousRevision, "the agents' local config"),
 			countsText(st.Counts), hint(ro, "status"))
 	}
+	if c := meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionStalled); c != nil && c.Status == metav1.ConditionTrue && stallNeedsSpec[c.Reason] {
+		return fmt.Sprintf("stalled (%s): %s; fix that cause, and the engine carries on by itself", c.Reason, c.Message)
+	}
 	if st.CurrentBatch == nil {
 		if in.Group != nil && in.Group.Status.ConnectedAgents == 0 {
 			return fmt.Sprintf("no connected agent matches AgentGroup %s; check its selector (kubectl get agentgroup %s -n %s -o yaml) and that agents enroll with a token of namespace %s",
@@ -742,8 +753,8 @@ func verdict(in whyInput) string {
 			plural(len(ns), "agent", "agents"), applyTimeout(ro), hint(ro, "agents"))
 	}
 	if stuck := in.stuck(); len(stuck) > 0 {
-		return fmt.Sprintf("%s did not finish applying within %s (%s); look at those agents, then retry them with: %s",
-			plural(len(stuck), "agent", "agents"), applyTimeout(ro), describeState(stuck[0]), hint(ro, "retry"))
+		return fmt.Sprintf("%s did not finish applying within %s (%s); look at those agents' collector logs and connection (retry re-offers the config only to agents that reported FAILED): %s --state timedout",
+			plural(len(stuck), "agent", "agents"), applyTimeout(ro), describeState(stuck[0]), hint(ro, "agents"))
 	}
 	if n := st.Counts.Unverifiable; n > 0 {
 		return fmt.Sprintf("%s cannot report remote config status (capability mismatch) and cannot be verified; enable ReportsRemoteConfig on those agents or exclude them from AgentGroup %s",

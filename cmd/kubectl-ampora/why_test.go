@@ -111,7 +111,7 @@ func TestVerdict(t *testing.T) {
 				in.Agents.Agents = append(in.Agents.Agents,
 					agentInfo{InstanceUID: "b", State: fleetv1alpha1.AgentTimedOut, Connected: true, Message: "applying for longer than the apply timeout"})
 			},
-			want: "1 agent did not finish applying within 2m (TimedOut: applying for longer than the apply timeout); look at those agents, then retry them with: kubectl ampora retry gw -n demo",
+			want: "1 agent did not finish applying within 2m (TimedOut: applying for longer than the apply timeout); look at those agents' collector logs and connection (retry re-offers the config only to agents that reported FAILED): kubectl ampora agents gw -n demo --state timedout",
 		},
 		{
 			name: "progressing, unverifiable agents",
@@ -120,6 +120,15 @@ func TestVerdict(t *testing.T) {
 				in.Rollout.Status.Counts.Unverifiable = 3
 			},
 			want: "3 agents cannot report remote config status (capability mismatch) and cannot be verified; enable ReportsRemoteConfig on those agents or exclude them from AgentGroup gateways",
+		},
+		{
+			name: "progressing, but its ConfigMap is gone",
+			mutate: func(in *whyInput) {
+				progressing(in)
+				in.Rollout.Status.Conditions = []metav1.Condition{{Type: fleetv1alpha1.ConditionStalled, Status: metav1.ConditionTrue,
+					Reason: fleetv1alpha1.ReasonConfigNotFound, Message: "ConfigMap gateway-config not found"}}
+			},
+			want: "stalled (ConfigNotFound): ConfigMap gateway-config not found; fix that cause, and the engine carries on by itself",
 		},
 		{
 			name: "blocked by another rollout",
