@@ -81,9 +81,9 @@ test: helm image
 FUZZTIME ?= 20s
 
 .PHONY: fuzz
-fuzz: ## Run each fuzz target briefly (FUZZTIME=20s) from its committed seed corpus.
-	go test -run '^$$' -fuzz '^FuzzValidateCompare$$' -fuzztime $(FUZZTIME) ./internal/collectorconfig/
-	go test -run '^$$' -fuzz '^FuzzHandleMessage$$' -fuzztime $(FUZZTIME) ./opampserver/
+fuzz: ## Run each fuzz target briefly (FUZZTIME=20s) from its committed seed corpus; new inputs are shrunk for at most 10 runs, so that a large one cannot outlast the run.
+	go test -run '^$$' -fuzz '^FuzzValidateCompare$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10x ./internal/collectorconfig/
+	go test -run '^$$' -fuzz '^FuzzHandleMessage$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 10x ./opampserver/
 
 .PHONY: demo
 demo: ## Run the demo: local control plane, two operator replicas, a simulated fleet, a sample rollout (DEMO_FLAGS=-keep leaves it running).
