@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -24,11 +23,8 @@ import (
 	"syscall"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
@@ -156,7 +152,7 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 	var urls []string
 	env2 := append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE="+operatorNS)
 	for i := range replicas {
-		ports, err := freePorts(4)
+		ports, err := testenv.FreePorts(4)
 		if err != nil {
 			return err
 		}
@@ -244,15 +240,11 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 // enrollment token. It returns the operator token and the enrollment token.
 func setup(ctx context.Context, c client.Client) (string, string, error) {
 	enroll := "demo-enrollment-token"
+	if err := testenv.OperatorAccess(ctx, c, operatorNS, "ampora", "ampora-demo-reader"); err != nil {
+		return "", "", err
+	}
 	for _, obj := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNS}},
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "ampora"}},
-		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "ampora-demo-reader"}, Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{"fleet.ampora.io"}, Resources: []string{"rollouts"}, Verbs: []string{"get", "list"}}}},
-		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "ampora-demo-reader"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "ampora-demo-reader"},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: operatorNS, Name: "ampora"}}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: demoNS, Name: "enrollment",
 			Labels: map[string]string{opampserver.LabelEnrollmentToken: "true"}},
 			Data: map[string][]byte{opampserver.TokenKey: []byte(enroll)}},
@@ -261,12 +253,8 @@ func setup(ctx context.Context, c client.Client) (string, string, error) {
 			return "", "", err
 		}
 	}
-	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(24 * 3600))}}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "ampora"}}
-	if err := c.SubResource("token").Create(ctx, sa, tr); err != nil {
-		return "", "", err
-	}
-	return tr.Status.Token, enroll, nil
+	token, err := testenv.AccountToken(ctx, c, operatorNS, "ampora", 24*3600)
+	return token, enroll, err
 }
 
 // waitConnected waits until the group sees the fleet.
@@ -374,23 +362,4 @@ func (p prefixed) Write(b []byte) (int, error) {
 		}
 	}
 	return len(b), nil
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

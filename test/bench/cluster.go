@@ -12,9 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -104,15 +102,11 @@ func (cl *cluster) kubeconfig() string { return cl.env.Kubeconfig }
 // creates the bench namespace with an enrollment token, an AgentGroup that matches every
 // agent, and a default GatePolicy with no bake time and gates that never stop a batch.
 func (cl *cluster) setup(ctx context.Context) error {
+	if err := testenv.OperatorAccess(ctx, cl.c, operatorNS, "ampora", "ampora-bench-reader"); err != nil {
+		return err
+	}
 	all := []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNS}},
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "ampora"}},
-		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "ampora-bench-reader"}, Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{"fleet.ampora.io"}, Resources: []string{"rollouts"}, Verbs: []string{"get", "list"}}}},
-		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "ampora-bench-reader"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "ampora-bench-reader"},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: operatorNS, Name: "ampora"}}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: "enrollment",
 			Labels: map[string]string{opampserver.LabelEnrollmentToken: "true"}},
 			Data: map[string][]byte{opampserver.TokenKey: []byte(enrollToken)}},
@@ -136,12 +130,11 @@ func (cl *cluster) setup(ctx context.Context) error {
 			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
 		}
 	}
-	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(24 * 3600))}}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "ampora"}}
-	if err := cl.c.SubResource("token").Create(ctx, sa, tr); err != nil {
-		return fmt.Errorf("requesting the operator's token: %w", err)
+	token, err := testenv.AccountToken(ctx, cl.c, operatorNS, "ampora", 24*3600)
+	if err != nil {
+		return err
 	}
-	return os.WriteFile(cl.tokenFile, []byte(tr.Status.Token), 0o600)
+	return os.WriteFile(cl.tokenFile, []byte(token), 0o600)
 }
 
 // benchConfig is the collector config the Rollout delivers.

@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/ampora-io/ampora/test/testenv"
 )
 
 // leaderLine is what client-go's leader election logs when a manager becomes the leader.
@@ -42,7 +43,7 @@ func (r *run) startOperator(n int, lease leaseTimes) error {
 		scheme = "http"
 	}
 	for i := range n {
-		ports, err := freePorts(5)
+		ports, err := testenv.FreePorts(5)
 		if err != nil {
 			return err
 		}
@@ -133,26 +134,6 @@ func httpOK(ctx context.Context, u string) bool {
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
-}
-
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // sumInts adds xs.

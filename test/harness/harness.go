@@ -11,14 +11,10 @@ import (
 	"github.com/go-logr/logr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -65,31 +61,12 @@ func (s *Sidecar) Stop() {
 // read rollouts through the sidecars' read API. It is idempotent.
 func (h *H) Setup() {
 	GinkgoHelper()
-	ctx := context.Background()
-	for _, obj := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: OperatorNamespace}},
-		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: OperatorNamespace, Name: ServiceAccount}},
-		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "ampora-test-reader"}, Rules: []rbacv1.PolicyRule{{
-			APIGroups: []string{"fleet.ampora.io"}, Resources: []string{"rollouts"}, Verbs: []string{"get", "list"},
-		}}},
-		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "ampora-test-reader"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "ampora-test-reader"},
-			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: OperatorNamespace, Name: ServiceAccount}}},
-	} {
-		if err := h.Env.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-			Expect(err).NotTo(HaveOccurred())
-		}
-	}
+	Expect(testenv.OperatorAccess(context.Background(), h.Env.Client, OperatorNamespace, ServiceAccount, "ampora-test-reader")).To(Succeed())
 }
 
 // Token mints a token of the operator's ServiceAccount, as its Pod would have mounted.
 func (h *H) Token() (string, error) {
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: OperatorNamespace, Name: ServiceAccount}}
-	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(3600))}}
-	if err := h.Env.Client.SubResource("token").Create(context.Background(), sa, tr); err != nil {
-		return "", err
-	}
-	return tr.Status.Token, nil
+	return testenv.AccountToken(context.Background(), h.Env.Client, OperatorNamespace, ServiceAccount, 3600)
 }
 
 // StartSidecar runs a replica until the spec ends (or Stop).
