@@ -53,9 +53,23 @@ func Scheme() *k8sruntime.Scheme {
 	return s
 }
 
+// Option changes the control plane before it starts.
+type Option func(*envtest.Environment)
+
+// WithWebhooks installs the webhook configurations of config/webhook, pointed at a local
+// webhook server on a free port with a certificate envtest makes: the server reads them from
+// Env.WebhookInstallOptions (LocalServingHost, LocalServingPort, LocalServingCertDir).
+func WithWebhooks() Option {
+	return func(env *envtest.Environment) {
+		env.WebhookInstallOptions = envtest.WebhookInstallOptions{
+			Paths: []string{filepath.Join(Root(), "config", "webhook")},
+		}
+	}
+}
+
 // Start starts kube-apiserver and etcd from KUBEBUILDER_ASSETS and installs the CRDs of
 // config/crd/bases. It fails with a hint when the binaries have not been built.
-func Start() (*Env, error) {
+func Start(opts ...Option) (*Env, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		return nil, fmt.Errorf("KUBEBUILDER_ASSETS is not set: run the tests with 'make test', which builds the control plane with hack/control-plane.sh")
@@ -65,6 +79,9 @@ func Start() (*Env, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(Root(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		Scheme:                s,
+	}
+	for _, o := range opts {
+		o(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {
