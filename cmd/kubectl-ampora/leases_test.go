@@ -46,7 +46,7 @@ func TestReplicaLeases(t *testing.T) {
 	if ns != "ops" || len(got) != 2 || got[0].Name != "a" || got[1].Name != "b" {
 		t.Fatalf("replicaLeases = %+v in %q", got, ns)
 	}
-	if !got[0].live(now) || got[1].live(now) || got[0].URL != "http://a:8443" || !got[0].Expires.Equal(now.Add(14*time.Second)) {
+	if !got[0].Live(now) || got[1].Live(now) || got[0].URL != "http://a:8443" || !got[0].Expires.Equal(now.Add(14*time.Second)) {
 		t.Errorf("replicaLeases = %+v", got)
 	}
 	l, err := o.leader(context.Background(), ns)

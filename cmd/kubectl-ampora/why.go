@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/readapi"
 )
 
 func newWhyCmd(o *globalOptions) *cobra.Command {
@@ -101,26 +102,11 @@ func gatherWhy(ctx context.Context, o *globalOptions, ro *fleetv1alpha1.Rollout)
 // readAPIUsed says whether the read API shows the rollout's agents: a replica answered, and
 // the rollout is one the sidecars serve (Progressing, Paused or RollingBack).
 func (in whyInput) readAPIUsed() bool {
-	return in.Agents.Answered > 0 && served(in.Rollout.Status.Phase)
-}
-
-// served says whether the sidecars serve a rollout in phase p, and so list its agents.
-func served(p fleetv1alpha1.RolloutPhase) bool {
-	switch p {
-	case fleetv1alpha1.RolloutProgressing, fleetv1alpha1.RolloutPaused, fleetv1alpha1.RolloutRollingBack:
-		return true
-	}
-	return false
+	return in.Agents.Answered > 0 && readapi.Served(in.Rollout.Status.Phase)
 }
 
 func (in whyInput) liveReplicas() []replicaLease {
-	var out []replicaLease
-	for _, r := range in.Replicas {
-		if r.live(in.Now) {
-			out = append(out, r)
-		}
-	}
-	return out
+	return readapi.LiveOnly(in.Replicas, in.Now)
 }
 
 // activePhase says whether the engine keeps looking at the rollout every few seconds.
@@ -246,7 +232,7 @@ func whyReplicas(w io.Writer, in whyInput) {
 	st := &in.Rollout.Status
 	for _, r := range in.Replicas {
 		state := "live"
-		if !r.live(in.Now) {
+		if !r.Live(in.Now) {
 			state = "EXPIRED " + ago(in.Now, r.Expires) + ", its counts do not count"
 		}
 		rep := "no entry in the rollout's status"

@@ -1,4 +1,4 @@
-package main
+package readapi
 
 import (
 	"context"
@@ -18,34 +18,36 @@ import (
 	"github.com/ampora-io/ampora/opampserver"
 )
 
-// TestWireCompatible keeps the plugin's view of the read API and the Leases in step with the
+// TestWireCompatible keeps this view of the read API and the Leases in step with the
 // sidecar's.
 func TestWireCompatible(t *testing.T) {
-	if labelReplicaLease != opampserver.LabelReplicaLease || annotationReadAPI != opampserver.AnnotationReadAPI {
+	if LabelReplicaLease != opampserver.LabelReplicaLease || AnnotationReadAPI != opampserver.AnnotationReadAPI {
 		t.Errorf("lease label %q and annotation %q differ from the sidecar's %q and %q",
-			labelReplicaLease, annotationReadAPI, opampserver.LabelReplicaLease, opampserver.AnnotationReadAPI)
+			LabelReplicaLease, AnnotationReadAPI, opampserver.LabelReplicaLease, opampserver.AnnotationReadAPI)
 	}
 	cert := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	healthy := false
 	in := opampserver.AgentList{Replica: "ampora-a", Continue: "u2", Items: []opampserver.AgentInfo{{
 		InstanceUID: "u1", State: fleetv1alpha1.AgentFailed, Message: "boom", Rank: "00ff", InBatch: true,
-		ServiceName: "otelcol", ServiceVersion: "0.148.0", HostName: "h1", Healthy: &healthy, HealthError: "bad",
-		Status: "FAILED", StatusError: "boom", Replica: "ampora-a", Transport: "ws", Connected: true,
-		DisconnectedAt: &cert, RecentDrops: 4, Flapping: true, CertNotAfter: &cert, ReportsStatus: true, AcceptsConfig: true,
+		ServiceName: "otelcol", ServiceVersion: "0.148.0", HostName: "h1", Attributes: map[string]string{"os.type": "linux"},
+		Healthy: &healthy, HealthError: "bad", StatusHash: "abcd", Status: "FAILED", StatusError: "boom", Replica: "ampora-a",
+		Transport: "ws", Connected: true, ConnectedSince: &cert, DisconnectedAt: &cert, RecentDrops: 4, Flapping: true,
+		CertNotAfter: &cert, ReportsStatus: true, AcceptsConfig: true,
 	}}}
 	b, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got agentList
+	var got AgentList
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	want := agentList{Replica: "ampora-a", Continue: "u2", Items: []agentInfo{{
+	want := AgentList{Replica: "ampora-a", Continue: "u2", Items: []Agent{{
 		InstanceUID: "u1", State: fleetv1alpha1.AgentFailed, Message: "boom", Rank: "00ff", InBatch: true,
-		ServiceName: "otelcol", ServiceVersion: "0.148.0", HostName: "h1", Healthy: &healthy, HealthError: "bad",
-		Status: "FAILED", StatusError: "boom", Replica: "ampora-a", Transport: "ws", Connected: true,
-		DisconnectedAt: &cert, RecentDrops: 4, Flapping: true, CertNotAfter: &cert, ReportsStatus: true, AcceptsConfig: true,
+		ServiceName: "otelcol", ServiceVersion: "0.148.0", HostName: "h1", Attributes: map[string]string{"os.type": "linux"},
+		Healthy: &healthy, HealthError: "bad", StatusHash: "abcd", Status: "FAILED", StatusError: "boom", Replica: "ampora-a",
+		Transport: "ws", Connected: true, ConnectedSince: &cert, DisconnectedAt: &cert, RecentDrops: 4, Flapping: true,
+		CertNotAfter: &cert, ReportsStatus: true, AcceptsConfig: true,
 	}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("decoded %+v, want %+v", got, want)
@@ -53,7 +55,7 @@ func TestWireCompatible(t *testing.T) {
 }
 
 // fakeReplica serves a read API over agents, in pages of pageSize, for the token "t0k".
-func fakeReplica(t *testing.T, name string, agents []agentInfo, pageSize int) *httptest.Server {
+func fakeReplica(t *testing.T, name string, agents []Agent, pageSize int) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer t0k" {
@@ -69,7 +71,7 @@ func fakeReplica(t *testing.T, name string, agents []agentInfo, pageSize int) *h
 		}
 		state := r.URL.Query().Get("state")
 		after := r.URL.Query().Get("continue")
-		page := agentList{Replica: name}
+		page := AgentList{Replica: name}
 		for _, a := range agents {
 			if (state == "" || string(a.State) == state) && a.InstanceUID > after {
 				page.Items = append(page.Items, a)
@@ -86,19 +88,19 @@ func fakeReplica(t *testing.T, name string, agents []agentInfo, pageSize int) *h
 }
 
 func TestRolloutAgents(t *testing.T) {
-	a := fakeReplica(t, "ampora-a", []agentInfo{
+	a := fakeReplica(t, "ampora-a", []Agent{
 		failedAgent("u01", "0.148.0", "boom"), appliedAgent("u03"), failedAgent("u05", "0.148.0", "boom"),
 		{InstanceUID: "u07", State: fleetv1alpha1.AgentDisconnected, Replica: "ampora-a"},
 	}, 2)
 	u02 := failedAgent("u02", "0.149.0", "bang")
 	u02.Replica = "ampora-b"
-	b := fakeReplica(t, "ampora-b", []agentInfo{
+	b := fakeReplica(t, "ampora-b", []Agent{
 		u02, {InstanceUID: "u07", State: fleetv1alpha1.AgentApplied, Replica: "ampora-b", Connected: true},
 	}, 2)
-	api := &readAPI{token: "t0k", http: &http.Client{Timeout: 5 * time.Second}}
-	replicas := []replicaLease{{Name: "ampora-a", URL: a.URL}, {Name: "ampora-b", URL: b.URL + "/"}}
+	api := &Client{Token: "t0k", HTTP: &http.Client{Timeout: 5 * time.Second}}
+	replicas := []Replica{{Name: "ampora-a", URL: a.URL}, {Name: "ampora-b", URL: b.URL + "/"}}
 
-	res := api.rolloutAgents(context.Background(), replicas, "demo", "gw", "")
+	res := api.RolloutAgents(context.Background(), replicas, "demo", "gw", "")
 	var uids []string
 	for _, ag := range res.Agents {
 		uids = append(uids, ag.InstanceUID+"@"+ag.Replica)
@@ -110,7 +112,7 @@ func TestRolloutAgents(t *testing.T) {
 		t.Errorf("answered %d, problems %v", res.Answered, res.Problems)
 	}
 
-	res = api.rolloutAgents(context.Background(), replicas, "demo", "gw", fleetv1alpha1.AgentFailed)
+	res = api.RolloutAgents(context.Background(), replicas, "demo", "gw", fleetv1alpha1.AgentFailed)
 	uids = nil
 	for _, ag := range res.Agents {
 		uids = append(uids, ag.InstanceUID)
@@ -121,29 +123,29 @@ func TestRolloutAgents(t *testing.T) {
 }
 
 func TestRolloutAgentsProblems(t *testing.T) {
-	good := fakeReplica(t, "ampora-a", []agentInfo{appliedAgent("u01")}, 10)
+	good := fakeReplica(t, "ampora-a", []Agent{appliedAgent("u01")}, 10)
 	dead := httptest.NewServer(http.NotFoundHandler())
 	deadURL := dead.URL
 	dead.Close()
 	tests := []struct {
 		name     string
-		api      *readAPI
-		replicas []replicaLease
+		api      *Client
+		replicas []Replica
 		answered int
 		problems []string
 	}{
-		{"no token", &readAPI{noToken: "the kubeconfig user has no bearer token"}, []replicaLease{{Name: "a", URL: good.URL}}, 0,
+		{"no token", &Client{NoToken: "the kubeconfig user has no bearer token"}, []Replica{{Name: "a", URL: good.URL}}, 0,
 			[]string{"the kubeconfig user has no bearer token"}},
-		{"no replica", &readAPI{token: "t0k"}, nil, 0, []string{"no live OpAMP sidecar replica to ask"}},
-		{"a wrong token", &readAPI{token: "nope", http: http.DefaultClient}, []replicaLease{{Name: "a", URL: good.URL}}, 0,
+		{"no replica", &Client{Token: "t0k"}, nil, 0, []string{"no live OpAMP sidecar replica to ask"}},
+		{"a wrong token", &Client{Token: "nope", HTTP: http.DefaultClient}, []Replica{{Name: "a", URL: good.URL}}, 0,
 			[]string{"replica a (" + good.URL + "): answered 401 Unauthorized: token review failed"}},
-		{"no URL, an unreachable replica and a good one", &readAPI{token: "t0k", http: http.DefaultClient},
-			[]replicaLease{{Name: "x"}, {Name: "d", URL: deadURL}, {Name: "a", URL: good.URL}}, 1,
+		{"no URL, an unreachable replica and a good one", &Client{Token: "t0k", HTTP: http.DefaultClient},
+			[]Replica{{Name: "x"}, {Name: "d", URL: deadURL}, {Name: "a", URL: good.URL}}, 1,
 			[]string{"replica x publishes no read-API URL on its Lease", "replica d (" + deadURL + "): unreachable: dial tcp"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := tt.api.rolloutAgents(context.Background(), tt.replicas, "demo", "gw", "")
+			res := tt.api.RolloutAgents(context.Background(), tt.replicas, "demo", "gw", "")
 			if res.Answered != tt.answered || len(res.Problems) != len(tt.problems) {
 				t.Fatalf("answered %d, problems %q; want %d, %q", res.Answered, res.Problems, tt.answered, tt.problems)
 			}
@@ -156,7 +158,7 @@ func TestRolloutAgentsProblems(t *testing.T) {
 	}
 }
 
-func TestNewReadAPIToken(t *testing.T) {
+func TestNewToken(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "token")
 	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
@@ -180,10 +182,20 @@ func TestNewReadAPIToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newReadAPI(&tt.cfg)
-			if a.token != tt.token || !strings.HasPrefix(a.noToken, tt.noToken) || (tt.noToken == "") != (a.noToken == "") {
-				t.Errorf("token %q, noToken %q; want %q, %q", a.token, a.noToken, tt.token, tt.noToken)
+			a := New(&tt.cfg)
+			if a.Token != tt.token || !strings.HasPrefix(a.NoToken, tt.noToken) || (tt.noToken == "") != (a.NoToken == "") {
+				t.Errorf("token %q, noToken %q; want %q, %q", a.Token, a.NoToken, tt.token, tt.noToken)
 			}
 		})
 	}
+}
+
+func failedAgent(uid, version, msg string) Agent {
+	return Agent{InstanceUID: uid, State: fleetv1alpha1.AgentFailed, Message: msg, ServiceName: "otelcol",
+		ServiceVersion: version, HostName: "host-" + uid[len(uid)-2:], Replica: "ampora-a", Connected: true, AcceptsConfig: true, ReportsStatus: true}
+}
+
+func appliedAgent(uid string) Agent {
+	return Agent{InstanceUID: uid, State: fleetv1alpha1.AgentApplied, ServiceName: "otelcol", ServiceVersion: "0.149.0",
+		HostName: "host-" + uid[len(uid)-2:], Replica: "ampora-a", Connected: true, AcceptsConfig: true, ReportsStatus: true}
 }

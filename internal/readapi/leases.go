@@ -1,0 +1,109 @@
+package readapi
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// What the sidecars publish on their Leases (docs/opamp.md, "Replica Leases").
+const (
+	// LabelReplicaLease marks every sidecar replica's Lease, ampora-opamp-<replica>.
+	LabelReplicaLease = "fleet.ampora.io/opamp-replica"
+	// AnnotationReadAPI holds the replica's read-API URL on its Lease.
+	AnnotationReadAPI = "fleet.ampora.io/read-api"
+	// DefaultOperatorNamespace is where the operator runs when nothing says otherwise.
+	DefaultOperatorNamespace = "ampora-system"
+)
+
+// Replica is one sidecar replica as its Lease shows it.
+type Replica struct {
+	Name    string // the replica (the Lease's holder)
+	URL     string // its read API
+	Renewed time.Time
+	Expires time.Time
+}
+
+// Live says whether the Lease is unexpired at now, which is when the replica's status entries
+// count.
+func (r Replica) Live(now time.Time) bool { return now.Before(r.Expires) }
+
+// LiveOnly keeps the replicas whose Lease is unexpired at now.
+func LiveOnly(replicas []Replica, now time.Time) []Replica {
+	var out []Replica
+	for _, r := range replicas {
+		if r.Live(now) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// LeaseTimes returns when a Lease was last renewed (or acquired) and when it expires.
+func LeaseTimes(l *coordinationv1.Lease) (renewed, expires time.Time) {
+	if l.Spec.RenewTime != nil {
+		renewed = l.Spec.RenewTime.Time
+	} else if l.Spec.AcquireTime != nil {
+		renewed = l.Spec.AcquireTime.Time
+	}
+	if l.Spec.LeaseDurationSeconds != nil && !renewed.IsZero() {
+		expires = renewed.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second)
+	}
+	return renewed, expires
+}
+
+// Replicas lists the sidecars' Leases in operatorNS. When operatorNS is empty it looks in every
+// namespace and, when that is not allowed or finds none, in DefaultOperatorNamespace. It returns
+// the operator namespace it settled on.
+func Replicas(ctx context.Context, c client.Reader, operatorNS string) ([]Replica, string, error) {
+	var list coordinationv1.LeaseList
+	ns := operatorNS
+	if ns == "" {
+		var all coordinationv1.LeaseList
+		err := c.List(ctx, &all, client.HasLabels{LabelReplicaLease})
+		switch {
+		case err == nil && len(all.Items) > 0:
+			ns, list = leaseNamespace(all.Items), all
+		case err == nil || apierrors.IsForbidden(err):
+			ns = DefaultOperatorNamespace
+		default:
+			return nil, DefaultOperatorNamespace, err
+		}
+	}
+	if len(list.Items) == 0 {
+		if err := c.List(ctx, &list, client.InNamespace(ns), client.HasLabels{LabelReplicaLease}); err != nil {
+			return nil, ns, err
+		}
+	}
+	var out []Replica
+	for i := range list.Items {
+		l := &list.Items[i]
+		if l.Namespace != ns {
+			continue
+		}
+		r := Replica{Name: l.Name, URL: l.Annotations[AnnotationReadAPI]}
+		if l.Spec.HolderIdentity != nil {
+			r.Name = *l.Spec.HolderIdentity
+		}
+		r.Renewed, r.Expires = LeaseTimes(l)
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, ns, nil
+}
+
+// leaseNamespace picks the namespace that holds the most recently renewed replica Lease.
+func leaseNamespace(items []coordinationv1.Lease) string {
+	var ns string
+	var latest time.Time
+	for i := range items {
+		if r, _ := LeaseTimes(&items[i]); ns == "" || r.After(latest) {
+			ns, latest = items[i].Namespace, r
+		}
+	}
+	return ns
+}
