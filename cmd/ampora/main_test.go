@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net"
 	"testing"
+
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
 )
 
 func TestDispatch(t *testing.T) {
@@ -48,6 +52,43 @@ func TestReadAPIURL(t *testing.T) {
 	for _, tt := range tests {
 		if got := readAPIURL(tt.podIP, tt.listen); got != tt.want {
 			t.Errorf("readAPIURL(%q, %q) = %q, want %q", tt.podIP, tt.listen, got, tt.want)
+		}
+	}
+}
+
+func TestLeadershipLost(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{errors.New("leader election lost"), true},
+		{kerrors.NewAggregate([]error{errors.New("leader election lost"), errors.New("stop timed out")}), true},
+		{errors.New("failed to wait for caches to sync"), false},
+	}
+	for _, tt := range tests {
+		if got := leadershipLost(tt.err); got != tt.want {
+			t.Errorf("leadershipLost(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestAddrFree(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := l.Addr().String()
+	if addrFree(held) {
+		t.Errorf("addrFree(%s) = true while a listener holds it", held)
+	}
+	_ = l.Close()
+	if !addrFree(held) {
+		t.Errorf("addrFree(%s) = false once the listener closed", held)
+	}
+	for _, off := range []string{"", "0"} {
+		if !addrFree(off) {
+			t.Errorf("addrFree(%q) = false for a listener turned off", off)
 		}
 	}
 }

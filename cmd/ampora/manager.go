@@ -5,15 +5,22 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/controllers"
 )
 
@@ -52,37 +59,119 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("no kubeconfig: %w", err)
 	}
+	f := managerFlags{metricsAddr: metricsAddr, probeAddr: probeAddr, namespace: namespace, tokenFile: tokenFile,
+		leaderElect: leaderElect, leaseDuration: leaseDuration, renewDeadline: renewDeadline, retryPeriod: retryPeriod}
+	log.Info("starting the rollout engine", "namespace", namespace, "leaderElection", leaderElect, "leaseDuration", leaseDuration)
+	for campaign := 0; ; campaign++ {
+		if campaign > 0 {
+			if err := awaitCampaign(ctx, cfg, f); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+		mgr, err := newManager(cfg, f, campaign > 0)
+		if err != nil {
+			return err
+		}
+		err = mgr.Start(ctx)
+		if ctx.Err() != nil || !leadershipLost(err) {
+			return err
+		}
+		// The Lease could not be renewed in time (the API server was away, say): the
+		// controllers have stopped. Campaign again in this process rather than exit, so that
+		// a short outage does not cost a restart.
+		log.Info("lost the leader Lease: stepped down, campaigning again", "lease", LeaderElectionID)
+	}
+}
+
+// managerFlags are the manager's settings, as parsed from its flags.
+type managerFlags struct {
+	metricsAddr, probeAddr, namespace, tokenFile string
+	leaderElect                                  bool
+	leaseDuration, renewDeadline, retryPeriod    time.Duration
+}
+
+// newManager builds a manager with the engine's controllers. again is set when this process
+// campaigns once more after stepping down: its earlier manager registered the same controller
+// names, which controller-runtime otherwise refuses. Each manager campaigns under a new
+// identity, so it takes the Lease only once the old one has expired, as another replica would.
+func newManager(cfg *rest.Config, f managerFlags, again bool) (ctrl.Manager, error) {
+	var ctrlOpts config.Controller
+	if again {
+		ctrlOpts.SkipNameValidation = ptr.To(true)
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme(),
-		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress:        probeAddr,
-		LeaderElection:                leaderElect,
+		Metrics:                       metricsserver.Options{BindAddress: f.metricsAddr},
+		HealthProbeBindAddress:        f.probeAddr,
+		LeaderElection:                f.leaderElect,
 		LeaderElectionID:              LeaderElectionID,
-		LeaderElectionNamespace:       namespace,
+		LeaderElectionNamespace:       f.namespace,
 		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 &leaseDuration,
-		RenewDeadline:                 &renewDeadline,
-		RetryPeriod:                   &retryPeriod,
-		Cache:                         controllers.CacheOptions(namespace),
+		LeaseDuration:                 &f.leaseDuration,
+		RenewDeadline:                 &f.renewDeadline,
+		RetryPeriod:                   &f.retryPeriod,
+		Cache:                         controllers.CacheOptions(f.namespace),
+		Controller:                    ctrlOpts,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := controllers.Setup(mgr, controllers.Options{
-		OperatorNamespace: namespace,
+		OperatorNamespace: f.namespace,
 		SidecarToken: func() (string, error) {
-			b, err := os.ReadFile(tokenFile)
+			b, err := os.ReadFile(f.tokenFile)
 			return strings.TrimSpace(string(b)), err
 		},
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return err
+		return nil, err
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// leadershipLost says whether mgr.Start ended because the Lease could not be renewed;
+// controller-runtime reports it with this message only, no sentinel error.
+func leadershipLost(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "leader election lost")
+}
+
+// awaitCampaign waits until a new manager can be built and run after stepping down: the API
+// server serves Ampora's API (setting up the controllers resolves its kinds there, and a
+// manager that fails after binding its probe port cannot free it), and the stopped manager
+// has closed its metrics and probe listeners (controller-runtime does not wait for them after
+// a lost Lease).
+func awaitCampaign(ctx context.Context, cfg *rest.Config, f managerFlags) error {
+	c := rest.CopyConfig(cfg)
+	c.Timeout = 5 * time.Second
+	dc, err := discovery.NewDiscoveryClientForConfig(c)
+	if err != nil {
 		return err
 	}
-	log.Info("starting the rollout engine", "namespace", namespace, "leaderElection", leaderElect, "leaseDuration", leaseDuration)
-	return mgr.Start(ctx)
+	return wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
+		if _, err := dc.ServerResourcesForGroupVersionWithContext(ctx, fleetv1alpha1.GroupVersion.String()); err != nil {
+			return false, nil
+		}
+		return addrFree(f.metricsAddr) && addrFree(f.probeAddr), nil
+	})
+}
+
+// addrFree says whether a listener could bind addr now ("" and "0" turn a listener off).
+func addrFree(addr string) bool {
+	if addr == "" || addr == "0" {
+		return true
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
 }
