@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"sync"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,15 +18,26 @@ const (
 	TokenKey = "token"
 )
 
+// enrollment is one token's grant: the namespace it enrolls into. Sessions keep a pointer to
+// the grant they were opened with; it is marked revoked when the token stops enrolling into
+// that namespace, so that they can be found and closed.
+type enrollment struct {
+	namespace string
+	revoked   atomic.Bool
+}
+
+// Revoked says whether the token no longer enrolls into the namespace (nil: no token).
+func (e *enrollment) Revoked() bool { return e != nil && e.revoked.Load() }
+
 // TokenStore maps enrollment tokens to namespaces. It keeps only token digests, and is
 // rebuilt from the Secrets whenever one changes, so rotation needs no restart.
 type TokenStore struct {
 	mu     sync.RWMutex
-	tokens map[[sha256.Size]byte]string
+	tokens map[[sha256.Size]byte]*enrollment
 }
 
-// Lookup returns the namespace a token enrolls into, or "".
-func (t *TokenStore) Lookup(token string) string {
+// Lookup returns the grant of a token, or nil.
+func (t *TokenStore) Lookup(token string) *enrollment {
 	d := sha256.Sum256([]byte(token))
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -33,11 +45,13 @@ func (t *TokenStore) Lookup(token string) string {
 }
 
 // Rebuild reads every labelled Secret. A token that two namespaces share enrolls nowhere:
-// it cannot say which namespace an agent belongs to.
-func (t *TokenStore) Rebuild(ctx context.Context, r client.Reader) error {
+// it cannot say which namespace an agent belongs to. A token that is gone (its Secret deleted
+// or unlabelled, its value changed) or now enrolls elsewhere has its grant revoked; Rebuild
+// returns how many grants it revoked.
+func (t *TokenStore) Rebuild(ctx context.Context, r client.Reader) (int, error) {
 	var secrets corev1.SecretList
 	if err := r.List(ctx, &secrets, client.HasLabels{LabelEnrollmentToken}); err != nil {
-		return err
+		return 0, err
 	}
 	next := map[[sha256.Size]byte]string{}
 	shared := map[[sha256.Size]byte]bool{}
@@ -56,7 +70,22 @@ func (t *TokenStore) Rebuild(ctx context.Context, r client.Reader) error {
 		delete(next, d)
 	}
 	t.mu.Lock()
-	t.tokens = next
-	t.mu.Unlock()
-	return nil
+	defer t.mu.Unlock()
+	grants := make(map[[sha256.Size]byte]*enrollment, len(next))
+	for d, ns := range next {
+		if old := t.tokens[d]; old != nil && old.namespace == ns {
+			grants[d] = old
+			continue
+		}
+		grants[d] = &enrollment{namespace: ns}
+	}
+	revoked := 0
+	for d, old := range t.tokens {
+		if grants[d] != old {
+			old.revoked.Store(true)
+			revoked++
+		}
+	}
+	t.tokens = grants
+	return revoked, nil
 }

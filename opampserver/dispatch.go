@@ -135,13 +135,13 @@ func shouldSend(a *Agent, push *configRef, retryAt, now time.Time) bool {
 			a.OfferedAt = time.Time{}
 		}
 	}
-	if a.OfferedHash == push.hash && !a.OfferedAt.IsZero() && a.sentConn == a.connSeq && now.Sub(a.sentAt) < resendAfter {
+	if a.OfferedHash == push.hash && !a.OfferedAt.IsZero() && a.sentConn == a.connSeq && now.UnixNano()-a.sentAt < int64(resendAfter) {
 		return false
 	}
 	if a.OfferedHash != push.hash || a.OfferedAt.IsZero() {
 		a.OfferedHash, a.OfferedAt = push.hash, now
 	}
-	a.sentAt, a.sentConn = now, a.connSeq
+	a.sentAt, a.sentConn = now.UnixNano(), a.connSeq
 	return true
 }
 

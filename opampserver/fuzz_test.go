@@ -238,8 +238,8 @@ func checkAgentBounds(t testing.TB, a *Agent) {
 	if len(a.StatusHash) > 2*maxHashBytes || len(a.ComponentsHash) > maxHashBytes {
 		t.Errorf("hashes of %d and %d bytes kept", len(a.StatusHash)/2, len(a.ComponentsHash))
 	}
-	if a.Health != nil && (len(a.Health.LastError) > maxErrorMessageBytes || a.Health.ComponentHealthMap != nil) {
-		t.Errorf("health kept: %d bytes of error", len(a.Health.LastError))
+	if len(a.HealthError) > maxErrorMessageBytes || !utf8.ValidString(a.HealthError) {
+		t.Errorf("health kept: %d bytes of error", len(a.HealthError))
 	}
 	n := len(a.Components)
 	for _, set := range a.Components {

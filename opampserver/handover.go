@@ -160,11 +160,10 @@ func (s *Server) handleHandover(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	now := s.clock.Now()
 	for _, uid := range req.UIDs {
-		s.registry.Do(uid, false, func(a *Agent) { a.handedOverAt = now })
+		s.registry.Do(uid, false, func(a *Agent) { a.handedOver = true })
 	}
-	s.registry.Remove(func(a *Agent) bool { return !a.handedOverAt.IsZero() && !a.Connected })
+	s.registry.Remove(func(a *Agent) bool { return a.handedOver && !a.Connected })
 	s.metrics.dispatchFwd.Add(float64(len(req.UIDs)))
 	w.WriteHeader(http.StatusOK)
 }

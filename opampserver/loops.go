@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/open-telemetry/opamp-go/protobufs"
 	opamptypes "github.com/open-telemetry/opamp-go/server/types"
 	"k8s.io/apimachinery/pkg/labels"
@@ -100,7 +101,11 @@ func (s *Server) pushNamespace(ctx context.Context, ns string) {
 			retryAt = t.rollout.retryAt
 		}
 		if shouldSend(a, t.push, retryAt, now) {
-			pushes = append(pushes, push{conn: a.conn, msg: &protobufs.ServerToAgent{InstanceUid: a.uidBytes, RemoteConfig: t.push.remote}})
+			uid, err := uuid.Parse(a.UID)
+			if err != nil {
+				return // registered UIDs are 16 bytes, rendered as UUIDs
+			}
+			pushes = append(pushes, push{conn: a.conn, msg: &protobufs.ServerToAgent{InstanceUid: uid[:], RemoteConfig: t.push.remote}})
 		}
 	})
 	if len(pushes) == 0 {

@@ -17,6 +17,7 @@ type metrics struct {
 	agentsByState  *prometheus.GaugeVec
 	statusWrites   *prometheus.CounterVec
 	registryAgents prometheus.GaugeFunc
+	openConns      prometheus.GaugeFunc
 }
 
 func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
@@ -29,6 +30,10 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			Name: "ampora_opamp_registry_agents",
 			Help: "Agents in this replica's registry, connected or recently disconnected.",
 		}, func() float64 { return float64(s.registry.Len()) }),
+		openConns: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ampora_opamp_open_connections",
+			Help: "TCP connections open on the agent listener: sessions, polls and connections not yet past their headers.",
+		}, func() float64 { return float64(s.connLimit.Open()) }),
 		applyDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "ampora_opamp_apply_duration_seconds",
 			Help:    "Time from offering a config to the agent's verified APPLIED, by agent type (service.name, bounded).",
@@ -52,7 +57,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		}, []string{"type"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ampora_opamp_rejected_connections_total",
-			Help: "Connections and messages refused, by reason (unauthenticated, invalid_token, namespace_mismatch, overloaded, too_large).",
+			Help: "Connections, sessions and messages refused or cut off, by reason (unauthenticated, invalid_token, token_revoked, namespace_mismatch, overloaded, connection_limit, timeout, too_large).",
 		}, []string{"reason"}),
 		policyDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ampora_policy_denied_total",
@@ -67,7 +72,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			Help: "Status writes (server-side apply) by this replica, by kind.",
 		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.connected, m.registryAgents, m.applyDuration, m.dispatchLocal, m.dispatchFwd,
+	reg.MustRegister(m.connected, m.registryAgents, m.openConns, m.applyDuration, m.dispatchLocal, m.dispatchFwd,
 		m.dispatchNoSess, m.messages, m.rejected, m.policyDenied, m.agentsByState, m.statusWrites)
 	return m
 }

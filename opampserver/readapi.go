@@ -17,7 +17,8 @@ import (
 	"github.com/ampora-io/ampora/internal/membership"
 )
 
-// AgentInfo is one agent as the read API shows it.
+// AgentInfo is one agent as the read API shows it. Replica is this replica: the registry
+// holds only agents whose session it holds or held.
 type AgentInfo struct {
 	InstanceUID    string                   `json:"instanceUID"`
 	State          fleetv1alpha1.AgentState `json:"state,omitempty"`
@@ -159,6 +160,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, keep func(ta
 			return
 		}
 		info := agentInfo(a, now)
+		info.Replica = s.opts.Replica
 		if t.admitted && t.rollout != nil {
 			v := verdictFor(a, t, now)
 			info.State, info.Message, info.Rank, info.InBatch = v.State, v.Message, t.rank, t.inBatch
@@ -225,7 +227,6 @@ func agentInfo(a *Agent, now time.Time) AgentInfo {
 		Attributes:     a.Attributes,
 		StatusHash:     a.StatusHash,
 		StatusError:    a.StatusError,
-		Replica:        a.Replica,
 		Transport:      a.Transport,
 		Connected:      a.Connected,
 		RecentDrops:    len(a.Disconnects),
@@ -236,9 +237,9 @@ func agentInfo(a *Agent, now time.Time) AgentInfo {
 	if a.StatusHash != "" || a.Status != 0 {
 		info.Status = strings.TrimPrefix(a.Status.String(), "RemoteConfigStatuses_")
 	}
-	if a.Health != nil {
-		h := a.Health.Healthy
-		info.Healthy, info.HealthError = &h, a.Health.LastError
+	if a.HealthReported {
+		h := a.Healthy
+		info.Healthy, info.HealthError = &h, a.HealthError
 	}
 	if !a.ConnectedSince.IsZero() {
 		t := a.ConnectedSince

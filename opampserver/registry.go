@@ -18,25 +18,35 @@ const maxRecentDisconnects = 8
 
 // Agent is everything this replica knows about one agent. Fields are guarded by the
 // registry shard's lock; read them through Registry methods or under Registry.Do.
+//
+// One record is kept per agent for as long as it is connected and an hour after, so it holds
+// only what is read: strings that repeat across a fleet (attribute keys, versions, hashes) are
+// interned, and no message from the agent is kept.
 type Agent struct {
 	UID       string // canonical UUID form
-	uidBytes  []byte
 	Namespace string
 
 	// Attributes holds identifying and non-identifying attributes alike, as strings.
 	Attributes   map[string]string
 	Capabilities uint64
 
-	Health *protobufs.ComponentHealth
-
-	// RemoteConfigStatus as last reported, and when each status was entered.
-	StatusHash  string
+	// Health as last reported: whether the agent reported any, its top-level healthy flag
+	// and last_error (the rest of ComponentHealth is not used, so it is not kept).
+	HealthReported bool
+	Healthy        bool
+	// Connected is true while the agent has a live session.
+	Connected bool
+	// handedOver is set when a peer said it holds the agent's session now.
+	handedOver  bool
 	Status      protobufs.RemoteConfigStatuses
+	HealthError string
+
+	// RemoteConfigStatus as last reported, when that status was entered, and when the agent
+	// last entered APPLIED.
+	StatusHash  string
 	StatusError string
 	StatusSince time.Time
-	ApplyingAt  time.Time
 	AppliedAt   time.Time
-	FailedAt    time.Time
 	// failures holds, per config hash, the error the agent reported FAILED with. A hash in it
 	// is never offered again until a retry or a new revision.
 	failures map[string]failure
@@ -47,31 +57,29 @@ type Agent struct {
 	Components     map[string]map[string]struct{}
 	ComponentsHash []byte
 
-	Replica         string
 	Transport       string // "ws" or "http"
 	ConnectedSince  time.Time
-	Connected       bool
 	LastSeen        time.Time
 	DisconnectedAt  time.Time
 	Disconnects     []time.Time
 	CertNotAfter    time.Time
 	lastSequenceNum uint64
 	conn            types.Connection
+	// token is the grant of the agent's latest session, to end it when it is revoked.
+	token *enrollment
 
 	// Dispatch state: the hash last offered, when, and how many times.
 	OfferedHash string
 	OfferedAt   time.Time
-	// sentAt and sentConn say when the offer was last sent, and on which session, so that a
-	// new session or a long silence re-sends it.
-	sentAt   time.Time
+	// sentAt (Unix nanoseconds) and sentConn say when the offer was last sent, and on which
+	// session, so that a new session or a long silence re-sends it.
+	sentAt   int64
 	sentConn uint64
 	connSeq  uint64
 	// deniedHash and noSessionHash make the denied and no-session counters count once per
 	// agent and revision.
 	deniedHash    string
 	noSessionHash string
-	// handedOverAt is when a peer said it holds the agent's session now.
-	handedOverAt time.Time
 }
 
 // failure is a FAILED report for one config hash.
@@ -126,9 +134,7 @@ func (a *Agent) Observation(desired string, admittedAt time.Time) Observation {
 	if f, ok := a.failures[desired]; ok {
 		o.FailedForDesired, o.FailedError = true, f.msg
 	}
-	if a.Health != nil {
-		o.HealthReported, o.Healthy, o.HealthError = true, a.Health.Healthy, a.Health.LastError
-	}
+	o.HealthReported, o.Healthy, o.HealthError = a.HealthReported, a.Healthy, a.HealthError
 	if a.OfferedHash == desired {
 		o.OfferedAt = a.OfferedAt
 	}

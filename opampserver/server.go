@@ -14,6 +14,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"sync"
@@ -56,6 +57,9 @@ type Options struct {
 	// ProbeAddr serves /healthz, /readyz and /metrics; ReadAPIAddr serves the read API.
 	ProbeAddr   string
 	ReadAPIAddr string
+	// PprofAddr, when set, serves Go's profiles at /debug/pprof/ (for diagnosis; off by
+	// default, as profiles show the process's internals to whoever can reach them).
+	PprofAddr string
 	// ReadAPIURL is the address peers and the manager use to reach the read API; it is
 	// published in the replica's Lease.
 	ReadAPIURL string
@@ -66,6 +70,20 @@ type Options struct {
 
 	// MaxConnections caps WebSocket sessions; past it connections get 503 with Retry-After.
 	MaxConnections int
+	// MaxOpenConnections caps the TCP connections the agent listener holds open, before any
+	// HTTP is read; past it new connections are closed at once. 0 takes
+	// DefaultMaxOpenConnections; a negative value turns the cap off.
+	MaxOpenConnections int
+	// ReadHeaderTimeout bounds reading a request's headers; ReadTimeout the whole request,
+	// body included (plain-HTTP polls; a WebSocket session's deadlines are cleared once it is
+	// upgraded); WriteTimeout the handling and reply of a plain-HTTP poll and each message
+	// written on a WebSocket session; IdleTimeout a keep-alive connection's wait for its next
+	// request; FirstMessageTimeout the wait for a WebSocket session's first message.
+	ReadHeaderTimeout   time.Duration
+	ReadTimeout         time.Duration
+	WriteTimeout        time.Duration
+	IdleTimeout         time.Duration
+	FirstMessageTimeout time.Duration
 	// MaxInflight caps messages handled at once; past it agents are told UNAVAILABLE.
 	MaxInflight int
 	// MaxMessageBytes caps one AgentToServer message.
@@ -103,6 +121,24 @@ func (o *Options) defaults() {
 	}
 	if o.MaxInflight == 0 {
 		o.MaxInflight = 1024
+	}
+	if o.MaxOpenConnections == 0 {
+		o.MaxOpenConnections = DefaultMaxOpenConnections()
+	}
+	if o.ReadHeaderTimeout == 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = 30 * time.Second
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 30 * time.Second
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 2 * time.Minute
+	}
+	if o.FirstMessageTimeout == 0 {
+		o.FirstMessageTimeout = 30 * time.Second
 	}
 	if o.MaxMessageBytes == 0 {
 		o.MaxMessageBytes = 4 << 20
@@ -149,6 +185,8 @@ type Server struct {
 	cache    cache.Cache
 	inflight semaphore
 	sessions atomic.Int64
+	// connLimit caps and counts the agent listener's connections.
+	connLimit connLimiter
 
 	agentTypes boundedLabels
 
@@ -156,9 +194,10 @@ type Server struct {
 	worldDirty map[string]bool
 	wake       chan struct{}
 
-	// conns are the open WebSocket sessions, closed on shutdown.
+	// conns are the open WebSocket sessions, closed on shutdown or when their token is
+	// revoked.
 	connsMu sync.Mutex
-	conns   map[opamptypes.Connection]struct{}
+	conns   map[opamptypes.Connection]*session
 	closing bool
 
 	reporter  *reporter
@@ -202,11 +241,12 @@ func New(cfg *rest.Config, scheme *runtime.Scheme, opts Options) (*Server, error
 		inflight:   make(semaphore, opts.MaxInflight),
 		agentTypes: boundedLabels{max: 20},
 		worldDirty: map[string]bool{},
-		conns:      map[opamptypes.Connection]struct{}{},
+		conns:      map[opamptypes.Connection]*session{},
 		wake:       make(chan struct{}, 1),
 	}
 	s.world = NewWorld(c, requiredComponents)
 	s.metrics = newMetrics(opts.Registry, s)
+	s.initConnLimit()
 	s.reporter = newReporter(s)
 	return s, nil
 }
@@ -241,7 +281,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.watch(ctx); err != nil {
 		return err
 	}
-	if err := s.tokens.Rebuild(ctx, s.cache); err != nil {
+	if _, err := s.tokens.Rebuild(ctx, s.cache); err != nil {
 		return err
 	}
 
@@ -252,20 +292,26 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle(s.opts.Path, s.limitBody(http.HandlerFunc(handler)))
+	mux.Handle(s.opts.Path, s.agentHandler(http.HandlerFunc(handler)))
 	srv := &http.Server{
 		Handler:           mux,
 		ConnContext:       connContext,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ConnState:         s.connLimit.connState,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.WriteTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
 		MaxHeaderBytes:    16 << 10,
 		// TLS handshake failures and the like are the agents' problem: log them quietly.
 		ErrorLog: log.New(logWriter{s.log.V(1)}, "", 0),
 	}
-	ln, err := net.Listen("tcp", s.opts.ListenAddr)
+	tcp, err := net.Listen("tcp", s.opts.ListenAddr)
 	if err != nil {
 		return err
 	}
+	// The cap sits under TLS: net/http must see the *tls.Conn to serve TLS.
+	s.connLimit.Listener = tcp
+	var ln net.Listener = &s.connLimit
 	if s.opts.TLSCertFile != "" {
 		tlsCfg, err := s.tlsConfig()
 		if err != nil {
@@ -279,12 +325,19 @@ func (s *Server) Run(ctx context.Context) error {
 	s.addrMu.Unlock()
 
 	var wg sync.WaitGroup
-	serveErr := make(chan error, 3)
+	serveErr := make(chan error, 4) // one for each server below
 	wg.Go(func() { serveErr <- ignoreClosed(srv.Serve(ln)) })
 
 	var side []*http.Server
 	if s.opts.ProbeAddr != "" {
 		p, err := s.serveProbes(&wg, serveErr)
+		if err != nil {
+			return err
+		}
+		side = append(side, p)
+	}
+	if s.opts.PprofAddr != "" {
+		p, err := s.servePprof(&wg, serveErr)
 		if err != nil {
 			return err
 		}
@@ -348,6 +401,13 @@ func (s *Server) shutdown(srv *http.Server, side []*http.Server) {
 	s.log.Info("OpAMP server stopped")
 }
 
+// initConnLimit sets up the cap on the agent listener's connections and its counters.
+func (s *Server) initConnLimit() {
+	s.connLimit.max = int64(max(s.opts.MaxOpenConnections, 0))
+	s.connLimit.refused = func() { s.metrics.rejected.WithLabelValues("connection_limit").Inc() }
+	s.connLimit.timedOut = func() { s.metrics.rejected.WithLabelValues("timeout").Inc() }
+}
+
 func ignoreClosed(err error) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -355,9 +415,10 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-// limitBody caps messages at the limit: plain-HTTP bodies here, WebSocket messages through
-// the hijacked connection.
-func (s *Server) limitBody(h http.Handler) http.Handler {
+// agentHandler serves the OpAMP endpoint: plain-HTTP polls through opamp-go (plainHTTP),
+// anything else as a WebSocket session of the sidecar's own. Messages are capped at the
+// limit: plain-HTTP bodies here, WebSocket messages through the hijacked connection.
+func (s *Server) agentHandler(plainHTTP http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.opts.MaxMessageBytes {
 			s.metrics.rejected.WithLabelValues("too_large").Inc()
@@ -365,11 +426,11 @@ func (s *Server) limitBody(h http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxMessageBytes)
-		if r.Header.Get("Upgrade") != "" {
-			w = &hijacker{ResponseWriter: w, max: s.opts.MaxMessageBytes,
-				tooLarge: func() { s.metrics.rejected.WithLabelValues("too_large").Inc() }}
+		if isPlainHTTP(r) {
+			plainHTTP.ServeHTTP(w, r)
+			return
 		}
-		h.ServeHTTP(w, r)
+		s.serveWebSocket(w, r)
 	})
 }
 
@@ -413,6 +474,23 @@ func (s *Server) serveProbes(wg *sync.WaitGroup, errs chan<- error) (*http.Serve
 	return h, nil
 }
 
+func (s *Server) servePprof(wg *sync.WaitGroup, errs chan<- error) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", s.opts.PprofAddr)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("serving profiles", "addr", ln.Addr().String())
+	h := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	wg.Go(func() { errs <- ignoreClosed(h.Serve(ln)) })
+	return h, nil
+}
+
 // watch rebuilds the world of a namespace whenever one of its objects changes.
 func (s *Server) watch(ctx context.Context) error {
 	for _, obj := range []client.Object{&fleetv1alpha1.AgentGroup{}, &fleetv1alpha1.Rollout{},
@@ -434,8 +512,13 @@ func (s *Server) watch(ctx context.Context) error {
 		return err
 	}
 	rebuild := func(any) {
-		if err := s.tokens.Rebuild(ctx, s.cache); err != nil {
+		revoked, err := s.tokens.Rebuild(ctx, s.cache)
+		if err != nil {
 			s.log.Error(err, "rebuilding enrollment tokens")
+			return
+		}
+		if revoked > 0 {
+			s.closeRevoked()
 		}
 	}
 	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
@@ -471,12 +554,12 @@ func (s *Server) connectedCount() int {
 	return n
 }
 
-// track adds or removes an open WebSocket session; one that opens while the server shuts
-// down is closed at once.
-func (s *Server) track(c opamptypes.Connection, open bool) {
+// track adds an open WebSocket session, or removes it when sess is nil; one that opens while
+// the server shuts down is closed at once.
+func (s *Server) track(c opamptypes.Connection, sess *session) {
 	s.connsMu.Lock()
 	defer s.connsMu.Unlock()
-	if !open {
+	if sess == nil {
 		delete(s.conns, c)
 		return
 	}
@@ -485,9 +568,37 @@ func (s *Server) track(c opamptypes.Connection, open bool) {
 		return
 	}
 	if s.conns == nil {
-		s.conns = map[opamptypes.Connection]struct{}{}
+		s.conns = map[opamptypes.Connection]*session{}
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = sess
+}
+
+// closeRevoked ends what agents hold with revoked tokens: open WebSocket sessions are closed
+// (the agent's reconnect is then refused), plain-HTTP agents count as disconnected at once
+// (their next poll is refused).
+func (s *Server) closeRevoked() {
+	type cut struct {
+		conn opamptypes.Connection
+		sess *session
+	}
+	var cuts []cut
+	s.connsMu.Lock()
+	for c, sess := range s.conns {
+		if sess.token.Revoked() {
+			cuts = append(cuts, cut{c, sess})
+		}
+	}
+	s.connsMu.Unlock()
+	for _, c := range cuts {
+		c.sess.revoke(c.conn)
+	}
+	now := s.clock.Now()
+	s.registry.Each(func(a *Agent) {
+		if a.Connected && a.Transport == transportHTTP && a.token.Revoked() {
+			markDisconnected(a, now)
+		}
+	})
+	s.log.Info("enrollment tokens revoked: sessions closed", "sessions", len(cuts))
 }
 
 // semaphore bounds concurrent work without blocking: TryAcquire fails when it is full.

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unique"
 
 	"github.com/open-telemetry/opamp-go/protobufs"
 	"github.com/open-telemetry/opamp-go/server/types"
@@ -57,27 +58,17 @@ type session struct {
 	transport string
 	notAfter  time.Time
 	uid       string
+	// token is the grant the session was opened with (nil without a token); cut is set once
+	// the session is closed because that grant was revoked.
+	token *enrollment
+	cut   atomic.Bool
 }
 
-// onConnecting authenticates a new connection and binds it to the namespace of its token.
+// onConnecting authenticates a plain-HTTP poll for opamp-go.
 func (s *Server) onConnecting(req *http.Request) types.ConnectionResponse {
-	if s.opts.MaxConnections > 0 && s.sessions.Load() >= int64(s.opts.MaxConnections) {
-		s.metrics.rejected.WithLabelValues("overloaded").Inc()
-		return types.ConnectionResponse{HTTPStatusCode: http.StatusServiceUnavailable,
-			HTTPResponseHeader: map[string]string{"Retry-After": "30"}}
-	}
-	ns, reason := s.authenticate(req)
-	if ns == "" {
-		s.metrics.rejected.WithLabelValues(reason).Inc()
-		return types.ConnectionResponse{HTTPStatusCode: http.StatusUnauthorized,
-			HTTPResponseHeader: map[string]string{"WWW-Authenticate": `Bearer realm="ampora"`}}
-	}
-	sess := &session{srv: s, namespace: ns, transport: transportWS}
-	if req.Header.Get("Content-Type") == "application/x-protobuf" {
-		sess.transport = transportHTTP
-	}
-	if req.TLS != nil && len(req.TLS.PeerCertificates) > 0 {
-		sess.notAfter = req.TLS.PeerCertificates[0].NotAfter
+	sess, refusal := s.admit(req)
+	if sess == nil {
+		return refusal
 	}
 	return types.ConnectionResponse{Accept: true, ConnectionCallbacks: types.ConnectionCallbacks{
 		OnConnected:       sess.onConnected,
@@ -86,20 +77,60 @@ func (s *Server) onConnecting(req *http.Request) types.ConnectionResponse {
 	}}
 }
 
-// authenticate returns the namespace of the bearer token, or "" and the reason for refusal.
-func (s *Server) authenticate(req *http.Request) (string, string) {
+// admit authenticates a new connection and binds it to the namespace of its token; nil and
+// the answer to give when it is refused.
+func (s *Server) admit(req *http.Request) (*session, types.ConnectionResponse) {
+	if s.opts.MaxConnections > 0 && s.sessions.Load() >= int64(s.opts.MaxConnections) {
+		s.metrics.rejected.WithLabelValues("overloaded").Inc()
+		return nil, types.ConnectionResponse{HTTPStatusCode: http.StatusServiceUnavailable,
+			HTTPResponseHeader: map[string]string{"Retry-After": "30"}}
+	}
+	ns, grant, reason := s.authenticate(req)
+	if ns == "" {
+		s.metrics.rejected.WithLabelValues(reason).Inc()
+		return nil, types.ConnectionResponse{HTTPStatusCode: http.StatusUnauthorized,
+			HTTPResponseHeader: map[string]string{"WWW-Authenticate": `Bearer realm="ampora"`}}
+	}
+	sess := &session{srv: s, namespace: ns, transport: transportWS, token: grant}
+	if isPlainHTTP(req) {
+		sess.transport = transportHTTP
+	}
+	if req.TLS != nil && len(req.TLS.PeerCertificates) > 0 {
+		sess.notAfter = req.TLS.PeerCertificates[0].NotAfter
+	}
+	return sess, types.ConnectionResponse{}
+}
+
+// isPlainHTTP tells a plain-HTTP poll from a WebSocket request, as opamp-go does.
+func isPlainHTTP(req *http.Request) bool {
+	return req.Header.Get("Content-Type") == "application/x-protobuf"
+}
+
+// authenticate returns the namespace of the bearer token and its grant (nil without a
+// token), or "" and the reason for refusal.
+func (s *Server) authenticate(req *http.Request) (string, *enrollment, string) {
 	h := req.Header.Get("Authorization")
 	token, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || token == "" {
 		if s.opts.UnauthenticatedNamespace != "" {
-			return s.opts.UnauthenticatedNamespace, ""
+			return s.opts.UnauthenticatedNamespace, nil, ""
 		}
-		return "", "unauthenticated"
+		return "", nil, "unauthenticated"
 	}
-	if ns := s.tokens.Lookup(token); ns != "" {
-		return ns, ""
+	if g := s.tokens.Lookup(token); g != nil {
+		return g.namespace, g, ""
 	}
-	return "", "invalid_token"
+	return "", nil, "invalid_token"
+}
+
+// revoke closes a session whose token was revoked, once.
+func (sess *session) revoke(conn types.Connection) {
+	if sess.cut.CompareAndSwap(false, true) {
+		sess.srv.metrics.rejected.WithLabelValues("token_revoked").Inc()
+		if sess.transport == transportWS {
+			_ = conn.Disconnect()
+		}
+	}
 }
 
 func (sess *session) onConnected(_ context.Context, conn types.Connection) {
@@ -107,7 +138,11 @@ func (sess *session) onConnected(_ context.Context, conn types.Connection) {
 		return
 	}
 	s := sess.srv
-	s.track(conn, true)
+	s.track(conn, sess)
+	// A token revoked between the upgrade and the tracking above: the sweep missed it.
+	if sess.token.Revoked() {
+		sess.revoke(conn)
+	}
 	// onConnecting's check races with the other connections being upgraded at the same time;
 	// the count taken here is exact, so a session past the cap is closed at once.
 	if n := s.sessions.Add(1); s.opts.MaxConnections > 0 && n > int64(s.opts.MaxConnections) {
@@ -121,7 +156,7 @@ func (sess *session) onClose(conn types.Connection) {
 		return
 	}
 	s := sess.srv
-	s.track(conn, false)
+	s.track(conn, nil)
 	s.sessions.Add(-1)
 	if sess.uid == "" {
 		return
@@ -133,7 +168,7 @@ func (sess *session) onClose(conn types.Connection) {
 			return // the agent has a newer session already
 		}
 		markDisconnected(a, now)
-		handedOver = !a.handedOverAt.IsZero()
+		handedOver = a.handedOver
 	})
 	if handedOver {
 		s.registry.Delete(sess.uid) // a peer holds its session now and counts it
@@ -164,6 +199,14 @@ func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *pr
 		}
 		return reply
 	}
+	if sess.token.Revoked() {
+		sess.revoke(conn)
+		reply.ErrorResponse = &protobufs.ServerErrorResponse{
+			Type:         protobufs.ServerErrorResponseType_ServerErrorResponseType_BadRequest,
+			ErrorMessage: "enrollment token revoked",
+		}
+		return reply
+	}
 	if !s.inflight.TryAcquire() {
 		s.metrics.rejected.WithLabelValues("overloaded").Inc()
 		reply.ErrorResponse = &protobufs.ServerErrorResponse{
@@ -183,7 +226,7 @@ func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *pr
 	var send bool
 	s.registry.Do(uid, true, func(a *Agent) {
 		if a.Namespace == "" {
-			a.UID, a.Namespace, a.uidBytes = uid, sess.namespace, bytes.Clone(msg.InstanceUid)
+			a.UID, a.Namespace = uid, sess.namespace
 			s.handovers.add(uid) // new here: any peer that held it must forget it
 			if msg.AgentDescription == nil {
 				reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)
@@ -204,8 +247,9 @@ func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *pr
 			if !a.Connected || sess.transport != transportHTTP || a.Transport != transportHTTP {
 				a.ConnectedSince = now
 			}
-			a.Connected, a.handedOverAt = true, time.Time{}
-			a.Transport, a.Replica, a.CertNotAfter = sess.transport, s.opts.Replica, sess.notAfter
+			a.Connected, a.handedOver = true, false
+			a.Transport, a.CertNotAfter = sess.transport, sess.notAfter
+			a.token = sess.token
 			a.conn = nil // an HTTP poll cannot be pushed to, nor may an old WebSocket's close end it
 			if sess.transport == transportWS {
 				a.conn = conn
@@ -258,33 +302,25 @@ func (s *Server) applyReport(a *Agent, msg *protobufs.AgentToServer, reply *prot
 		a.Capabilities = msg.Capabilities
 	}
 	if h := msg.Health; h != nil {
-		// Keep what is read of it, bounded; the per-component map is not used.
-		a.Health = &protobufs.ComponentHealth{
-			Healthy:            h.Healthy,
-			StartTimeUnixNano:  h.StartTimeUnixNano,
-			LastError:          truncate(h.LastError, maxErrorMessageBytes),
-			Status:             truncate(h.Status, maxErrorMessageBytes),
-			StatusTimeUnixNano: h.StatusTimeUnixNano,
-		}
+		// Keep only what is read of it, bounded: the message itself stays with the decoder.
+		a.HealthReported, a.Healthy = true, h.Healthy
+		a.HealthError = internShort(truncate(h.LastError, maxErrorMessageBytes))
 	}
 	if ec := msg.EffectiveConfig; ec != nil {
-		a.EffectiveHash = BodyHash(effectiveBody(ec.ConfigMap))
+		a.EffectiveHash = intern(BodyHash(effectiveBody(ec.ConfigMap)))
 	}
 	if rcs := msg.RemoteConfigStatus; rcs != nil {
-		h := HashString(boundHash(rcs.LastRemoteConfigHash))
-		errMsg := truncate(rcs.ErrorMessage, maxErrorMessageBytes)
+		h := intern(HashString(boundHash(rcs.LastRemoteConfigHash)))
+		errMsg := internShort(truncate(rcs.ErrorMessage, maxErrorMessageBytes))
 		if h != a.StatusHash || rcs.Status != a.Status || a.StatusSince.IsZero() {
 			a.StatusSince = now
 			switch rcs.Status {
-			case protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLYING:
-				a.ApplyingAt = now
 			case protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED:
 				a.AppliedAt = now
 				if a.OfferedHash == h && !a.OfferedAt.IsZero() {
 					s.metrics.applyDuration.WithLabelValues(s.agentType(a)).Observe(now.Sub(a.OfferedAt).Seconds())
 				}
 			case protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED:
-				a.FailedAt = now
 				recordFailure(a, h, failure{msg: errMsg, at: now})
 			}
 		}
@@ -309,7 +345,37 @@ func addAttribute(attrs map[string]string, kv *protobufs.KeyValue) {
 	if _, ok := attrs[kv.Key]; !ok && len(attrs) >= maxAttributes {
 		return
 	}
-	attrs[kv.Key] = truncateRunes(anyValueString(kv.Value), maxAttributeValueLen)
+	v := truncateRunes(anyValueString(kv.Value), maxAttributeValueLen)
+	if !perAgentAttribute[kv.Key] {
+		v = intern(v)
+	}
+	attrs[intern(kv.Key)] = v
+}
+
+// perAgentAttribute names attributes whose values differ from agent to agent: interning
+// them would only add an entry to the intern table per agent.
+var perAgentAttribute = map[string]bool{
+	"service.instance.id": true, "host.name": true, "host.id": true, "k8s.pod.name": true,
+	"k8s.pod.uid": true, "k8s.node.name": true, "container.id": true,
+}
+
+// intern returns s backed by one copy shared with every equal interned string: attribute
+// keys, versions and config hashes repeat across a fleet, and each agent would otherwise
+// keep copies of its own (the decoder allocates every string anew).
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
+}
+
+// internShort interns error messages short enough to be the usual handful of distinct ones
+// a fleet reports; longer ones are kept as they are.
+func internShort(s string) string {
+	if len(s) > 256 {
+		return s
+	}
+	return intern(s)
 }
 
 // recordFailure keeps f as the agent's FAILED report for hash, dropping the oldest other

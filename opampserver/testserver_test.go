@@ -43,7 +43,7 @@ func newTestServer(tb testing.TB) (*Server, *testingclock.FakeClock) {
 		inflight:   make(semaphore, opts.MaxInflight),
 		agentTypes: boundedLabels{max: 20},
 		worldDirty: map[string]bool{},
-		conns:      map[types.Connection]struct{}{},
+		conns:      map[types.Connection]*session{},
 		wake:       make(chan struct{}, 1),
 	}
 	s.world = NewWorld(nil, requiredComponents)

@@ -5,24 +5,30 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"time"
 )
 
-// hijackBufferSize is the size of the read and write buffers a WebSocket session keeps.
-// net/http's defaults are 4 KiB each, kept for the life of every session; OpAMP messages are
-// mostly small, and gorilla/websocket works with any reader over 256 bytes and a writer of
-// at least 270, so small buffers cut the per-agent memory at the price of more system calls
-// for large messages.
+// hijackBufferSize is the size of the read buffer a WebSocket session keeps (and of the writer
+// the upgrade response goes through; messages are written through pooled buffers). net/http's
+// is 4 KiB, kept for the life of every session; OpAMP messages are mostly small, and
+// gorilla/websocket works with any reader over 256 bytes, so a small one cuts the per-agent
+// memory at the price of more system calls for large messages.
 const hijackBufferSize = 512
 
 // errMessageTooLarge ends a WebSocket session whose agent sent a message over the limit.
 var errMessageTooLarge = errors.New("websocket message exceeds the size limit")
 
-// hijacker hands the WebSocket library a connection that enforces the message size limit
-// (opamp-go gives no access to the library's own read limit) and small buffers.
+// hijacker hands the WebSocket library a connection that enforces the message size limit as
+// frames arrive (counting what it cuts off), the first-message and write timeouts, and a
+// small read buffer.
 type hijacker struct {
 	http.ResponseWriter
 	max      int64
 	tooLarge func()
+	// firstMessage bounds the wait for the session's first message; writeTimeout bounds each
+	// message written. Zero turns either off.
+	firstMessage time.Duration
+	writeTimeout time.Duration
 }
 
 // Hijack takes the connection over from net/http.
@@ -31,10 +37,18 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	lc := &limitedConn{Conn: c, max: h.max, tooLarge: h.tooLarge}
+	lc := &limitedConn{Conn: c, max: h.max, tooLarge: h.tooLarge, writeTimeout: h.writeTimeout}
 	if n := brw.Reader.Buffered(); n > 0 {
 		lc.pre, _ = brw.Reader.Peek(n)
 		lc.pre = append([]byte(nil), lc.pre...)
+	}
+	if h.firstMessage > 0 {
+		by := time.Now().Add(h.firstMessage)
+		lc.firstBy = by.UnixNano()
+		if err := c.SetReadDeadline(by); err != nil {
+			_ = c.Close()
+			return nil, nil, err
+		}
 	}
 	return lc, bufio.NewReadWriter(bufio.NewReaderSize(lc, hijackBufferSize), bufio.NewWriterSize(lc, hijackBufferSize)), nil
 }
@@ -43,12 +57,17 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (h *hijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 // limitedConn follows the WebSocket framing of what the agent sends and fails the read that
-// would take a data message past max bytes.
+// would take a data message past max bytes. Until the first data message is complete, reads
+// have the deadline firstBy, which the WebSocket library's clearing of net/http's deadlines
+// leaves in place; every write gets writeTimeout, so that an agent that does not read cannot
+// hold a push forever.
 type limitedConn struct {
 	net.Conn
-	pre      []byte
-	max      int64
-	tooLarge func()
+	pre          []byte
+	max          int64
+	tooLarge     func()
+	firstBy      int64 // Unix nanoseconds; 0 once the first message arrived, or when there is no limit
+	writeTimeout time.Duration
 
 	header  [14]byte
 	have    int   // header bytes collected
@@ -68,7 +87,7 @@ func (c *limitedConn) Read(p []byte) (int, error) {
 	} else {
 		n, err = c.Conn.Read(p)
 	}
-	if n > 0 && c.max > 0 {
+	if n > 0 && (c.max > 0 || c.firstBy != 0) {
 		if ferr := c.track(p[:n]); ferr != nil {
 			if c.tooLarge != nil {
 				c.tooLarge()
@@ -80,6 +99,39 @@ func (c *limitedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// SetDeadline and the two below keep the first-message deadline and bound writes when they
+// are asked to clear deadlines, as the WebSocket library does after the upgrade and before
+// every write.
+func (c *limitedConn) SetDeadline(t time.Time) error {
+	if err := c.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return c.SetReadDeadline(t)
+}
+
+func (c *limitedConn) SetReadDeadline(t time.Time) error {
+	if t.IsZero() && c.firstBy != 0 {
+		t = time.Unix(0, c.firstBy)
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *limitedConn) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() && c.writeTimeout > 0 {
+		t = time.Now().Add(c.writeTimeout)
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// messageDone notes the end of a data message; the first lifts the first-message deadline.
+func (c *limitedConn) messageDone() {
+	c.message = 0
+	if c.firstBy != 0 {
+		c.firstBy = 0
+		_ = c.Conn.SetReadDeadline(time.Time{})
+	}
+}
+
 // track advances the frame parser over b.
 func (c *limitedConn) track(b []byte) error {
 	for len(b) > 0 {
@@ -88,7 +140,7 @@ func (c *limitedConn) track(b []byte) error {
 			c.payload -= k
 			b = b[k:]
 			if c.payload == 0 && c.final && !c.control {
-				c.message = 0
+				c.messageDone()
 			}
 			continue
 		}
@@ -128,13 +180,13 @@ func (c *limitedConn) track(b []byte) error {
 		c.control = c.header[0]&0x08 != 0
 		if !c.control {
 			c.message += length
-			if c.message > c.max {
+			if c.max > 0 && c.message > c.max {
 				return errMessageTooLarge
 			}
 		}
 		c.have, c.need, c.payload = 0, 0, length
 		if length == 0 && c.final && !c.control {
-			c.message = 0
+			c.messageDone()
 		}
 	}
 	return nil

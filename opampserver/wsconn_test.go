@@ -2,11 +2,22 @@ package opampserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/open-telemetry/opamp-go/protobufs"
+	"google.golang.org/protobuf/proto"
 )
 
 // frame builds a masked client frame header (and payload) of n bytes.
@@ -79,5 +90,220 @@ func TestLimitedConn(t *testing.T) {
 				t.Fatalf("err = %v, rejected = %d; want the stream read whole", err, rejected)
 			}
 		})
+	}
+}
+
+func TestLimitedConnFirstMessageDeadline(t *testing.T) {
+	const wait = 100 * time.Millisecond
+	t.Run("silent after the upgrade", func(t *testing.T) {
+		client, server := net.Pipe()
+		defer client.Close()
+		lc := &limitedConn{Conn: server, max: 1000, firstBy: time.Now().Add(wait).UnixNano()}
+		// What the WebSocket library does after the upgrade: clear net/http's deadlines.
+		if err := lc.SetDeadline(time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, err := lc.Read(make([]byte, 16))
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read = %v, want the first-message deadline", err)
+		}
+		if took := time.Since(start); took < wait/2 || took > 10*time.Second {
+			t.Fatalf("cut off after %s, want about %s", took, wait)
+		}
+	})
+	t.Run("lifted by the first message", func(t *testing.T) {
+		client, server := net.Pipe()
+		defer client.Close()
+		lc := &limitedConn{Conn: server, max: 1000, firstBy: time.Now().Add(wait).UnixNano()}
+		_ = lc.SetDeadline(time.Time{})
+		go func() {
+			_, _ = client.Write(frame(true, 2, 10))
+			// The next message comes well after the first-message deadline.
+			time.AfterFunc(3*wait, func() { _, _ = client.Write(frame(true, 2, 10)) })
+		}()
+		if _, err := io.ReadFull(lc, make([]byte, len(frame(true, 2, 10)))); err != nil {
+			t.Fatalf("first message: %v", err)
+		}
+		if _, err := io.ReadFull(lc, make([]byte, len(frame(true, 2, 10)))); err != nil {
+			t.Fatalf("a later message was cut off: %v", err)
+		}
+	})
+}
+
+func TestLimitedConnWriteTimeout(t *testing.T) {
+	client, server := net.Pipe() // nobody reads client: every write blocks
+	defer client.Close()
+	lc := &limitedConn{Conn: server, writeTimeout: 100 * time.Millisecond}
+	// The WebSocket library clears the write deadline before every write.
+	if err := lc.SetWriteDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := lc.Write([]byte("push")); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("write = %v, want the write timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write to an agent that does not read never ended")
+	}
+}
+
+func TestConnLimiter(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused, timedOut atomic.Int32
+	l := &connLimiter{Listener: ln, max: 2, refused: func() { refused.Add(1) }, timedOut: func() { timedOut.Add(1) }}
+	defer l.Close()
+	accepted := make(chan net.Conn, 8)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	next := func() *trackedConn {
+		t.Helper()
+		select {
+		case c := <-accepted:
+			return c.(*trackedConn)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no connection accepted")
+			return nil
+		}
+	}
+
+	dial()
+	a := next()
+	dial()
+	b := next()
+	third := dial()
+	_ = third.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := third.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("a connection past the cap: read = %v, want it closed", err)
+	}
+	if refused.Load() != 1 || l.Open() != 2 {
+		t.Fatalf("refused %d, open %d; want 1 and 2", refused.Load(), l.Open())
+	}
+	_ = a.Close()
+	_ = a.Close() // twice frees one slot
+	if l.Open() != 1 {
+		t.Fatalf("open %d after a close, want 1", l.Open())
+	}
+	dial()
+	c := next()
+
+	// A deadline that passes is a slow client, counted once per connection.
+	_ = b.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	for range 2 {
+		if _, err := b.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read = %v, want a timeout", err)
+		}
+	}
+	// net/http interrupting its own background read, and an idle keep-alive connection
+	// timing out, are not.
+	_ = c.SetReadDeadline(time.Unix(1, 0))
+	_, _ = c.Read(make([]byte, 1))
+	l.connState(c, http.StateIdle)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	_, _ = c.Read(make([]byte, 1))
+	if timedOut.Load() != 1 {
+		t.Fatalf("%d timeouts counted, want 1", timedOut.Load())
+	}
+}
+
+// TestWebSocketSession runs a session through the sidecar's own WebSocket handling: messages
+// both ways, several in a row, what is not an OpAMP message skipped, pushes, and the close.
+func TestWebSocketSession(t *testing.T) {
+	s, _ := newTestServer(t)
+	s.opts.UnauthenticatedNamespace = testNamespace
+	hs := httptest.NewServer(s.agentHandler(http.NotFoundHandler()))
+	defer hs.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	uid := testUID(1)
+	write := func(m *protobufs.AgentToServer) {
+		t.Helper()
+		body, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An OpAMP WebSocket message is a varint header (0) and the protobuf.
+		if err := ws.WriteMessage(websocket.BinaryMessage, append([]byte{0}, body...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() *protobufs.ServerToAgent {
+		t.Helper()
+		_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m protobufs.ServerToAgent
+		if len(data) == 0 || data[0] != 0 || proto.Unmarshal(data[1:], &m) != nil {
+			t.Fatalf("not an OpAMP message: %x", data)
+		}
+		return &m
+	}
+
+	write(describe(uid, 0, capsFull))
+	if r := read(); !bytes.Equal(r.InstanceUid, uid) || r.CustomCapabilities == nil {
+		t.Fatalf("first reply %v: want the instance UID and the custom capabilities", r)
+	}
+	// Neither a text message nor one with a non-zero header is an OpAMP message: no reply.
+	_ = ws.WriteMessage(websocket.TextMessage, []byte("hello"))
+	_ = ws.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3})
+	for seq := uint64(1); seq <= 3; seq++ {
+		write(heartbeat(uid, seq))
+		if r := read(); !bytes.Equal(r.InstanceUid, uid) || r.CustomCapabilities != nil || r.Flags != 0 {
+			t.Fatalf("reply %d: %v", seq, r)
+		}
+	}
+
+	a, ok := agentCopy(s, uid)
+	if !ok || !a.Connected || a.Transport != transportWS || a.conn == nil {
+		t.Fatalf("agent %+v, registered %v: want a connected WebSocket agent", a, ok)
+	}
+	if err := a.conn.Send(context.Background(), &protobufs.ServerToAgent{InstanceUid: uid, Flags: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if r := read(); r.Flags != 7 {
+		t.Fatalf("push %v", r)
+	}
+
+	_ = ws.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, _ := agentCopy(s, uid)
+		s.connsMu.Lock()
+		open := len(s.conns)
+		s.connsMu.Unlock()
+		if !a.Connected && open == 0 && s.sessions.Load() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the close: connected %v, %d sessions tracked, %d counted", a.Connected, open, s.sessions.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -18,6 +19,13 @@ import (
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/opampserver"
 )
+
+// sidecarGCPercent is the sidecar's GOGC unless the environment sets one. Its heap is mostly
+// per-session state that lives as long as the session, and it allocates little between
+// rollouts (heartbeats), so collecting sooner costs little CPU; with the default of 100 the
+// heap would grow past what is live by as much again as the live heap and the goroutine
+// stacks together, which the Go runtime counts into the GC goal.
+const sidecarGCPercent = 25
 
 // runOpAMP runs the OpAMP server that agents connect to.
 func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
@@ -33,10 +41,17 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&o.TLSKeyFile, "tls-key-file", "", "TLS private key (PEM)")
 	fs.StringVar(&o.ClientCAFile, "client-ca-file", "", "CA bundle that agents' client certificates must chain to (turns on mTLS)")
 	fs.StringVar(&o.ProbeAddr, "probe-addr", ":8082", "address of /healthz, /readyz and /metrics")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "", "address of Go's profiles at /debug/pprof/ (off when empty; for diagnosis only)")
 	fs.StringVar(&o.ReadAPIAddr, "read-api-addr", ":8443", "address of the read API (agents by state, ranks, handovers)")
 	fs.StringVar(&o.ReadAPIURL, "read-api-url", "", "URL peers and the manager use for the read API (default http://$POD_IP:<read-api port>, else the listener's address)")
 	fs.StringVar(&o.UnauthenticatedNamespace, "allow-unauthenticated-into", "", "admit agents without a token into this namespace (demos only)")
 	fs.IntVar(&o.MaxConnections, "max-connections", 19000, "WebSocket sessions past which connections get 503 with Retry-After")
+	fs.IntVar(&o.MaxOpenConnections, "max-open-connections", opampserver.DefaultMaxOpenConnections(), "TCP connections the agent listener holds open, before any HTTP is read; past it new ones are closed at once (the open-files limit less 256 by default; negative: no cap)")
+	fs.DurationVar(&o.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "longest time to read a request's headers")
+	fs.DurationVar(&o.ReadTimeout, "read-timeout", 30*time.Second, "longest time to read a whole request, body included (plain-HTTP polls; WebSocket sessions are not bound by it)")
+	fs.DurationVar(&o.WriteTimeout, "write-timeout", 30*time.Second, "longest time to handle and answer a plain-HTTP poll, and to write one WebSocket message")
+	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 2*time.Minute, "longest wait of a keep-alive connection for its next request")
+	fs.DurationVar(&o.FirstMessageTimeout, "first-message-timeout", 30*time.Second, "longest wait for a WebSocket session's first message after the upgrade")
 	fs.IntVar(&o.MaxInflight, "max-inflight", 1024, "messages handled at once past which agents are told UNAVAILABLE")
 	fs.Int64Var(&o.MaxMessageBytes, "max-message-bytes", 4<<20, "largest AgentToServer message accepted")
 	fs.DurationVar(&o.HTTPAgentTimeout, "http-agent-timeout", 90*time.Second, "silence after which a plain-HTTP agent counts as disconnected")
@@ -55,6 +70,9 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if o.ReadAPIURL == "" {
 		o.ReadAPIURL = readAPIURL(os.Getenv("POD_IP"), o.ReadAPIAddr)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(sidecarGCPercent)
 	}
 	log := zap.New(zap.UseFlagOptions(&zopts))
 	ctrl.SetLogger(log)

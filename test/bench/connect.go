@@ -2,7 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math"
+	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -64,6 +68,23 @@ func (r *run) connect(start time.Time) (Record, error) {
 		return rec, err
 	}
 	res.SidecarAgents = per
+	for _, rep := range r.reps {
+		samples, err := scrape(r.ctx, localHTTP, rep.probeURL+"/metrics")
+		if err != nil {
+			return rec, fmt.Errorf("%s: %w", rep.name, err)
+		}
+		heap, _ := sum(samples, "go_memstats_heap_inuse_bytes", nil)
+		stack, _ := sum(samples, "go_memstats_stack_inuse_bytes", nil)
+		goroutines, _ := sum(samples, "go_goroutines", nil)
+		res.SidecarGoHeapInuse = append(res.SidecarGoHeapInuse, uint64(heap))
+		res.SidecarGoStackInuse = append(res.SidecarGoStackInuse, uint64(stack))
+		res.SidecarGoroutines = append(res.SidecarGoroutines, int(goroutines))
+	}
+	if r.o.profileDir != "" {
+		if err := r.saveHeapProfiles(); err != nil {
+			return rec, err
+		}
+	}
 	res.AgentsConnected = sumInts(per)
 	perAgent, marginal, cpu := math.NaN(), math.NaN(), math.NaN()
 	for i := range r.reps {
@@ -79,6 +100,39 @@ func (r *run) connect(start time.Time) (Record, error) {
 	}
 	rec.ConnectResult = res
 	return rec, nil
+}
+
+// saveHeapProfiles saves each sidecar's heap profile, taken after a GC, as
+// <profile-dir>/connect-<agents>-<replica>-heap.pb.gz; go tool pprof reads it.
+func (r *run) saveHeapProfiles() error {
+	if err := os.MkdirAll(r.o.profileDir, 0o755); err != nil {
+		return err
+	}
+	for _, rep := range r.reps {
+		u := rep.pprofURL + "heap?gc=1"
+		if err := checkLoopbackURL(u); err != nil {
+			return err
+		}
+		req, err := http.NewRequestWithContext(r.ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := localHTTP.Do(req)
+		if err != nil {
+			return fmt.Errorf("%s: %w", rep.name, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: heap profile: %s %v", rep.name, resp.Status, err)
+		}
+		path := filepath.Join(r.o.profileDir, fmt.Sprintf("connect-%d-%s-heap.pb.gz", r.o.agents, rep.name))
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			return err
+		}
+		r.logf("    %s: heap profile in %s", rep.name, path)
+	}
+	return nil
 }
 
 // nanMax is the larger of a and b, where NaN means "none yet".

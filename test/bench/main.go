@@ -56,6 +56,7 @@ type options struct {
 	pollInterval  time.Duration
 	heartbeat     time.Duration
 	phaseTimeout  time.Duration
+	profileDir    string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -80,6 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.pollInterval, "poll-interval", 0, "http: the agents' polling interval (0: the client's default, 30s)")
 	fs.DurationVar(&o.heartbeat, "heartbeat", 0, "agents' heartbeat interval (0: the client's default, 30s)")
 	fs.DurationVar(&o.phaseTimeout, "phase-timeout", 0, "time limit of every phase (0: a limit per phase, scaled to -agents)")
+	fs.StringVar(&o.profileDir, "profile-dir", "", "connect: serve the sidecars' profiles and save each one's heap profile here at the end of the idle window")
 	fields := fs.Bool("fields", false, "print the definition of every JSON key and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -33,6 +33,7 @@ type replica struct {
 	agentURL string // where agents connect
 	probeURL string // the sidecar's /healthz, /readyz, /metrics
 	mgrProbe string // the manager's /healthz, /readyz
+	pprofURL string // the sidecar's /debug/pprof/, with -profile-dir
 }
 
 // startOperator starts n replicas.
@@ -43,7 +44,7 @@ func (r *run) startOperator(n int, lease leaseTimes) error {
 		scheme = "http"
 	}
 	for i := range n {
-		ports, err := testenv.FreePorts(5)
+		ports, err := testenv.FreePorts(6)
 		if err != nil {
 			return err
 		}
@@ -68,9 +69,14 @@ func (r *run) startOperator(n int, lease leaseTimes) error {
 		if err != nil {
 			return err
 		}
-		rep.opamp, err = r.procs.start(rep.name+"-opamp", env, nil, r.bins.ampora, "opamp", "--replica="+rep.name,
-			"--listen="+addr(ports[2]), "--read-api-addr="+addr(ports[3]), "--probe-addr="+addr(ports[4]),
-			"--peer-token-file="+r.cl.tokenFile)
+		args := []string{"opamp", "--replica=" + rep.name,
+			"--listen=" + addr(ports[2]), "--read-api-addr=" + addr(ports[3]), "--probe-addr=" + addr(ports[4]),
+			"--peer-token-file=" + r.cl.tokenFile}
+		if r.o.profileDir != "" {
+			rep.pprofURL = "http://" + addr(ports[5]) + "/debug/pprof/"
+			args = append(args, "--pprof-bind-address="+addr(ports[5]))
+		}
+		rep.opamp, err = r.procs.start(rep.name+"-opamp", env, nil, r.bins.ampora, args...)
 		if err != nil {
 			return err
 		}

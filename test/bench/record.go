@@ -44,6 +44,9 @@ type ConnectResult struct {
 	RSSBytesPerAgentMarg    *float64  `json:"rss_bytes_per_agent_marginal"`
 	SidecarCPUIdle          *float64  `json:"sidecar_cpu_seconds_per_minute_idle"`
 	SidecarCPUIdlePerRep    []float64 `json:"sidecar_cpu_seconds_per_minute_idle_per_replica"`
+	SidecarGoHeapInuse      []uint64  `json:"sidecar_go_heap_inuse_bytes,omitempty"`
+	SidecarGoStackInuse     []uint64  `json:"sidecar_go_stack_inuse_bytes,omitempty"`
+	SidecarGoroutines       []int     `json:"sidecar_goroutines,omitempty"`
 	SettleSeconds           float64   `json:"settle_seconds"`
 	IdleSeconds             float64   `json:"idle_seconds"`
 }
@@ -108,6 +111,9 @@ var fieldHelp = []struct{ key, help string }{
 	{"rss_bytes_per_agent_marginal", "max over replicas of (sidecar_rss_bytes - sidecar_rss_baseline_bytes) / sidecar_agents"},
 	{"sidecar_cpu_seconds_per_minute_idle", "max over replicas of the CPU time (utime+stime of /proc/<pid>/stat, USER_HZ 100) used over the idle window, scaled to one minute"},
 	{"sidecar_cpu_seconds_per_minute_idle_per_replica", "the same figure for each replica"},
+	{"sidecar_go_heap_inuse_bytes", "per replica, go_memstats_heap_inuse_bytes of the sidecar's /metrics read right after the RSS: bytes in heap spans in use, live objects and garbage not yet swept alike"},
+	{"sidecar_go_stack_inuse_bytes", "per replica, go_memstats_stack_inuse_bytes read with it: the goroutine stacks"},
+	{"sidecar_goroutines", "per replica, go_goroutines read with it"},
 	{"settle_seconds", "wait between all agents connected and the idle window (-settle)"},
 	{"idle_seconds", "length of the idle window (-idle); agents only send heartbeats meanwhile"},
 
