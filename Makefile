@@ -7,7 +7,7 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 
 # Generated files that `make verify` keeps in step with their sources.
-GENERATED := api config/crd config/rbac charts/ampora/crds charts/ampora/files/rbac charts/ampora/values.schema.json docs/reference.md
+GENERATED := api config/crd config/rbac config/webhook/manifests.yaml charts/ampora/crds charts/ampora/files/rbac charts/ampora/files/webhook.yaml charts/ampora/values.schema.json docs/reference.md
 
 .PHONY: all
 all: build
@@ -19,14 +19,15 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code.
 	$(CONTROLLER_GEN) object paths="./api/..."
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from markers.
-	$(CONTROLLER_GEN) crd rbac:roleName=ampora-manager paths="./..." \
-		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and the webhook configuration from markers.
+	$(CONTROLLER_GEN) crd rbac:roleName=ampora-manager webhook paths="./..." \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
 	@# The chart carries copies: Helm reads only files inside the chart.
 	rm -rf charts/ampora/crds charts/ampora/files/rbac
 	mkdir -p charts/ampora/crds charts/ampora/files/rbac
 	cp config/crd/bases/*.yaml charts/ampora/crds/
 	cp config/rbac/role.yaml config/rbac/opamp_role.yaml config/rbac/leases_role.yaml charts/ampora/files/rbac/
+	cp config/webhook/manifests.yaml charts/ampora/files/webhook.yaml
 	cd hack/tools/chartschema && go run . $(CURDIR)/config/crd/bases/fleet.ampora.io_gatepolicies.yaml $(CURDIR)/charts/ampora/values.schema.json
 	go run ./hack/crdref -crds config/crd/bases -o docs/reference.md
 
@@ -76,7 +77,12 @@ test: control-plane ## Run every test against a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test ./... -count=1 -timeout 30m
 
 # The deploy suite (test/deploy) runs helm and reads the image; build both before the tests.
-test: helm image
+# The dashboard suite (test/dashboard) drives headless Chromium, Debian's package.
+test: helm image chromium
+
+.PHONY: chromium
+chromium: ## Install Debian's Chromium for the dashboard's browser test, when it is missing (needs root and apt).
+	@command -v chromium >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 FUZZTIME ?= 20s
 
@@ -104,6 +110,10 @@ help: ## Show this help.
 docs: ## Regenerate docs/reference.md from the CRDs, then check it and every relative link in docs/ and README.md.
 	go run ./hack/crdref -crds config/crd/bases -o docs/reference.md
 	go test ./test/docs/ -count=1
+
+.PHONY: screenshot
+screenshot: control-plane chromium ## Regenerate docs/dashboard.png: the dashboard's end-to-end test in headless Chromium saves its screenshot there.
+	DASHBOARD_SCREENSHOT=docs/dashboard.png KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test ./test/dashboard/ -count=1
 
 ##@ Benchmarks
 

@@ -2,6 +2,9 @@ package controllers
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -13,12 +16,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/approval"
+	"github.com/ampora-io/ampora/internal/gates"
 )
 
-// GatePolicyReconciler keeps a GatePolicy's status: observed generation, Ready, and how many
-// Rollouts use it.
+// GatePolicyReconciler keeps a GatePolicy's status: observed generation, Ready, how many
+// Rollouts use it, and the spec in force, which waits for approval when a change loosens a
+// policy that requires approvals.
 type GatePolicyReconciler struct {
 	Client client.Client
+	Events *Events
 }
 
 // SetupWithManager registers the reconciler; a Rollout's change updates its policy's count.
@@ -39,7 +46,8 @@ func policyOf(ro *fleetv1alpha1.Rollout) string {
 	return fleetv1alpha1.DefaultGatePolicyName
 }
 
-// Reconcile counts the Rollouts that use the policy and marks it Ready.
+// Reconcile counts the Rollouts that use the policy, decides the spec in force and marks the
+// policy Ready, or waiting for approval.
 func (r *GatePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	p := &fleetv1alpha1.GatePolicy{}
 	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
@@ -56,11 +64,54 @@ func (r *GatePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 			p.Status.Rollouts++
 		}
 	}
-	p.Status.ObservedGeneration = p.Generation
-	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: fleetv1alpha1.ConditionReady, Status: metav1.ConditionTrue,
-		Reason: fleetv1alpha1.ReasonReconciled, Message: "policy accepted", ObservedGeneration: p.Generation})
+	r.decide(p)
 	if equality.Semantic.DeepEqual(orig.Status, p.Status) {
 		return ctrl.Result{}, nil
 	}
 	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Status().Patch(ctx, p, client.MergeFrom(orig)))
+}
+
+// decide records the spec in force and the change that waits, with conditions and Events.
+func (r *GatePolicyReconciler) decide(p *fleetv1alpha1.GatePolicy) {
+	st := &p.Status
+	before := st.PendingChange
+	adopted := st.ApprovedSpec != nil && !equality.Semantic.DeepEqual(*st.ApprovedSpec, p.Spec)
+	st.ApprovedSpec, st.PendingChange = policyInForce(p, approval.Read(p.Annotations), gates.Defaults())
+	st.ObservedGeneration = p.Generation
+	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: truncate(msg, 1024), ObservedGeneration: p.Generation})
+	}
+	if c := st.PendingChange; c != nil {
+		msg := pendingMessage(p.Name, c)
+		set(fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonAwaitingApproval, msg)
+		set(fleetv1alpha1.ConditionApproved, metav1.ConditionFalse, fleetv1alpha1.ReasonAwaitingApproval, msg)
+		set(fleetv1alpha1.ConditionReconciling, metav1.ConditionTrue, fleetv1alpha1.ReasonAwaitingApproval, msg)
+		if before == nil || before.Generation != c.Generation {
+			r.Events.Warning(p, "ChangeAwaitingApproval", "Approve", "%s", msg)
+		}
+		for _, user := range c.Approvals.ApprovedBy {
+			if before == nil || before.Generation != c.Generation || !slices.Contains(before.Approvals.ApprovedBy, user) {
+				r.Events.Normal(p, "Approved", "Approve", "%s approved generation %d", user, c.Generation)
+			}
+		}
+		return
+	}
+	set(fleetv1alpha1.ConditionReady, metav1.ConditionTrue, fleetv1alpha1.ReasonReconciled, "policy in force")
+	meta.RemoveStatusCondition(&st.Conditions, fleetv1alpha1.ConditionReconciling)
+	if before != nil {
+		by := approval.Read(p.Annotations).ApprovedBy(approval.SpecHash(&p.Spec))
+		for _, user := range by {
+			if !slices.Contains(before.Approvals.ApprovedBy, user) {
+				r.Events.Normal(p, "Approved", "Approve", "%s approved generation %d", user, p.Generation)
+			}
+		}
+		if len(by) > 0 {
+			r.Events.Normal(p, "ChangeApproved", "Approve", "generation %d is approved by %s and in force", p.Generation, strings.Join(by, ", "))
+		} else {
+			r.Events.Normal(p, "ChangeInForce", "Approve", "generation %d no longer loosens the policy in force and takes effect", p.Generation)
+		}
+		set(fleetv1alpha1.ConditionApproved, metav1.ConditionTrue, fleetv1alpha1.ReasonApproved, fmt.Sprintf("generation %d approved", p.Generation))
+	} else if adopted {
+		meta.RemoveStatusCondition(&st.Conditions, fleetv1alpha1.ConditionApproved)
+	}
 }

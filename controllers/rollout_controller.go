@@ -117,6 +117,8 @@ type scope struct {
 	health health
 	obs    observed
 	live   map[string]Replica
+	// policies are the GatePolicies that apply, for their approval rules.
+	policies []*fleetv1alpha1.GatePolicy
 	// done stops the phases that follow.
 	done bool
 	// clearAction removes the action annotation once the status is written.
@@ -157,6 +159,7 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		r.claimGroup,
 		r.resolveGates,
 		r.observe,
+		r.approve,
 		r.progress,
 	}
 	for _, phase := range phases {

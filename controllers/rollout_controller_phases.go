@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/approval"
 	"github.com/ampora-io/ampora/internal/collectorconfig"
 	"github.com/ampora-io/ampora/internal/gates"
 	"github.com/ampora-io/ampora/internal/plan"
@@ -303,7 +305,8 @@ func (r *RolloutReconciler) releaseGroup(ctx context.Context, s *scope) error {
 	return client.IgnoreNotFound(r.Client.Status().Patch(ctx, &g, patch))
 }
 
-// resolveGates works out the gate values in force, field by field.
+// resolveGates works out the gate values in force, field by field, and keeps the policies
+// that apply: the named one, the namespace's default and the operator's default.
 func (r *RolloutReconciler) resolveGates(ctx context.Context, s *scope) error {
 	ro := s.ro
 	var named, nsDefault *fleetv1alpha1.GatePolicy
@@ -326,21 +329,69 @@ func (r *RolloutReconciler) resolveGates(ctx context.Context, s *scope) error {
 			return err
 		}
 	}
-	eff := gates.Resolve(ro.Spec.Gates, named, nsDefault, r.operatorDefaults(ctx))
+	operator := r.operatorPolicy(ctx)
+	defaults := gates.Defaults()
+	if operator != nil {
+		defaults = gates.Resolve(nil, operator, nil, defaults).GateThresholds
+	}
+	eff := gates.Resolve(ro.Spec.Gates, named, nsDefault, defaults)
 	ro.Status.EffectiveGates = &eff
+	s.policies = nonNil(named, nsDefault, operator)
 	return nil
 }
 
-// operatorDefaults are the built-in defaults overlaid with the operator namespace's GatePolicy
-// named "default", when there is one.
-func (r *RolloutReconciler) operatorDefaults(ctx context.Context) fleetv1alpha1.GateThresholds {
-	if r.OperatorNamespace != "" {
-		var p fleetv1alpha1.GatePolicy
-		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.OperatorNamespace, Name: fleetv1alpha1.DefaultGatePolicyName}, &p); err == nil {
-			return gates.Resolve(nil, &p, nil, gates.Defaults()).GateThresholds
+// operatorPolicy is the operator namespace's GatePolicy named "default", when there is one.
+func (r *RolloutReconciler) operatorPolicy(ctx context.Context) *fleetv1alpha1.GatePolicy {
+	if r.OperatorNamespace == "" {
+		return nil
+	}
+	var p fleetv1alpha1.GatePolicy
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.OperatorNamespace, Name: fleetv1alpha1.DefaultGatePolicyName}, &p); err != nil {
+		return nil
+	}
+	return &p
+}
+
+func nonNil(ps ...*fleetv1alpha1.GatePolicy) []*fleetv1alpha1.GatePolicy {
+	var out []*fleetv1alpha1.GatePolicy
+	for _, p := range ps {
+		if p != nil && !slices.ContainsFunc(out, func(q *fleetv1alpha1.GatePolicy) bool { return q.UID == p.UID }) {
+			out = append(out, p)
 		}
 	}
-	return gates.Defaults()
+	return out
+}
+
+// approve holds the rollout before its next batch until the revision has the approvals its
+// policies ask for. A rollback needs none: it returns to what ran before.
+func (r *RolloutReconciler) approve(_ context.Context, s *scope) error {
+	ro := s.ro
+	st := &ro.Status
+	if st.Phase == fleetv1alpha1.RolloutRollingBack || final(st.Phase) {
+		return nil
+	}
+	prev := st.Approvals
+	st.Approvals = approvalsFor(s.policies, s.group, approval.Read(ro.Annotations), st.ConfigHash)
+	setApproved(ro, st.Approvals)
+	if st.Approvals == nil {
+		return nil
+	}
+	a := st.Approvals
+	for i, user := range a.ApprovedBy {
+		if prev == nil || !slices.Contains(prev.ApprovedBy, user) {
+			r.Events.Normal(ro, "Approved", "Approve", "%s approved revision %s (%d of %d)", user, st.Revision, i+1, a.Required)
+		}
+	}
+	if int32(len(a.ApprovedBy)) >= a.Required {
+		return nil
+	}
+	if st.CurrentBatch == nil {
+		st.Phase = fleetv1alpha1.RolloutPending
+	}
+	st.Message = awaitingMessage(ro.Name, st.Revision, a)
+	s.health = health{reason: fleetv1alpha1.ReasonAwaitingApproval, message: st.Message}
+	s.done = true
+	return nil
 }
 
 // observe sums what live sidecar replicas report about this revision.

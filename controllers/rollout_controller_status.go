@@ -10,7 +10,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/approval"
 	"github.com/ampora-io/ampora/internal/gates"
+	"github.com/ampora-io/ampora/internal/selector"
 )
 
 // maxFailedSample bounds status.failedAgents.
@@ -226,4 +228,67 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n-3] + "..."
+}
+
+// approvalsFor says what approvals the revision needs, from the policies in force, and which
+// it has; nil when no policy asks. A policy whose approval selector cannot match any agent of
+// the group (the selectors exclude each other) does not ask; when that cannot be told, it asks.
+func approvalsFor(policies []*fleetv1alpha1.GatePolicy, group *fleetv1alpha1.AgentGroup, rec approval.Record, hash string) *fleetv1alpha1.ApprovalStatus {
+	var out *fleetv1alpha1.ApprovalStatus
+	for _, p := range policies {
+		req := p.InForce().RequiredApprovals
+		if req == nil || (req.Selector != nil && group != nil && selector.Disjoint(group.Spec.Selector, *req.Selector)) {
+			continue
+		}
+		if out == nil || req.Count > out.Required {
+			out = &fleetv1alpha1.ApprovalStatus{Policy: p.Name, Required: req.Count}
+		}
+	}
+	if out == nil {
+		return nil
+	}
+	out.Author = rec.AuthorOf(hash)
+	out.ApprovedBy = rec.ApprovedBy(hash)
+	if len(out.ApprovedBy) > maxApprovers {
+		out.ApprovedBy = out.ApprovedBy[:maxApprovers]
+	}
+	return out
+}
+
+// maxApprovers bounds status.approvals.approvedBy.
+const maxApprovers = 10
+
+// setApproved writes the Approved condition: present only while a policy asks for approvals.
+func setApproved(ro *fleetv1alpha1.Rollout, a *fleetv1alpha1.ApprovalStatus) {
+	if a == nil {
+		meta.RemoveStatusCondition(&ro.Status.Conditions, fleetv1alpha1.ConditionApproved)
+		return
+	}
+	c := metav1.Condition{Type: fleetv1alpha1.ConditionApproved, ObservedGeneration: ro.Generation}
+	if int32(len(a.ApprovedBy)) >= a.Required {
+		c.Status, c.Reason = metav1.ConditionTrue, fleetv1alpha1.ReasonApproved
+		c.Message = fmt.Sprintf("revision %s approved by %s (%d needed by GatePolicy %s)", ro.Status.Revision, strings.Join(a.ApprovedBy, ", "), a.Required, a.Policy)
+	} else {
+		c.Status, c.Reason = metav1.ConditionFalse, fleetv1alpha1.ReasonAwaitingApproval
+		c.Message = approvalCount(ro.Status.Revision, a)
+	}
+	c.Message = truncate(c.Message, 1024)
+	meta.SetStatusCondition(&ro.Status.Conditions, c)
+}
+
+// approvalCount reads "revision abc has 1 of 2 approvals (bob); alice wrote it".
+func approvalCount(rev string, a *fleetv1alpha1.ApprovalStatus) string {
+	msg := fmt.Sprintf("revision %s has %d of %d approvals required by GatePolicy %s", rev, len(a.ApprovedBy), a.Required, a.Policy)
+	if len(a.ApprovedBy) > 0 {
+		msg += " (" + strings.Join(a.ApprovedBy, ", ") + ")"
+	}
+	if a.Author != "" {
+		msg += "; " + a.Author + " wrote it and cannot approve it"
+	}
+	return msg
+}
+
+// awaitingMessage is the Rollout's message while it waits for approvals.
+func awaitingMessage(name, rev string, a *fleetv1alpha1.ApprovalStatus) string {
+	return "waiting for approval: " + approvalCount(rev, a) + "; approve with: kubectl ampora approve " + name
 }

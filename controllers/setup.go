@@ -50,5 +50,5 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if err := (&AgentGroupReconciler{Client: mgr.GetClient(), Replicas: replicas, Clock: o.Clock}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	return (&GatePolicyReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr)
+	return (&GatePolicyReconciler{Client: mgr.GetClient(), Events: events}).SetupWithManager(mgr)
 }

@@ -191,7 +191,7 @@ func (w *World) Rebuild(ctx context.Context, ns string) error {
 			}
 		}
 		if pol != nil {
-			gv.policies = pol.Spec.PushPolicies
+			gv.policies = pol.InForce().PushPolicies
 		}
 		view.groups = append(view.groups, gv)
 	}

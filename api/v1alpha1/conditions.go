@@ -7,6 +7,9 @@ const (
 	ConditionReconciling = "Reconciling"
 	ConditionStalled     = "Stalled"
 	ConditionPaused      = "Paused"
+	// ConditionApproved is present when a GatePolicy asks for approvals: True once the current
+	// revision (policy change) has them, False with reason AwaitingApproval until then.
+	ConditionApproved = "Approved"
 )
 
 // Condition reasons. Each names a cause a user can act on.
@@ -30,5 +33,6 @@ const (
 	ReasonRolledBack        = "RolledBack"
 	ReasonRollingBack       = "RollingBack"
 	ReasonAwaitingApproval  = "AwaitingApproval"
+	ReasonApproved          = "Approved"
 	ReasonReconciled        = "Reconciled"
 )

@@ -131,6 +131,43 @@ type GatePolicyStatus struct {
 	// rollouts is the number of Rollouts that use this policy now.
 	// +optional
 	Rollouts int32 `json:"rollouts,omitempty"`
+
+	// approvedSpec is the spec in force. It follows spec at once, except when a change loosens a
+	// policy that requires approvals: then it keeps the earlier spec until the change is
+	// approved by a user other than its author.
+	// +optional
+	ApprovedSpec *GatePolicySpec `json:"approvedSpec,omitempty"`
+
+	// pendingChange describes a change of spec that waits for approval; unset when none does.
+	// +optional
+	PendingChange *PolicyChange `json:"pendingChange,omitempty"`
+}
+
+// PolicyChange is a change of a GatePolicy's spec that loosens it and waits for approval.
+type PolicyChange struct {
+	// generation of the spec that waits.
+	// +required
+	Generation int64 `json:"generation"`
+
+	// loosens lists how the change loosens the policy in force.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=256
+	Loosens []string `json:"loosens,omitempty"`
+
+	// approvals says what approvals the change needs and has.
+	// +required
+	Approvals ApprovalStatus `json:"approvals"`
+}
+
+// InForce is the spec that gates and push policies use: the approved one, or spec while none
+// has been recorded yet.
+func (p *GatePolicy) InForce() *GatePolicySpec {
+	if p.Status.ApprovedSpec != nil {
+		return p.Status.ApprovedSpec
+	}
+	return &p.Spec
 }
 
 // GatePolicy holds health gates, push policies and approval rules for Rollouts.

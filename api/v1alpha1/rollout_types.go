@@ -445,6 +445,45 @@ const (
 	AnnotationActionRequestedBy = "fleet.ampora.io/action-requested-by"
 )
 
+// Annotations of the approvals webhook. A user asks for an approval with AnnotationApprove; the
+// webhook checks it against the user Kubernetes authenticated, records it in AnnotationApprovals
+// and removes the request. AnnotationAuthor and AnnotationApprovals are written only by the
+// webhook: whatever a request puts there is replaced by what the webhook recorded before.
+const (
+	// AnnotationApprove asks to approve the config (on a Rollout) or the spec (on a GatePolicy)
+	// whose hash, or its revision prefix, it holds.
+	AnnotationApprove = "fleet.ampora.io/approve"
+	// AnnotationAuthor records, as JSON, who last changed the config (spec) and its hash.
+	AnnotationAuthor = "fleet.ampora.io/author"
+	// AnnotationApprovals records, as JSON, the approvals of the current config (spec).
+	AnnotationApprovals = "fleet.ampora.io/approvals"
+)
+
+// ApprovalStatus says what approvals a Rollout needs before it pushes, and has.
+type ApprovalStatus struct {
+	// policy is the GatePolicy that asks for approvals.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Policy string `json:"policy"`
+
+	// required is the number of approvals needed.
+	// +required
+	Required int32 `json:"required"`
+
+	// author is the user who wrote the config of this revision, as Kubernetes authenticated
+	// them; empty when the config changed outside the Rollout (a ConfigMap edit).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Author string `json:"author,omitempty"`
+
+	// approvedBy lists the users who approved this revision.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	// +kubebuilder:validation:items:MaxLength=512
+	ApprovedBy []string `json:"approvedBy,omitempty"`
+}
+
 // ActionRecord is the last action the manager handled.
 type ActionRecord struct {
 	// action that was handled.
@@ -539,6 +578,11 @@ type RolloutStatus struct {
 	// pause says why and where the rollout paused; unset while it is not paused.
 	// +optional
 	Pause *PauseDetail `json:"pause,omitempty"`
+
+	// approvals says what approvals this revision needs and has; unset when no GatePolicy asks
+	// for any.
+	// +optional
+	Approvals *ApprovalStatus `json:"approvals,omitempty"`
 
 	// failedAgents is a sample of failed agents with the error each reported.
 	// +optional

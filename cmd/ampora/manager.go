@@ -44,6 +44,8 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&renewDeadline, "leader-elect-renew-deadline", 20*time.Second, "how long the leader keeps trying to renew before it steps down")
 	fs.DurationVar(&retryPeriod, "leader-elect-retry-period", 5*time.Second, "how often candidates try to take the Lease")
 	fs.StringVar(&tokenFile, "sidecar-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "bearer token presented to the sidecars' read API")
+	var wf webhookFlags
+	wf.bind(fs)
 	zopts := zap.Options{}
 	zopts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -61,6 +63,10 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	f := managerFlags{metricsAddr: metricsAddr, probeAddr: probeAddr, namespace: namespace, tokenFile: tokenFile,
 		leaderElect: leaderElect, leaseDuration: leaseDuration, renewDeadline: renewDeadline, retryPeriod: retryPeriod}
+	// The webhook serves on every replica, through step-downs and campaigns alike.
+	if f.webhookReady, err = wf.startWebhook(ctx, cfg, scheme(), namespace, log.WithName("webhook")); err != nil {
+		return fmt.Errorf("starting the approvals webhook: %w", err)
+	}
 	log.Info("starting the rollout engine", "namespace", namespace, "leaderElection", leaderElect, "leaseDuration", leaseDuration)
 	for campaign := 0; ; campaign++ {
 		if campaign > 0 {
@@ -91,6 +97,8 @@ type managerFlags struct {
 	metricsAddr, probeAddr, namespace, tokenFile string
 	leaderElect                                  bool
 	leaseDuration, renewDeadline, retryPeriod    time.Duration
+	// webhookReady passes once the approvals webhook listens; nil when it is off.
+	webhookReady healthz.Checker
 }
 
 // newManager builds a manager with the engine's controllers. again is set when this process
@@ -133,6 +141,11 @@ func newManager(cfg *rest.Config, f managerFlags, again bool) (ctrl.Manager, err
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return nil, err
+	}
+	if f.webhookReady != nil {
+		if err := mgr.AddReadyzCheck("webhook", f.webhookReady); err != nil {
+			return nil, err
+		}
 	}
 	return mgr, nil
 }

@@ -113,15 +113,3 @@ func orDash(s string) string {
 	}
 	return s
 }
-
-// shortDuration writes a duration without trailing zero units: 10m, 1h, 1h30m, 45s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}

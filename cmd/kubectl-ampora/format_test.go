@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 	"time"
+
+	"github.com/ampora-io/ampora/internal/gates"
 )
 
 func TestTree(t *testing.T) {
@@ -38,12 +40,12 @@ func TestTimes(t *testing.T) {
 		{clock(now, now.Add(-time.Minute)), "11:59:00"},
 		{clock(now, now.Add(-24*time.Hour)), "2026-11-24 12:00:00"},
 		{clock(now, time.Date(2026, 11, 25, 13, 0, 0, 0, time.FixedZone("CET", 3600))), "12:00:00"},
-		{shortDuration(10 * time.Minute), "10m"},
-		{shortDuration(time.Hour), "1h"},
-		{shortDuration(90 * time.Minute), "1h30m"},
-		{shortDuration(45 * time.Second), "45s"},
-		{shortDuration(0), "0s"},
-		{shortDuration(1500 * time.Millisecond), "1.5s"},
+		{gates.FormatDuration(10 * time.Minute), "10m"},
+		{gates.FormatDuration(time.Hour), "1h"},
+		{gates.FormatDuration(90 * time.Minute), "1h30m"},
+		{gates.FormatDuration(45 * time.Second), "45s"},
+		{gates.FormatDuration(0), "0s"},
+		{gates.FormatDuration(1500 * time.Millisecond), "1.5s"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

@@ -86,6 +86,7 @@ allowed to get rollouts in the rollout's namespace.`,
 		newAbortCmd(o),
 		newRollbackCmd(o),
 		newRetryCmd(o),
+		newApproveCmd(o),
 		newDashboardCmd(o),
 	)
 	return root

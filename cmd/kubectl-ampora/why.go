@@ -4,14 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"strings"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/gates"
 	"github.com/ampora-io/ampora/internal/readapi"
 )
 
@@ -283,44 +285,8 @@ func whyGates(w io.Writer, in whyInput) {
 		line(w, "no gate has paused this rollout")
 	}
 	if g := st.EffectiveGates; g != nil {
-		line(w, "in force: %s", gatesText(*g))
+		line(w, "in force: %s", gates.Summary(*g, ", "))
 	}
-}
-
-// gatesText lists the thresholds in force.
-func gatesText(g fleetv1alpha1.EffectiveGates) string {
-	var parts []string
-	pct := func(name string, v *int32) {
-		if v != nil {
-			parts = append(parts, fmt.Sprintf("%s %d %%", name, *v))
-		}
-	}
-	pct("failure-ratio", g.MaxFailurePercent)
-	pct("disconnect-ratio", g.MaxDisconnectPercent)
-	pct("unhealthy-ratio", g.MaxUnhealthyPercent)
-	if g.MaxApplyDurationP95 != nil {
-		parts = append(parts, "apply-duration-p95 "+shortDuration(g.MaxApplyDurationP95.Duration))
-	}
-	if g.MaxFailures != nil {
-		parts = append(parts, fmt.Sprintf("failures %d", *g.MaxFailures))
-	}
-	if g.MinSampleSize != nil {
-		parts = append(parts, fmt.Sprintf("min-sample %d", *g.MinSampleSize))
-	}
-	if g.BakeTime != nil {
-		parts = append(parts, "bake "+shortDuration(g.BakeTime.Duration))
-	}
-	if g.ProgressDeadline != nil {
-		parts = append(parts, "progress deadline "+shortDuration(g.ProgressDeadline.Duration))
-	}
-	if g.OnFailure != "" {
-		parts = append(parts, "on failure "+string(g.OnFailure))
-	}
-	s := strings.Join(parts, ", ")
-	if g.Policy != "" {
-		s += " (GatePolicy " + g.Policy + ")"
-	}
-	return s
 }
 
 // countsText writes "10 targeted: 6 applied, 4 failed", naming only the states that hold
@@ -522,7 +488,7 @@ func (in whyInput) stuck() []agentInfo {
 
 func applyTimeout(ro *fleetv1alpha1.Rollout) string {
 	if t := ro.Spec.ApplyTimeout; t != nil {
-		return shortDuration(t.Duration)
+		return gates.FormatDuration(t.Duration)
 	}
 	return "5m"
 }
@@ -691,6 +657,13 @@ func verdict(in whyInput) string {
 	if in.LeasesErr == "" && len(in.liveReplicas()) == 0 && len(in.Agents.Agents) == 0 {
 		return fmt.Sprintf("no OpAMP sidecar replica is live, so no agent is served or counted; check the sidecars: kubectl -n %s get leases -l %s",
 			in.OperatorNamespace, labelReplicaLease)
+	}
+	if a := st.Approvals; a != nil && int32(len(a.ApprovedBy)) < a.Required {
+		v := fmt.Sprintf("waiting for approval: revision %s has %d of %d approvals required by GatePolicy %s", st.Revision, len(a.ApprovedBy), a.Required, a.Policy)
+		if a.Author != "" {
+			v += "; " + a.Author + " wrote it, another user must approve"
+		}
+		return v + "; review it and approve with: " + hint(ro, "approve")
 	}
 	if p := st.Pause; st.Phase == fleetv1alpha1.RolloutPaused && p != nil {
 		switch p.Reason {

@@ -52,6 +52,16 @@ func TestVerdict(t *testing.T) {
 			want: "gate min-sample paused batch 1: too few agents finished to judge (min-sample: 3 finished agents < 5); lower spec.gates.minSampleSize or resume with: kubectl ampora resume gw -n demo",
 		},
 		{
+			name: "waiting for approval",
+			mutate: func(in *whyInput) {
+				progressing(in)
+				st := &in.Rollout.Status
+				st.Phase, st.CurrentBatch = fleetv1alpha1.RolloutPending, nil
+				st.Approvals = &fleetv1alpha1.ApprovalStatus{Policy: "production", Required: 2, Author: "alice", ApprovedBy: []string{"bob"}}
+			},
+			want: "waiting for approval: revision 3f2a9c0d1e has 1 of 2 approvals required by GatePolicy production; alice wrote it, another user must approve; review it and approve with: kubectl ampora approve gw -n demo",
+		},
+		{
 			name: "manual pause",
 			mutate: func(in *whyInput) {
 				in.Rollout.Spec.Paused = true
@@ -360,16 +370,5 @@ func TestWhySections(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestGatesText(t *testing.T) {
-	g := fleetv1alpha1.EffectiveGates{Policy: "prod", GateThresholds: fleetv1alpha1.GateThresholds{
-		MaxFailurePercent: new(int32(5)), MaxUnhealthyPercent: new(int32(0)), MaxFailures: new(int32(20)), MinSampleSize: new(int32(3)),
-		MaxApplyDurationP95: &metav1.Duration{Duration: 90 * time.Second}, ProgressDeadline: &metav1.Duration{Duration: time.Hour},
-		OnFailure: fleetv1alpha1.GateFailureRollback}}
-	want := "failure-ratio 5 %, unhealthy-ratio 0 %, apply-duration-p95 1m30s, failures 20, min-sample 3, progress deadline 1h, on failure Rollback (GatePolicy prod)"
-	if got := gatesText(g); got != want {
-		t.Errorf("gatesText = %q, want %q", got, want)
 	}
 }

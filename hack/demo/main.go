@@ -3,6 +3,9 @@
 // each), a simulated fleet, and the sample AgentGroup, GatePolicy and Rollout of
 // config/samples. It shows the rollout live until a gate pauses it, prints what
 // `kubectl describe rollout` says, resumes it the documented way, and runs it to Completed.
+// Then it shows four-eyes approvals: a second rollout under the "production" GatePolicy waits
+// until a user other than its author approves it. The dashboard (kubectl ampora dashboard)
+// serves the rollouts on localhost throughout.
 //
 //	go run ./hack/demo            (make demo)
 //	go run ./hack/demo -keep      leave everything running for exploration
@@ -24,6 +27,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -36,7 +40,11 @@ const (
 	operatorNS = "ampora-system"
 	demoNS     = "demo"
 	rollout    = "gateways-batching"
-	replicas   = 2
+	// approved is the second sample rollout, under the "production" GatePolicy.
+	approved = "gateways-larger-batches"
+	// webhookConfiguration is the MutatingWebhookConfiguration of the approvals webhook.
+	webhookConfiguration = "ampora-approvals"
+	replicas             = 2
 )
 
 func main() {
@@ -106,7 +114,7 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 	}
 	assets = strings.TrimSpace(assets)
 	bin := filepath.Join(root, "bin")
-	for _, b := range []struct{ out, pkg string }{{"ampora", "./cmd/ampora"}, {"fleetsim", "./test/fleetsim/cmd/fleetsim"}} {
+	for _, b := range []struct{ out, pkg string }{{"ampora", "./cmd/ampora"}, {"fleetsim", "./test/fleetsim/cmd/fleetsim"}, {"kubectl-ampora", "./cmd/kubectl-ampora"}} {
 		fmt.Printf("    go build %s\n", b.pkg)
 		build := exec.Command("go", "build", "-o", filepath.Join(bin, b.out), b.pkg)
 		build.Dir, build.Stdout, build.Stderr = root, os.Stdout, os.Stderr
@@ -148,9 +156,17 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 		return err
 	}
 
-	step("Starting %d operator replicas: ampora manager + ampora opamp each", replicas)
+	step("Starting %d operator replicas: ampora manager (with the approvals webhook) + ampora opamp each", replicas)
 	var urls []string
 	env2 := append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE="+operatorNS)
+	webhookPorts, err := testenv.FreePorts(replicas)
+	if err != nil {
+		return err
+	}
+	// The API server calls the first replica's webhook; on a cluster a Service spreads the calls.
+	if err := testenv.InstallWebhook(ctx, env.Client, webhookConfiguration, webhookPorts[0]); err != nil {
+		return err
+	}
 	for i := range replicas {
 		ports, err := testenv.FreePorts(4)
 		if err != nil {
@@ -160,7 +176,9 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 		_, err = p.start(dir, name+"-manager.log", env2, filepath.Join(bin, "ampora"), "manager",
 			"--leader-elect-lease-duration=15s", "--leader-elect-renew-deadline=10s", "--leader-elect-retry-period=2s",
 			fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ports[0]), fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", ports[1]),
-			"--sidecar-token-file="+tokenFile)
+			"--sidecar-token-file="+tokenFile,
+			"--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", webhookPorts[i]), "--webhook-cert-dir="+filepath.Join(dir, name+"-webhook"),
+			"--webhook-cert-secret=ampora-webhook-cert", "--webhook-configuration="+webhookConfiguration, "--webhook-cert-hosts=127.0.0.1")
 		if err != nil {
 			return err
 		}
@@ -182,6 +200,23 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 		return err
 	}
 
+	if err := testenv.WaitWebhookCA(ctx, env.Client, webhookConfiguration, 2*time.Minute); err != nil {
+		return fmt.Errorf("the managers did not set up the approvals webhook (see .demo/ampora-*-manager.log): %w", err)
+	}
+	viewerConfig := filepath.Join(dir, "viewer-kubeconfig")
+	if err := testenv.Viewer(ctx, env.Client, env.Config, demoNS, operatorNS, viewerConfig); err != nil {
+		return err
+	}
+	if _, err := p.start(dir, "dashboard.log", os.Environ(), filepath.Join(bin, "kubectl-ampora"), "--kubeconfig", viewerConfig,
+		"dashboard", "-n", demoNS, "--address", "127.0.0.1:0"); err != nil {
+		return err
+	}
+	dashURL, err := dashboardURL(ctx, filepath.Join(dir, "dashboard.log"))
+	if err != nil {
+		return err
+	}
+	step("The dashboard (kubectl ampora dashboard, as a read-only user of namespace %s) serves the rollouts at\n    %s", demoNS, dashURL)
+
 	step("Applying the sample AgentGroup, GatePolicy and Rollout from config/samples")
 	for _, f := range []string{"fleet_v1alpha1_agentgroup.yaml", "fleet_v1alpha1_gatepolicy.yaml"} {
 		if out, err := kubectl("", "apply", "-n", demoNS, "-f", filepath.Join(root, "config", "samples", f)); err != nil {
@@ -199,32 +234,13 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 		fmt.Print(indent(out))
 	}
 
-	step("Watching rollout/%s", rollout)
-	described := false
-	for {
-		ro, err := watchUntilStop(ctx, env.Client)
-		if err != nil {
-			return err
-		}
-		if ro.Status.Phase != fleetv1alpha1.RolloutPaused {
-			break
-		}
-		if !described {
-			step("The rollout paused at a gate: kubectl describe rollout %s", rollout)
-			out, _ := kubectl("", "-n", demoNS, "describe", "rollout", rollout)
-			fmt.Print(indent(out))
-			described = true
-		}
-		oneLiner := fmt.Sprintf("kubectl -n %s annotate rollout %s fleet.ampora.io/action=resume fleet.ampora.io/action-requested-by=demo --overwrite", demoNS, rollout)
-		step("Resuming with the documented action:\n    %s", oneLiner)
-		if _, err := kubectl("", "-n", demoNS, "annotate", "rollout", rollout, "fleet.ampora.io/action=resume",
-			"fleet.ampora.io/action-requested-by=demo", "--overwrite"); err != nil {
-			return err
-		}
-		if err := waitResumed(ctx, env.Client); err != nil {
-			return err
-		}
+	if err := follow(ctx, env.Client, kubectl, rollout); err != nil {
+		return err
 	}
+	if err := approvals(ctx, env.Client, kubectl, filepath.Join(bin, "kubectl-ampora"), kubeconfig); err != nil {
+		return err
+	}
+
 	step("Final state")
 	out, _ := kubectl("", "-n", demoNS, "get", "rollouts,agentgroups,gatepolicies", "-o", "wide")
 	fmt.Print(indent(out))
@@ -233,6 +249,105 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 		<-ctx.Done()
 	}
 	return nil
+}
+
+// follow watches a rollout until it ends; at a gate pause it shows kubectl describe once and
+// resumes the documented way.
+func follow(ctx context.Context, c client.Client, kubectl func(string, ...string) (string, error), name string) error {
+	step("Watching rollout/%s", name)
+	described := false
+	for {
+		ro, err := watchUntilStop(ctx, c, name)
+		if err != nil {
+			return err
+		}
+		if ro.Status.Phase != fleetv1alpha1.RolloutPaused {
+			break
+		}
+		if !described {
+			step("The rollout paused at a gate: kubectl describe rollout %s", name)
+			out, _ := kubectl("", "-n", demoNS, "describe", "rollout", name)
+			fmt.Print(indent(out))
+			described = true
+		}
+		oneLiner := fmt.Sprintf("kubectl -n %s annotate rollout %s fleet.ampora.io/action=resume fleet.ampora.io/action-requested-by=demo --overwrite", demoNS, name)
+		step("Resuming with the documented action:\n    %s", oneLiner)
+		if _, err := kubectl("", "-n", demoNS, "annotate", "rollout", name, "fleet.ampora.io/action=resume",
+			"fleet.ampora.io/action-requested-by=demo", "--overwrite"); err != nil {
+			return err
+		}
+		if err := waitResumed(ctx, c, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// approvals applies the production GatePolicy and, as alice, a rollout under it; shows it
+// waiting, alice's own approval refused and bob's taken; and follows it to the end.
+func approvals(ctx context.Context, c client.Client, kubectl func(string, ...string) (string, error), plugin, kubeconfig string) error {
+	root := testenv.Root()
+	if err := testenv.Editors(ctx, c, "alice", "bob"); err != nil {
+		return err
+	}
+	step("Four eyes: config/samples/fleet_v1alpha1_gatepolicy_production.yaml asks for one approval of rollouts that reach production agents")
+	out, err := kubectl("", "apply", "-n", demoNS, "-f", filepath.Join(root, "config", "samples", "fleet_v1alpha1_gatepolicy_production.yaml"))
+	if err != nil {
+		return err
+	}
+	fmt.Print(indent(out))
+	step("alice applies config/samples/fleet_v1alpha1_rollout_approved.yaml (kubectl --as alice apply ...)")
+	if out, err = kubectl("", "--as", "alice", "apply", "-n", demoNS, "-f", filepath.Join(root, "config", "samples", "fleet_v1alpha1_rollout_approved.yaml")); err != nil {
+		return err
+	}
+	fmt.Print(indent(out))
+	for {
+		var ro fleetv1alpha1.Rollout
+		if err := c.Get(ctx, client.ObjectKey{Namespace: demoNS, Name: approved}, &ro); err != nil {
+			return err
+		}
+		if cond := meta.FindStatusCondition(ro.Status.Conditions, fleetv1alpha1.ConditionApproved); cond != nil && cond.Reason == fleetv1alpha1.ReasonAwaitingApproval {
+			fmt.Printf("    %s  Approved=%s  %s\n", ro.Status.Phase, cond.Status, cond.Message)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	ampora := func(user string, args ...string) (string, error) {
+		return output(exec.CommandContext(ctx, plugin, append([]string{"--kubeconfig", kubeconfig, "--as", user, "-n", demoNS}, args...)...))
+	}
+	step("alice tries to approve her own config: kubectl ampora approve %s --as alice", approved)
+	if _, err := ampora("alice", "approve", approved); err == nil {
+		return fmt.Errorf("the webhook let the author approve her own config")
+	}
+	fmt.Println("    refused, as the policy wants")
+	step("bob approves it: kubectl ampora approve %s --as bob", approved)
+	if out, err = ampora("bob", "approve", approved); err != nil {
+		return err
+	}
+	fmt.Print(indent(out))
+	return follow(ctx, c, kubectl, approved)
+}
+
+// dashboardURL reads the dashboard's address from its log.
+func dashboardURL(ctx context.Context, log string) (string, error) {
+	for range 100 {
+		b, _ := os.ReadFile(log)
+		for _, f := range strings.Fields(string(b)) {
+			if strings.HasPrefix(f, "http://127.0.0.1:") {
+				return strings.TrimRight(f, ".,"), nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return "", fmt.Errorf("the dashboard printed no address (see .demo/dashboard.log)")
 }
 
 // setup creates the namespaces, the operator's ServiceAccount with its role (the sidecars'
@@ -276,11 +391,11 @@ func waitConnected(ctx context.Context, c client.Client, n int) error {
 }
 
 // watchUntilStop prints one line per change until the rollout pauses or reaches a final phase.
-func watchUntilStop(ctx context.Context, c client.Client) (*fleetv1alpha1.Rollout, error) {
+func watchUntilStop(ctx context.Context, c client.Client, name string) (*fleetv1alpha1.Rollout, error) {
 	last := ""
 	for {
 		var ro fleetv1alpha1.Rollout
-		if err := c.Get(ctx, client.ObjectKey{Namespace: demoNS, Name: rollout}, &ro); err != nil {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: demoNS, Name: name}, &ro); err != nil {
 			return nil, err
 		}
 		st := ro.Status
@@ -309,10 +424,10 @@ func watchUntilStop(ctx context.Context, c client.Client) (*fleetv1alpha1.Rollou
 	}
 }
 
-func waitResumed(ctx context.Context, c client.Client) error {
+func waitResumed(ctx context.Context, c client.Client, name string) error {
 	for {
 		var ro fleetv1alpha1.Rollout
-		if err := c.Get(ctx, client.ObjectKey{Namespace: demoNS, Name: rollout}, &ro); err != nil {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: demoNS, Name: name}, &ro); err != nil {
 			return err
 		}
 		if ro.Status.Phase != fleetv1alpha1.RolloutPaused {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/gates"
 	"github.com/ampora-io/ampora/internal/readapi"
 )
 
@@ -451,7 +452,7 @@ func rolloutView(c chrome, ro *fleetv1alpha1.Rollout, sr *series, failed failedV
 		p.Diff = diffViewOf(d, st.Revision)
 	}
 	if g := st.EffectiveGates; g != nil {
-		p.Gates = gatesText(*g)
+		p.Gates = gates.Summary(*g, " · ")
 	}
 	for _, t := range []string{fleetv1alpha1.ConditionReady, fleetv1alpha1.ConditionReconciling, fleetv1alpha1.ConditionStalled, fleetv1alpha1.ConditionPaused} {
 		if cnd := meta.FindStatusCondition(st.Conditions, t); cnd != nil {
@@ -505,39 +506,6 @@ func diffViewOf(d *fleetv1alpha1.ConfigDiff, rev string) *diffView {
 		v.Lines = append(v.Lines, diffLine{Mark: "~", Class: "changed", Text: e})
 	}
 	return v
-}
-
-// gatesText lists the thresholds in force.
-func gatesText(g fleetv1alpha1.EffectiveGates) string {
-	var parts []string
-	pctGate := func(name string, v *int32) {
-		if v != nil {
-			parts = append(parts, fmt.Sprintf("%s %d %%", name, *v))
-		}
-	}
-	pctGate("failure-ratio", g.MaxFailurePercent)
-	pctGate("disconnect-ratio", g.MaxDisconnectPercent)
-	pctGate("unhealthy-ratio", g.MaxUnhealthyPercent)
-	if g.MaxApplyDurationP95 != nil {
-		parts = append(parts, "apply-duration-p95 "+shortDuration(g.MaxApplyDurationP95.Duration))
-	}
-	if g.MaxFailures != nil {
-		parts = append(parts, fmt.Sprintf("failures %d", *g.MaxFailures))
-	}
-	if g.MinSampleSize != nil {
-		parts = append(parts, fmt.Sprintf("min-sample %d", *g.MinSampleSize))
-	}
-	if g.BakeTime != nil {
-		parts = append(parts, "bake "+shortDuration(g.BakeTime.Duration))
-	}
-	if g.OnFailure != "" {
-		parts = append(parts, "on failure "+string(g.OnFailure))
-	}
-	s := strings.Join(parts, " · ")
-	if g.Policy != "" {
-		s += " (GatePolicy " + g.Policy + ")"
-	}
-	return s
 }
 
 // maxEvents bounds the events shown, newest first.
@@ -741,18 +709,6 @@ func agentFromStatus(ro *fleetv1alpha1.Rollout, uid string) *readapi.Agent {
 		}
 	}
 	return nil
-}
-
-// shortDuration writes a duration without trailing zero units: 10m, 1h, 1h30m, 45s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 func yesNo(b bool) string {

@@ -53,9 +53,9 @@ func Evaluate(g v1alpha1.EffectiveGates, batch, total v1alpha1.AgentCounts, appl
 		d, overflow := Percentile(applyBuckets, p95)
 		switch {
 		case overflow:
-			return breach(v1alpha1.GateApplyDurationP95, "> "+formatDuration(d), formatDuration(limit))
+			return breach(v1alpha1.GateApplyDurationP95, "> "+FormatDuration(d), FormatDuration(limit))
 		case d > limit:
-			return breach(v1alpha1.GateApplyDurationP95, formatDuration(d), formatDuration(limit))
+			return breach(v1alpha1.GateApplyDurationP95, FormatDuration(d), FormatDuration(limit))
 		}
 	}
 	return passed

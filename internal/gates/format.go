@@ -36,9 +36,9 @@ func readsAbove(s string, threshold *big.Rat) bool {
 
 func formatInt(n int64) string { return strconv.FormatInt(n, 10) }
 
-// formatDuration writes a duration without its zero units, the way users write them in
+// FormatDuration writes a duration without its zero units, the way users write them in
 // specs: 1m30s, 2m, 1h, 1h0.5s, 500ms.
-func formatDuration(d time.Duration) string {
+func FormatDuration(d time.Duration) string {
 	if d < time.Second {
 		return d.String() // "0s", "500ms", and negative values, which no gate allows
 	}

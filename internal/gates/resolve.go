@@ -21,11 +21,11 @@ func Resolve(rollout *v1alpha1.GateThresholds, policy *v1alpha1.GatePolicy, name
 	}
 	var out v1alpha1.EffectiveGates
 	if policy != nil {
-		levels = append(levels, &policy.Spec.Gates)
+		levels = append(levels, &policy.InForce().Gates)
 		out.Policy = policy.Name
 	}
 	if namespaceDefault != nil {
-		levels = append(levels, &namespaceDefault.Spec.Gates)
+		levels = append(levels, &namespaceDefault.InForce().Gates)
 		if policy == nil {
 			out.Policy = v1alpha1.DefaultGatePolicyName
 		}

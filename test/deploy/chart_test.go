@@ -18,7 +18,7 @@ import (
 
 // valuesFiles are the non-default values the chart is checked with (test/deploy/testdata).
 var valuesFiles = []string{"tls.yaml", "mtls.yaml", "replicas3.yaml", "replicas1.yaml",
-	"servicemonitor.yaml", "tokens.yaml", "gatepolicy.yaml", "everything.yaml"}
+	"servicemonitor.yaml", "tokens.yaml", "gatepolicy.yaml", "everything.yaml", "nowebhook.yaml"}
 
 // container returns a container of the operator Pod by name.
 func container(d *appsv1.Deployment, name string) corev1.Container {
@@ -68,7 +68,9 @@ var _ = Describe("The Helm chart", func() {
 			out, _ := dryRun(ctx, manifest)
 			expectAllApplied(out, objs)
 			for _, o := range objs {
-				if o.GetKind() != "ClusterRole" && o.GetKind() != "ClusterRoleBinding" {
+				switch o.GetKind() {
+				case "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration":
+				default:
 					Expect(o.GetNamespace()).NotTo(BeEmpty(), "%s/%s has no namespace", o.GetKind(), o.GetName())
 				}
 			}
@@ -87,7 +89,9 @@ var _ = Describe("The Helm chart", func() {
 			Expect(*pod.SecurityContext.RunAsNonRoot).To(BeTrue())
 			Expect(*pod.SecurityContext.RunAsUser).To(Equal(int64(65532)))
 			Expect(pod.SecurityContext.SeccompProfile.Type).To(Equal(corev1.SeccompProfileTypeRuntimeDefault))
-			Expect(pod.Volumes).To(BeEmpty())
+			// Only the manager's webhook certificate directory (the root filesystem is read-only).
+			Expect(pod.Volumes).To(HaveLen(1))
+			Expect(pod.Volumes[0].Name).To(Equal("webhook-cert"))
 			Expect(*pod.TerminationGracePeriodSeconds).To(BeNumerically(">", 10), "above the OpAMP server's shutdown grace")
 
 			downward := []corev1.EnvVar{
@@ -111,7 +115,12 @@ var _ = Describe("The Helm chart", func() {
 
 			mgr := container(d, "manager")
 			Expect(mgr.Args[0]).To(Equal("manager"))
-			Expect(mgr.Args).To(ContainElements("--leader-elect=true", "--health-probe-bind-address=:8081"))
+			Expect(mgr.Args).To(ContainElements("--leader-elect=true", "--health-probe-bind-address=:8081",
+				"--webhook-port=9443", "--webhook-cert-dir=/tmp/ampora-webhook", "--webhook-cert-secret=ampora-webhook-cert",
+				"--webhook-configuration=ampora-approvals",
+				"--webhook-cert-hosts=ampora-webhook,ampora-webhook."+releaseNS+",ampora-webhook."+releaseNS+".svc,ampora-webhook."+releaseNS+".svc.cluster.local"))
+			Expect(portOf(mgr, "webhook")).To(Equal(int32(9443)))
+			Expect(mgr.VolumeMounts).To(ConsistOf(corev1.VolumeMount{Name: "webhook-cert", MountPath: "/tmp/ampora-webhook"}))
 			Expect(mgr.LivenessProbe.HTTPGet.Path).To(Equal("/healthz"))
 			Expect(portOf(mgr, mgr.LivenessProbe.HTTPGet.Port.StrVal)).To(Equal(int32(8081)))
 			Expect(mgr.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
@@ -148,13 +157,16 @@ var _ = Describe("The Helm chart", func() {
 			gp := find(objs, "GatePolicy", fleetv1alpha1.DefaultGatePolicyName)
 			Expect(gp.GetNamespace()).To(Equal(releaseNS))
 
-			Expect(ofKind(objs, "Secret")).To(BeEmpty())
+			Expect(ofKind(objs, "Secret")).To(BeEmpty(), "the manager makes the webhook's certificate Secret")
 			Expect(ofKind(objs, "ServiceMonitor")).To(BeEmpty())
 			for _, b := range append(ofKind(objs, "ClusterRoleBinding"), ofKind(objs, "RoleBinding")...) {
 				subjects, _, _ := unstructured.NestedSlice(b.Object, "subjects")
 				Expect(subjects).To(Equal([]any{map[string]any{"kind": "ServiceAccount", "name": "ampora", "namespace": releaseNS}}))
 			}
 			Expect(find(objs, "Role", "ampora-leases").GetNamespace()).To(Equal(releaseNS))
+			Expect(find(objs, "Role", "ampora-webhook-cert").GetNamespace()).To(Equal(releaseNS))
+			find(objs, "Service", "ampora-webhook")
+			find(objs, "MutatingWebhookConfiguration", "ampora-approvals")
 		}),
 		Entry("TLS", []string{"tls.yaml"}, func(objs []*unstructured.Unstructured) {
 			d := deployment(objs)
@@ -162,9 +174,12 @@ var _ = Describe("The Helm chart", func() {
 			Expect(op.Args).To(ContainElements("--tls-cert-file=/etc/ampora/tls/tls.crt", "--tls-key-file=/etc/ampora/tls/tls.key"))
 			Expect(strings.Join(op.Args, " ")).NotTo(ContainSubstring("--client-ca-file"))
 			Expect(op.VolumeMounts).To(ConsistOf(corev1.VolumeMount{Name: "tls", MountPath: "/etc/ampora/tls", ReadOnly: true}))
-			Expect(d.Spec.Template.Spec.Volumes).To(ConsistOf(corev1.Volume{Name: "tls",
+			Expect(d.Spec.Template.Spec.Volumes).To(ContainElement(corev1.Volume{Name: "tls",
 				VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "ampora-opamp-tls"}}}))
-			Expect(container(d, "manager").VolumeMounts).To(BeEmpty())
+			Expect(d.Spec.Template.Spec.Volumes).To(HaveLen(2), "tls and the webhook's certificate directory")
+			for _, m := range container(d, "manager").VolumeMounts {
+				Expect(m.Name).NotTo(Equal("tls"), "the manager does not mount the OpAMP certificate")
+			}
 		}),
 		Entry("mTLS", []string{"mtls.yaml"}, func(objs []*unstructured.Unstructured) {
 			d := deployment(objs)
@@ -291,6 +306,10 @@ var _ = Describe("The Helm chart", func() {
 		Entry("no replica", "minimum: got 0, want 1", "replicaCount=0"),
 		Entry("several managers without leader election", "manager.leaderElection.enabled=false needs replicaCount 1",
 			"manager.leaderElection.enabled=false"),
+		Entry("a port twice in the Pod", "opamp.readAPIPort and webhook.port are both port 8443", "webhook.port=8443"),
+		Entry("a webhook timeout the API server refuses", "maximum: got 60, want 30", "webhook.timeoutSeconds=60"),
+		Entry("an unknown failure policy", "at '/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'",
+			"webhook.failurePolicy=Retry"),
 		Entry("a token Secret twice", "enrollmentTokens: payments/a appears twice",
 			"enrollmentTokens[0].name=a", "enrollmentTokens[0].namespace=payments",
 			"enrollmentTokens[1].name=a", "enrollmentTokens[1].namespace=payments"),

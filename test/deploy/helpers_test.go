@@ -33,10 +33,15 @@ func script(ctx context.Context, name string) (string, error) {
 
 // runHelm runs helm and returns stdout and stderr.
 func runHelm(ctx context.Context, args ...string) (string, string, error) {
+	// No repositories, plugins or caches of the user's: a fresh helm home per run.
+	return runHelmIn(ctx, GinkgoT().TempDir(), args...)
+}
+
+// runHelmIn runs helm with its home in a given directory (in cleanup code, which cannot make
+// temporary directories).
+func runHelmIn(ctx context.Context, home string, args ...string) (string, string, error) {
 	cmd := exec.CommandContext(ctx, helm, args...)
 	cmd.Dir = root
-	// No repositories, plugins or caches of the user's: a fresh helm home per run.
-	home := GinkgoT().TempDir()
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home+"/cache", "HELM_CONFIG_HOME="+home+"/config",
 		"HELM_DATA_HOME="+home+"/data")
 	var out, errb bytes.Buffer

@@ -32,7 +32,7 @@ var _ = Describe("The kustomize install (config/default)", func() {
 		for _, o := range objs {
 			switch o.GetKind() {
 			case "Namespace", "CustomResourceDefinition":
-			case "ClusterRole", "ClusterRoleBinding":
+			case "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration":
 				Expect(o.GetName()).To(HavePrefix("ampora-"))
 			default:
 				Expect(o.GetName()).To(HavePrefix("ampora-"))
@@ -40,6 +40,7 @@ var _ = Describe("The kustomize install (config/default)", func() {
 			}
 		}
 		expectRoles(objs, "ampora-manager", "ampora-opamp-sidecar", "ampora-leases")
+		expectWebhookRoles(objs, "ampora")
 		for _, b := range append(ofKind(objs, "ClusterRoleBinding"), ofKind(objs, "RoleBinding")...) {
 			subjects, _, _ := unstructured.NestedSlice(b.Object, "subjects")
 			Expect(subjects).To(Equal([]any{map[string]any{"kind": "ServiceAccount", "name": "ampora-operator", "namespace": "ampora-system"}}))
@@ -49,10 +50,14 @@ var _ = Describe("The kustomize install (config/default)", func() {
 		d := deployment(objs)
 		Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal("ampora-operator"))
 		find(objs, "ServiceAccount", "ampora-operator")
-		svc := typed[corev1.Service](find(objs, "Service", "ampora-opamp"))
-		for k, v := range svc.Spec.Selector {
-			Expect(d.Spec.Template.Labels).To(HaveKeyWithValue(k, v))
+		for _, name := range []string{"ampora-opamp", "ampora-webhook"} {
+			svc := typed[corev1.Service](find(objs, "Service", name))
+			for k, v := range svc.Spec.Selector {
+				Expect(d.Spec.Template.Labels).To(HaveKeyWithValue(k, v), name)
+			}
 		}
+		expectWebhook(objs, webhookWant{configuration: "ampora-approvals", service: "ampora-webhook", secret: "ampora-webhook-cert",
+			namespace: "ampora-system", failurePolicy: "Fail", timeoutSeconds: 10})
 	})
 
 	It("runs the same Pod as the Helm chart's defaults", func(ctx SpecContext) {
@@ -76,10 +81,16 @@ var _ = Describe("The kustomize install (config/default)", func() {
 			Expect(k.ReadinessProbe).To(Equal(c.ReadinessProbe), k.Name)
 			Expect(k.SecurityContext).To(Equal(c.SecurityContext), k.Name)
 			Expect(k.Resources).To(Equal(c.Resources), k.Name)
+			Expect(k.VolumeMounts).To(Equal(c.VolumeMounts), k.Name)
 			// The chart spells out more flags (their defaults); every flag kustomize passes, the
-			// chart passes with the same value.
-			Expect(c.Args).To(ContainElements(k.Args), k.Name)
+			// chart passes with the same value (kustomize names the namespace by the downward API).
+			var args []string
+			for _, a := range k.Args {
+				args = append(args, strings.ReplaceAll(a, "$(POD_NAMESPACE)", "ampora-system"))
+			}
+			Expect(c.Args).To(ContainElements(args), k.Name)
 		}
+		Expect(kp.Volumes).To(Equal(cp.Volumes))
 		Expect(kp.Containers[0].Image).To(Equal(cp.Containers[0].Image))
 
 		chartSvc := typed[corev1.Service](find(chartObjs, "Service", "ampora-opamp"))
@@ -87,6 +98,8 @@ var _ = Describe("The kustomize install (config/default)", func() {
 		Expect(kustSvc.Spec.Ports).To(Equal(chartSvc.Spec.Ports))
 		Expect(kustSvc.Spec.SessionAffinity).To(Equal(chartSvc.Spec.SessionAffinity))
 		Expect(kustSvc.Spec.SessionAffinityConfig).To(Equal(chartSvc.Spec.SessionAffinityConfig))
+		Expect(typed[corev1.Service](find(objs, "Service", "ampora-webhook")).Spec.Ports).To(
+			Equal(typed[corev1.Service](find(chartObjs, "Service", "ampora-webhook")).Spec.Ports))
 
 		// Both spread the replicas over nodes (their selectors differ: the chart's names the release).
 		term := func(d *appsv1.Deployment) string {

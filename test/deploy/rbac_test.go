@@ -3,6 +3,9 @@ package deploy_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -18,10 +21,14 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -93,6 +100,73 @@ func expectRoles(objs []*unstructured.Unstructured, manager, opamp, leases strin
 	}
 }
 
+// namedAccess is an access to one object by name ("" for any).
+type namedAccess struct{ group, resource, verb, name string }
+
+func (a namedAccess) String() string {
+	if a.name == "" {
+		return a.verb + " " + a.resource + "." + a.group
+	}
+	return a.verb + " " + a.resource + "." + a.group + "/" + a.name
+}
+
+// namedAccesses expands rules into what they grant, by name, renaming resourceNames.
+func namedAccesses(rules []rbacv1.PolicyRule, rename map[string]string) []string {
+	set := map[string]bool{}
+	for _, r := range rules {
+		Expect(r.NonResourceURLs).To(BeEmpty())
+		names := r.ResourceNames
+		if len(names) == 0 {
+			names = []string{""}
+		}
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				for _, v := range r.Verbs {
+					for _, n := range names {
+						if to, ok := rename[n]; ok {
+							n = to
+						}
+						set[namedAccess{g, res, v, n}.String()] = true
+					}
+				}
+			}
+		}
+	}
+	var out []string
+	for a := range set {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// expectWebhookRoles checks the approvals webhook's roles against the hand-written ones of
+// config/rbac, whose resourceNames are the kustomize install's (prefix "ampora"): rule for
+// rule, each name narrowed to the install's own configuration and Secret.
+func expectWebhookRoles(objs []*unstructured.Unstructured, prefix string) {
+	GinkgoHelper()
+	rename := map[string]string{"ampora-approvals": prefix + "-approvals", "ampora-webhook-cert": prefix + "-webhook-cert"}
+	for _, c := range []struct{ file, kind, name string }{
+		{"config/rbac/webhook_role.yaml", "ClusterRole", prefix + "-webhook"},
+		{"config/rbac/webhook_cert_role.yaml", "Role", prefix + "-webhook-cert"},
+	} {
+		src := parseFile(c.file)
+		Expect(src).To(HaveLen(1))
+		want := namedAccesses(rulesOf(src[0]), rename)
+		Expect(want).NotTo(BeEmpty())
+		Expect(namedAccesses(rulesOf(find(objs, c.kind, c.name)), nil)).To(Equal(want), "%s %s against %s", c.kind, c.name, c.file)
+	}
+	// Each right on the configuration and on the Secret names them, but for create, which
+	// cannot.
+	for _, a := range append(namedAccesses(rulesOf(find(objs, "ClusterRole", prefix+"-webhook")), nil),
+		namedAccesses(rulesOf(find(objs, "Role", prefix+"-webhook-cert")), nil)...) {
+		if strings.HasPrefix(a, "create ") || strings.Contains(a, " namespaces.") {
+			continue
+		}
+		Expect(a).To(Or(HaveSuffix("/"+prefix+"-approvals"), HaveSuffix("/"+prefix+"-webhook-cert")), a)
+	}
+}
+
 var _ = Describe("RBAC", func() {
 	It("renders the generated ClusterRole and the hand-written roles rule for rule", func(ctx SpecContext) {
 		for _, files := range [][]string{nil, {"everything.yaml"}} {
@@ -102,6 +176,7 @@ var _ = Describe("RBAC", func() {
 				prefix = "ampora-operator"
 			}
 			expectRoles(objs, prefix+"-manager", prefix+"-opamp-sidecar", prefix+"-leases")
+			expectWebhookRoles(objs, prefix)
 		}
 	})
 
@@ -110,6 +185,7 @@ var _ = Describe("RBAC", func() {
 			"charts/ampora/files/rbac/role.yaml":        "config/rbac/role.yaml",
 			"charts/ampora/files/rbac/opamp_role.yaml":  "config/rbac/opamp_role.yaml",
 			"charts/ampora/files/rbac/leases_role.yaml": "config/rbac/leases_role.yaml",
+			"charts/ampora/files/webhook.yaml":          "config/webhook/manifests.yaml",
 		} {
 			Expect(read(dst)).To(Equal(read(src)), "%s is stale: run make manifests", dst)
 		}
@@ -134,6 +210,7 @@ var _ = Describe("RBAC", func() {
 		)
 		user := "system:serviceaccount:" + ns + ":" + sa
 		groups := []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}
+		var objs []*unstructured.Unstructured // what the chart rendered
 
 		BeforeAll(func(ctx SpecContext) {
 			for _, n := range []string{ns, fleetNS} {
@@ -141,23 +218,34 @@ var _ = Describe("RBAC", func() {
 			}
 			out, errOut, err := runHelm(ctx, "template", "rbac", "charts/ampora", "-n", ns)
 			Expect(err).NotTo(HaveOccurred(), errOut)
+			objs, err = parse(out)
+			Expect(err).NotTo(HaveOccurred())
+			// The webhook configuration stays until the end: while it exists, every write of a
+			// Rollout or GatePolicy in the cluster needs the webhook.
+			DeferCleanup(removeWebhookConfigurations, "rbac-ampora-approvals")
+			// No replica runs yet, and the chart's default GatePolicy is created all the same.
 			_, errOut, err = env.Kubectl(ctx, out, "apply", "--server-side", "--field-manager=ampora-deploy-test", "-f", "-")
 			Expect(err).NotTo(HaveOccurred(), errOut)
 		})
 
+		sar := func(ctx context.Context, allowed bool, namespace, verb, group, resource, name string) {
+			GinkgoHelper()
+			sub := ""
+			if r, s, ok := strings.Cut(resource, "/"); ok {
+				resource, sub = r, s
+			}
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User: user, Groups: groups,
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: namespace, Verb: verb,
+					Group: group, Resource: resource, Subresource: sub, Name: name},
+			}}
+			Expect(env.Client.Create(ctx, sar)).To(Succeed())
+			Expect(sar.Status.Allowed).To(Equal(allowed), "%s %s %s/%s %q in %q: %s", user, verb, group, resource, name, namespace, sar.Status.Reason)
+		}
+
 		DescribeTable("lets the ServiceAccount do what the processes do, and nothing else",
 			func(ctx context.Context, allowed bool, namespace, verb, group, resource string) {
-				sub := ""
-				if r, s, ok := strings.Cut(resource, "/"); ok {
-					resource, sub = r, s
-				}
-				sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-					User: user, Groups: groups,
-					ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: namespace, Verb: verb,
-						Group: group, Resource: resource, Subresource: sub},
-				}}
-				Expect(env.Client.Create(ctx, sar)).To(Succeed())
-				Expect(sar.Status.Allowed).To(Equal(allowed), "%s %s %s/%s in %q: %s", user, verb, group, resource, namespace, sar.Status.Reason)
+				sar(ctx, allowed, namespace, verb, group, resource, "")
 			},
 			// The sidecar.
 			Entry(nil, true, "", "list", "", "secrets"),
@@ -196,6 +284,37 @@ var _ = Describe("RBAC", func() {
 			Entry(nil, false, "", "create", "rbac.authorization.k8s.io", "clusterrolebindings"),
 		)
 
+		const (
+			certSecret = "rbac-ampora-webhook-cert"
+			webhookCfg = "rbac-ampora-approvals"
+			admissionG = "admissionregistration.k8s.io"
+		)
+		DescribeTable("lets the webhook reach its own certificate Secret and configuration, and no other",
+			func(ctx context.Context, allowed bool, namespace, verb, group, resource, name string) {
+				sar(ctx, allowed, namespace, verb, group, resource, name)
+			},
+			Entry(nil, true, ns, "get", "", "secrets", certSecret),
+			Entry(nil, true, ns, "update", "", "secrets", certSecret),
+			Entry(nil, true, ns, "create", "", "secrets", ""),
+			Entry(nil, true, "", "get", admissionG, "mutatingwebhookconfigurations", webhookCfg),
+			Entry(nil, true, "", "patch", admissionG, "mutatingwebhookconfigurations", webhookCfg),
+			Entry(nil, true, "", "get", "", "namespaces", fleetNS),
+			Entry(nil, true, fleetNS, "get", "", "configmaps", "gateway-collector-config"),
+			Entry(nil, false, ns, "get", "", "secrets", "other"),
+			Entry(nil, false, ns, "update", "", "secrets", "other"),
+			Entry(nil, false, ns, "delete", "", "secrets", certSecret),
+			Entry(nil, false, fleetNS, "get", "", "secrets", certSecret),
+			Entry(nil, false, "", "get", admissionG, "mutatingwebhookconfigurations", "other"),
+			Entry(nil, false, "", "patch", admissionG, "mutatingwebhookconfigurations", "other"),
+			Entry(nil, false, "", "update", admissionG, "mutatingwebhookconfigurations", webhookCfg),
+			Entry(nil, false, "", "delete", admissionG, "mutatingwebhookconfigurations", webhookCfg),
+			Entry(nil, false, "", "create", admissionG, "mutatingwebhookconfigurations", ""),
+			Entry(nil, false, "", "list", admissionG, "mutatingwebhookconfigurations", ""),
+			Entry(nil, false, "", "patch", admissionG, "validatingwebhookconfigurations", webhookCfg),
+			Entry(nil, false, "", "list", "", "namespaces", ""),
+			Entry(nil, false, "", "update", "", "namespaces", fleetNS),
+		)
+
 		It("runs ampora manager and ampora opamp as the ServiceAccount without a single refusal", func(ctx SpecContext) {
 			dir := GinkgoT().TempDir()
 			bin := filepath.Join(dir, "ampora")
@@ -219,8 +338,32 @@ var _ = Describe("RBAC", func() {
 			processEnv := append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE="+ns, "POD_NAME="+replica)
 			opamp := start(bin, processEnv, "opamp", "--listen=127.0.0.1:0", "--probe-addr=127.0.0.1:0",
 				"--read-api-addr="+readAPI, "--read-api-url=http://"+readAPI, "--report-interval=200ms")
-			manager := start(bin, processEnv, "manager", "--metrics-bind-address=0",
-				"--health-probe-bind-address=127.0.0.1:0", "--sidecar-token-file="+tokenFile)
+			// The chart's webhook flags, but for where it listens and keeps its certificate: the
+			// test's API server has no cluster network and reaches it on 127.0.0.1.
+			webhookAddr := freeAddr()
+			_, webhookPort, _ := net.SplitHostPort(webhookAddr)
+			managerArgs := []string{"manager", "--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:0",
+				"--sidecar-token-file=" + tokenFile, "--webhook-host=127.0.0.1"}
+			var hosts []string
+			for _, a := range container(deployment(objs), "manager").Args {
+				flag, value, _ := strings.Cut(a, "=")
+				switch flag {
+				case "--webhook-port":
+					value = webhookPort
+				case "--webhook-cert-dir":
+					value = filepath.Join(dir, "webhook")
+				case "--webhook-cert-hosts":
+					hosts = strings.Split(value, ",")
+					value += ",127.0.0.1"
+				case "--webhook-cert-secret", "--webhook-configuration":
+				default:
+					continue
+				}
+				managerArgs = append(managerArgs, flag+"="+value)
+			}
+			Expect(managerArgs).To(ContainElements("--webhook-cert-secret="+certSecret, "--webhook-configuration="+webhookCfg))
+			Expect(hosts).To(ContainElement("rbac-ampora-webhook." + ns + ".svc"))
+			manager := start(bin, processEnv, managerArgs...)
 
 			By("the sidecar syncs its informers and takes its Lease")
 			Eventually(func(g Gomega) {
@@ -230,15 +373,53 @@ var _ = Describe("RBAC", func() {
 			}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
 			By("the manager becomes the leader")
 			Eventually(func(g Gomega) {
+				manager.mustRun()
 				var l coordinationv1.Lease
 				g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "ampora-rollout-engine"}, &l)).To(Succeed())
 				g.Expect(l.Spec.HolderIdentity).NotTo(BeNil())
 				g.Expect(*l.Spec.HolderIdentity).NotTo(BeEmpty())
 			}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
 
+			By("the manager makes the webhook's certificate, for the Service's names, and puts its CA into the chart's configuration")
+			var sec corev1.Secret
+			var cfg admissionregistrationv1.MutatingWebhookConfiguration
+			Eventually(func(g Gomega) {
+				g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: certSecret}, &sec)).To(Succeed())
+				g.Expect(sec.Data).To(HaveKey("ca.crt"))
+				g.Expect(env.Client.Get(ctx, client.ObjectKey{Name: webhookCfg}, &cfg)).To(Succeed())
+				g.Expect(cfg.Webhooks).To(HaveLen(2))
+				for _, w := range cfg.Webhooks {
+					g.Expect(w.ClientConfig.CABundle).To(Equal(sec.Data["ca.crt"]), w.Name)
+				}
+			}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
+			block, _ := pem.Decode(sec.Data[corev1.TLSCertKey])
+			Expect(block).NotTo(BeNil())
+			cert, err := x509.ParseCertificate(block.Bytes)
+			Expect(err).NotTo(HaveOccurred())
+			for _, h := range hosts {
+				Expect(cert.VerifyHostname(h)).To(Succeed())
+			}
+
+			By("the API server has the webhook record the team's writes")
+			// Pointed at 127.0.0.1 instead of the Service; the CA stays.
+			var ops []map[string]any
+			for i, w := range cfg.Webhooks {
+				url := "https://" + webhookAddr + *w.ClientConfig.Service.Path
+				ops = append(ops, map[string]any{"op": "remove", "path": fmt.Sprintf("/webhooks/%d/clientConfig/service", i)},
+					map[string]any{"op": "add", "path": fmt.Sprintf("/webhooks/%d/clientConfig/url", i), "value": url})
+			}
+			patch, err := json.Marshal(ops)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(env.Client.Patch(ctx, &cfg, client.RawPatch(types.JSONPatchType, patch))).To(Succeed())
+			Eventually(func() error {
+				_, errOut, err := env.Kubectl(ctx, "", "apply", "-n", fleetNS, "-k", filepath.Join(root, "config", "samples"))
+				if err != nil {
+					return fmt.Errorf("%w: %s", err, errOut)
+				}
+				return nil
+			}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(time.Second).Should(Succeed())
+
 			By("both write the statuses of a team's objects")
-			_, errOut, err := env.Kubectl(ctx, "", "apply", "-n", fleetNS, "-k", filepath.Join(root, "config", "samples"))
-			Expect(err).NotTo(HaveOccurred(), errOut)
 			Eventually(func(g Gomega) {
 				var ag fleetv1alpha1.AgentGroup
 				g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: fleetNS, Name: "payments-gateways"}, &ag)).To(Succeed())
@@ -252,6 +433,7 @@ var _ = Describe("RBAC", func() {
 				var ro fleetv1alpha1.Rollout
 				g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: fleetNS, Name: "gateways-batching"}, &ro)).To(Succeed())
 				g.Expect(ro.Status.ObservedGeneration).To(Equal(ro.Generation))
+				g.Expect(ro.Annotations).To(HaveKey(fleetv1alpha1.AnnotationAuthor), "the webhook's record")
 			}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
 
 			By("the read API authenticates callers with TokenReview and authorizes them with SubjectAccessReview")
@@ -268,6 +450,20 @@ var _ = Describe("RBAC", func() {
 		})
 	})
 })
+
+// removeWebhookConfigurations deletes MutatingWebhookConfigurations and waits until the API
+// server no longer calls their webhooks, so that later specs can write Rollouts and
+// GatePolicies.
+func removeWebhookConfigurations(ctx SpecContext, names ...string) {
+	for _, name := range names {
+		cfg := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		Expect(client.IgnoreNotFound(env.Client.Delete(ctx, cfg))).To(Succeed())
+	}
+	Eventually(func() error {
+		probe := &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: releaseNS, Name: "webhook-probe"}}
+		return env.Client.Create(ctx, probe, client.DryRunAll)
+	}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(500 * time.Millisecond).Should(Succeed())
+}
 
 func read(rel string) string {
 	GinkgoHelper()
@@ -356,6 +552,15 @@ func start(bin string, env []string, args ...string) *process {
 	}()
 	DeferCleanup(func() { p.stop() })
 	return p
+}
+
+// mustRun stops an Eventually at once when the process has exited.
+func (p *process) mustRun() {
+	select {
+	case <-p.done:
+		StopTrying(strings.Join(p.cmd.Args, " ") + " exited:\n" + p.out.String()).Now()
+	default:
+	}
 }
 
 // stop sends SIGTERM, waits for the exit (killing the process if it outlives its shutdown

@@ -78,4 +78,3 @@ var _ = Describe("Leader failover", func() {
 		}
 	})
 })
-

@@ -164,9 +164,26 @@ var _ = Describe("Argo CD health and kstatus", func() {
 
 		Expect(env.Client.Create(ctx, &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: done.ns, Name: "strict"},
 			Spec: fleetv1alpha1.GatePolicySpec{Gates: fleetv1alpha1.GateThresholds{MaxFailurePercent: new(int32(1))}}})).To(Succeed())
-		Eventually(func() int64 { return capture("GatePolicy", done.ns, "strict").GetGeneration() - observed(capture("GatePolicy", done.ns, "strict")) },
+		Eventually(func() int64 {
+			return capture("GatePolicy", done.ns, "strict").GetGeneration() - observed(capture("GatePolicy", done.ns, "strict"))
+		},
 			20*time.Second).Should(BeZero())
 		cases = append(cases, verdict{"gatepolicy.yaml", "GatePolicy", capture("GatePolicy", done.ns, "strict"), "Healthy", status.CurrentStatus})
+
+		guarded := newScenario(sc, "approval", fleetsim.Behavior{})
+		Expect(env.Client.Create(ctx, &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: guarded.ns, Name: "production"},
+			Spec: fleetv1alpha1.GatePolicySpec{Gates: fleetv1alpha1.GateThresholds{MaxFailurePercent: new(int32(5))},
+				RequiredApprovals: &fleetv1alpha1.ApprovalRequirement{Count: 1}}})).To(Succeed())
+		guarded.rollout("r", validConfig, func(r *fleetv1alpha1.Rollout) {
+			r.Spec.GatePolicyRef = &fleetv1alpha1.LocalObjectReference{Name: "production"}
+		})
+		Eventually(func() string { return readyReason(capture("Rollout", guarded.ns, "r")) }, 30*time.Second).Should(Equal(fleetv1alpha1.ReasonAwaitingApproval))
+		cases = append(cases, verdict{"awaiting-approval.yaml", "Rollout", capture("Rollout", guarded.ns, "r"), "Suspended", status.InProgressStatus})
+		Eventually(func() int64 { return observed(capture("GatePolicy", guarded.ns, "production")) }, 20*time.Second).Should(BeNumerically(">", 0))
+		_, errOut, err = env.Kubectl(ctx, "", "-n", guarded.ns, "patch", "gatepolicy", "production", "--type=merge", "-p", `{"spec":{"gates":{"maxFailurePercent":50}}}`)
+		Expect(err).NotTo(HaveOccurred(), errOut)
+		Eventually(func() string { return readyReason(capture("GatePolicy", guarded.ns, "production")) }, 30*time.Second).Should(Equal(fleetv1alpha1.ReasonAwaitingApproval))
+		cases = append(cases, verdict{"change-awaiting-approval.yaml", "GatePolicy", capture("GatePolicy", guarded.ns, "production"), "Suspended", status.InProgressStatus})
 
 		tests := map[string][]healthCase{}
 		for _, c := range cases {
@@ -189,6 +206,17 @@ var _ = Describe("Argo CD health and kstatus", func() {
 		}
 	})
 })
+
+func readyReason(u *unstructured.Unstructured) string {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == fleetv1alpha1.ConditionReady {
+			r, _ := m["reason"].(string)
+			return r
+		}
+	}
+	return ""
+}
 
 func observed(u *unstructured.Unstructured) int64 {
 	g, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
@@ -264,4 +292,3 @@ var _ = Describe("Argo CD customizations as checked in", func() {
 		}
 	})
 })
-

@@ -56,17 +56,6 @@ func Scheme() *k8sruntime.Scheme {
 // Option changes the control plane before it starts.
 type Option func(*envtest.Environment)
 
-// WithWebhooks installs the webhook configurations of config/webhook, pointed at a local
-// webhook server on a free port with a certificate envtest makes: the server reads them from
-// Env.WebhookInstallOptions (LocalServingHost, LocalServingPort, LocalServingCertDir).
-func WithWebhooks() Option {
-	return func(env *envtest.Environment) {
-		env.WebhookInstallOptions = envtest.WebhookInstallOptions{
-			Paths: []string{filepath.Join(Root(), "config", "webhook")},
-		}
-	}
-}
-
 // Start starts kube-apiserver and etcd from KUBEBUILDER_ASSETS and installs the CRDs of
 // config/crd/bases. It fails with a hint when the binaries have not been built.
 func Start(opts ...Option) (*Env, error) {

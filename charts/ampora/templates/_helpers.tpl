@@ -74,3 +74,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* Mount paths of the TLS material. */}}
 {{- define "ampora.tlsDir" -}}/etc/ampora/tls{{- end }}
 {{- define "ampora.clientCADir" -}}/etc/ampora/client-ca{{- end }}
+
+{{/* Names of the approvals webhook's objects, and where the manager keeps its certificate. */}}
+{{- define "ampora.webhookService" -}}{{ include "ampora.fullname" . }}-webhook{{- end }}
+{{- define "ampora.webhookConfiguration" -}}{{ include "ampora.fullname" . }}-approvals{{- end }}
+{{- define "ampora.webhookCertSecret" -}}{{ include "ampora.fullname" . }}-webhook-cert{{- end }}
+{{- define "ampora.webhookCertDir" -}}/tmp/ampora-webhook{{- end }}

@@ -18,6 +18,11 @@ if stalled ~= nil and stalled.status == "True" then
   hs.message = stalled.reason .. ": " .. (stalled.message or "")
   return hs
 end
+if ready ~= nil and ready.reason == "AwaitingApproval" then
+  hs.status = "Suspended"
+  hs.message = ready.message or "A change waits for approval"
+  return hs
+end
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = ready.message or ""

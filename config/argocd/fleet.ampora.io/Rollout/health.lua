@@ -22,12 +22,17 @@ if stalled ~= nil and stalled.status == "True" then
   hs.message = stalled.reason .. ": " .. (stalled.message or "")
   return hs
 end
+local ready = condition("Ready")
+if ready ~= nil and ready.reason == "AwaitingApproval" then
+  hs.status = "Suspended"
+  hs.message = obj.status.message or ready.message or "Waiting for approval"
+  return hs
+end
 if obj.status.phase == "Paused" then
   hs.status = "Suspended"
   hs.message = obj.status.message or "Paused"
   return hs
 end
-local ready = condition("Ready")
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = ready.message or "Completed"

@@ -1,0 +1,58 @@
+package approval
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Change is one admission request on a Rollout or GatePolicy, as the webhook sees it.
+type Change struct {
+	// User is the user Kubernetes authenticated for the request.
+	User string
+	// Changed is true when the request creates the object or changes its config (spec).
+	Changed bool
+	// Hash is the config's (spec's) hash after the request.
+	Hash string
+	// Ask is the value of the approve annotation the request sets, if any.
+	Ask string
+	// Kind and Name name the object in messages.
+	Kind, Name string
+	// Now stamps a new approval.
+	Now time.Time
+}
+
+// Decide computes the record after the request from the record before it, or refuses the
+// request with a message for the user. An approval binds to the hash it names: a change of
+// config drops every approval of another hash.
+func Decide(old Record, c Change) (Record, error) {
+	rec := Record{Author: old.Author}
+	if c.Changed {
+		rec.Author = &Author{User: c.User, Hash: c.Hash}
+	}
+	for _, a := range old.Approvals {
+		if a.Hash == c.Hash {
+			rec.Approvals = append(rec.Approvals, a)
+		}
+	}
+	if c.Ask == "" {
+		return rec, nil
+	}
+	if !Names(c.Ask, c.Hash) {
+		return old, fmt.Errorf("%s %s is at revision %s, not %s: review the current one and approve again", c.Kind, c.Name, Short(c.Hash), c.Ask)
+	}
+	if c.Changed {
+		return old, fmt.Errorf("a request that changes %s %s cannot approve it: its author cannot approve their own change", c.Kind, c.Name)
+	}
+	if author := rec.AuthorOf(c.Hash); author == c.User {
+		return old, fmt.Errorf("%s wrote revision %s of %s %s: an approval must come from another user", c.User, Short(c.Hash), c.Kind, c.Name)
+	}
+	if slices.ContainsFunc(rec.Approvals, func(a Approval) bool { return a.User == c.User }) {
+		return rec, nil
+	}
+	if len(rec.Approvals) >= MaxApprovals {
+		return old, fmt.Errorf("%s %s already has %d approvals for revision %s", c.Kind, c.Name, len(rec.Approvals), Short(c.Hash))
+	}
+	rec.Approvals = append(rec.Approvals, Approval{User: c.User, Hash: c.Hash, At: c.Now.UTC().Truncate(time.Second)})
+	return rec, nil
+}

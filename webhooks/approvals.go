@@ -1,0 +1,164 @@
+// Package webhooks holds the operator's admission webhook: it records who wrote each Rollout
+// config and GatePolicy spec, and who approved it, from the user Kubernetes authenticated for
+// the request, never from what the request carries.
+package webhooks
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"gomodules.xyz/jsonpatch/v2"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/approval"
+	"github.com/ampora-io/ampora/internal/collectorconfig"
+)
+
+// Path is where the webhook is served; config/webhook and the chart point at it.
+const Path = "/approvals"
+
+// +kubebuilder:webhook:path=/approvals,mutating=true,failurePolicy=fail,sideEffects=None,groups=fleet.ampora.io,resources=rollouts,verbs=create;update,versions=v1alpha1,name=rollouts.approvals.fleet.ampora.io,admissionReviewVersions=v1,timeoutSeconds=10
+// +kubebuilder:webhook:path=/approvals,mutating=true,failurePolicy=fail,sideEffects=None,groups=fleet.ampora.io,resources=gatepolicies,verbs=create;update;delete,versions=v1alpha1,name=gatepolicies.approvals.fleet.ampora.io,admissionReviewVersions=v1,timeoutSeconds=10
+
+// Approvals is the admission handler for Rollouts and GatePolicies.
+type Approvals struct {
+	// Reader reads ConfigMaps (a Rollout's config) and Namespaces; a live reader, so that an
+	// approval is checked against the config as it is now.
+	Reader  client.Reader
+	Clock   clock.Clock
+	Decoder admission.Decoder
+}
+
+// New returns the handler for a scheme that knows Ampora's kinds.
+func New(reader client.Reader, scheme *runtime.Scheme, clk clock.Clock) *Approvals {
+	return &Approvals{Reader: reader, Clock: clk, Decoder: admission.NewDecoder(scheme)}
+}
+
+// Handle records the author of a changed config or spec and the approver of an approval, or
+// refuses an approval that the rules forbid.
+func (a *Approvals) Handle(ctx context.Context, req admission.Request) admission.Response {
+	switch req.Kind.Kind {
+	case "Rollout":
+		return a.rollout(ctx, req)
+	case "GatePolicy":
+		if req.Operation == admissionv1.Delete {
+			return a.deletePolicy(ctx, req)
+		}
+		return a.policy(req)
+	}
+	return admission.Allowed("")
+}
+
+func (a *Approvals) rollout(ctx context.Context, req admission.Request) admission.Response {
+	ro := &fleetv1alpha1.Rollout{}
+	if err := a.Decoder.DecodeRaw(req.Object, ro); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	old := &fleetv1alpha1.Rollout{}
+	if req.Operation == admissionv1.Update {
+		if err := a.Decoder.DecodeRaw(req.OldObject, old); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+	}
+	hash, err := a.configHash(ctx, ro)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	changed := req.Operation == admissionv1.Create || !equality.Semantic.DeepEqual(old.Spec.Config, ro.Spec.Config)
+	return a.record(req, ro.Annotations, old.Annotations, approval.Change{
+		User: req.UserInfo.Username, Changed: changed, Hash: hash,
+		Ask: ro.Annotations[fleetv1alpha1.AnnotationApprove], Kind: "Rollout", Name: ro.Name,
+	})
+}
+
+func (a *Approvals) policy(req admission.Request) admission.Response {
+	p := &fleetv1alpha1.GatePolicy{}
+	if err := a.Decoder.DecodeRaw(req.Object, p); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	old := &fleetv1alpha1.GatePolicy{}
+	if req.Operation == admissionv1.Update {
+		if err := a.Decoder.DecodeRaw(req.OldObject, old); err != nil {
+			return admission.Errored(http.StatusBadRequest, err)
+		}
+	}
+	changed := req.Operation == admissionv1.Create || !equality.Semantic.DeepEqual(old.Spec, p.Spec)
+	return a.record(req, p.Annotations, old.Annotations, approval.Change{
+		User: req.UserInfo.Username, Changed: changed, Hash: approval.SpecHash(&p.Spec),
+		Ask: p.Annotations[fleetv1alpha1.AnnotationApprove], Kind: "GatePolicy", Name: p.Name,
+	})
+}
+
+// record decides and answers with a patch that sets the recorded annotations, whatever the
+// request put there, and removes the approve request.
+func (a *Approvals) record(req admission.Request, annotations, oldAnnotations map[string]string, c approval.Change) admission.Response {
+	c.Now = a.Clock.Now()
+	rec, err := approval.Decide(approval.Read(oldAnnotations), c)
+	if err != nil {
+		return admission.Denied(err.Error())
+	}
+	want := make(map[string]string, len(annotations)+2)
+	for k, v := range annotations {
+		want[k] = v
+	}
+	delete(want, fleetv1alpha1.AnnotationApprove)
+	want = rec.Write(want)
+	if equality.Semantic.DeepEqual(want, annotations) || (len(want) == 0 && len(annotations) == 0) {
+		return admission.Allowed("")
+	}
+	msg := ""
+	if c.Ask != "" {
+		msg = fmt.Sprintf("approval by %s recorded", c.User)
+	}
+	return admission.Patched(msg, jsonpatch.JsonPatchOperation{Operation: "add", Path: "/metadata/annotations", Value: want})
+}
+
+// deletePolicy refuses to delete a policy that requires approvals: removing it loosens every
+// rollout it guards, so the requirement must first be removed by an approved change.
+func (a *Approvals) deletePolicy(ctx context.Context, req admission.Request) admission.Response {
+	p := &fleetv1alpha1.GatePolicy{}
+	if err := a.Decoder.DecodeRaw(req.OldObject, p); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	if p.InForce().RequiredApprovals == nil {
+		return admission.Allowed("")
+	}
+	var ns corev1.Namespace
+	if err := a.Reader.Get(ctx, client.ObjectKey{Name: p.Namespace}, &ns); err == nil && ns.DeletionTimestamp != nil {
+		return admission.Allowed("the namespace is being deleted")
+	}
+	return admission.Denied(fmt.Sprintf("GatePolicy %s requires approvals: remove spec.requiredApprovals first (a change that another user must approve), then delete it", p.Name))
+}
+
+// configHash is the hash of the Rollout's config as the engine will compute it, or "" when its
+// ConfigMap or key is missing (the engine then stalls and nothing can be approved).
+func (a *Approvals) configHash(ctx context.Context, ro *fleetv1alpha1.Rollout) (string, error) {
+	if ro.Spec.Config.Inline != nil {
+		return collectorconfig.Hash([]byte(*ro.Spec.Config.Inline)), nil
+	}
+	ref := ro.Spec.Config.ConfigMapRef
+	if ref == nil {
+		return "", nil
+	}
+	var cm corev1.ConfigMap
+	err := a.Reader.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ref.Name}, &cm)
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	v, ok := cm.Data[ref.Key]
+	if !ok {
+		return "", nil
+	}
+	return collectorconfig.Hash([]byte(v)), nil
+}
