@@ -35,7 +35,12 @@ const (
 
 // RolloutReconciler drives Rollouts batch by batch.
 type RolloutReconciler struct {
-	Client   client.Client
+	Client client.Client
+	// Reader reads the Rollout at the start of each pass from the API server, not the cache:
+	// the sidecars' writes trigger passes that the cache may serve before it holds this
+	// engine's own last write, and a pass from such a stale copy would repeat its last step
+	// (an Event recorded twice, a group claimed again). Nil reads through Client.
+	Reader   client.Reader
 	Replicas *Replicas
 	Events   *Events
 	Clock    clock.Clock
@@ -135,7 +140,11 @@ func (s *scope) stall(reason, msg string) {
 // Reconcile gets the Rollout, runs the phases in order, and patches its status once.
 func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	ro := &fleetv1alpha1.Rollout{}
-	if err := r.Client.Get(ctx, req.NamespacedName, ro); err != nil {
+	reader := r.Reader
+	if reader == nil {
+		reader = r.Client
+	}
+	if err := reader.Get(ctx, req.NamespacedName, ro); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	orig := ro.DeepCopy()

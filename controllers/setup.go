@@ -43,7 +43,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	}
 	replicas := &Replicas{Client: mgr.GetClient(), Namespace: o.OperatorNamespace, Token: o.SidecarToken}
 	events := &Events{Recorder: mgr.GetEventRecorder("ampora-manager")}
-	if err := (&RolloutReconciler{Client: mgr.GetClient(), Replicas: replicas, Events: events, Clock: o.Clock,
+	if err := (&RolloutReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Replicas: replicas, Events: events, Clock: o.Clock,
 		OperatorNamespace: o.OperatorNamespace}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -53,12 +54,18 @@ var _ = Describe("Rollout engine", func() {
 		var g fleetv1alpha1.AgentGroup
 		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gateways"}, &g)).To(Succeed())
 		Expect(g.Status.CurrentRevision).To(Equal(revision.Short(hashOf(body))))
-		// The engine reads through its cache; a pass that saw the rollout a moment before it
-		// finished may hold the group again until the next pass releases it.
-		Eventually(func() string {
+		// The group was released before the status said Completed, and no pass from a stale
+		// copy of the rollout claims it again or repeats a step.
+		Expect(g.Status.ActiveRollout).To(BeEmpty())
+		Consistently(func() string {
 			_ = env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gateways"}, &g)
 			return g.Status.ActiveRollout
-		}, 15*time.Second).Should(BeEmpty())
+		}, 3*time.Second, 200*time.Millisecond).Should(BeEmpty())
+		var list eventsv1.EventList
+		Expect(env.Client.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+		for _, e := range list.Items {
+			Expect(e.Series).To(BeNil(), "Event %s %q was recorded more than once", e.Reason, e.Note)
+		}
 		Eventually(func() int32 {
 			_ = env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gateways"}, &g)
 			return g.Status.ConnectedAgents
@@ -136,12 +143,18 @@ var _ = Describe("Rollout engine", func() {
 		Expect(events(ns, "r")).To(ContainElement("Aborted: abort requested by alice"))
 		var g fleetv1alpha1.AgentGroup
 		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gateways"}, &g)).To(Succeed())
-		// The engine reads through its cache; a pass that saw the rollout a moment before it
-		// finished may hold the group again until the next pass releases it.
-		Eventually(func() string {
+		// The group was released before the status said Completed, and no pass from a stale
+		// copy of the rollout claims it again or repeats a step.
+		Expect(g.Status.ActiveRollout).To(BeEmpty())
+		Consistently(func() string {
 			_ = env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gateways"}, &g)
 			return g.Status.ActiveRollout
-		}, 15*time.Second).Should(BeEmpty())
+		}, 3*time.Second, 200*time.Millisecond).Should(BeEmpty())
+		var list eventsv1.EventList
+		Expect(env.Client.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+		for _, e := range list.Items {
+			Expect(e.Series).To(BeNil(), "Event %s %q was recorded more than once", e.Reason, e.Note)
+		}
 	})
 
 	It("starts a new revision from batch 1 when the config is edited", func(ctx SpecContext) {
@@ -287,12 +300,18 @@ var _ = Describe("Rollback", func() {
 		var g fleetv1alpha1.AgentGroup
 		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gateways"}, &g)).To(Succeed())
 		Expect(g.Status.CurrentRevision).To(Equal(revision.Short(hashOf(first))))
-		// The engine reads through its cache; a pass that saw the rollout a moment before it
-		// finished may hold the group again until the next pass releases it.
-		Eventually(func() string {
+		// The group was released before the status said Completed, and no pass from a stale
+		// copy of the rollout claims it again or repeats a step.
+		Expect(g.Status.ActiveRollout).To(BeEmpty())
+		Consistently(func() string {
 			_ = env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gateways"}, &g)
 			return g.Status.ActiveRollout
-		}, 15*time.Second).Should(BeEmpty())
+		}, 3*time.Second, 200*time.Millisecond).Should(BeEmpty())
+		var list eventsv1.EventList
+		Expect(env.Client.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+		for _, e := range list.Items {
+			Expect(e.Series).To(BeNil(), "Event %s %q was recorded more than once", e.Reason, e.Note)
+		}
 	})
 
 	It("rolls a completed rollout back on the rollback action, and waits for the agents to return", func(ctx SpecContext) {
