@@ -65,7 +65,7 @@ func (r *run) startOperator(n int, lease leaseTimes) error {
 			"--leader-elect-renew-deadline="+lease.renewDeadline.String(),
 			"--leader-elect-retry-period="+lease.retryPeriod.String(),
 			"--metrics-bind-address="+addr(ports[0]), "--health-probe-bind-address="+addr(ports[1]),
-			"--sidecar-token-file="+r.cl.tokenFile)
+			"--sidecar-token-file="+r.cl.tokenFile, "--webhook-port=0")
 		if err != nil {
 			return err
 		}

@@ -32,7 +32,8 @@ var _ = Describe("Leader failover", func() {
 		start := func(name string) *gexec.Session {
 			cmd := exec.Command(bin, "manager", "--namespace="+harness.OperatorNamespace,
 				"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=1s",
-				"--metrics-bind-address=0", "--health-probe-bind-address=0", "--sidecar-token-file="+tokenFile)
+				"--metrics-bind-address=0", "--health-probe-bind-address=0", "--sidecar-token-file="+tokenFile,
+				"--webhook-port=0") // no webhook configuration here; two managers would also share a port
 			cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)
 			s, err := gexec.Start(cmd, gexec.NewPrefixedWriter("["+name+"] ", GinkgoWriter), gexec.NewPrefixedWriter("["+name+"] ", GinkgoWriter))
 			Expect(err).NotTo(HaveOccurred())

@@ -62,7 +62,7 @@ var _ = Describe("API server outage", func() {
 		// manager must step down and campaign again.
 		mgr := start("manager", "manager", "--namespace="+harness.OperatorNamespace,
 			"--leader-elect-lease-duration=8s", "--leader-elect-renew-deadline=6s", "--leader-elect-retry-period=1s",
-			"--metrics-bind-address="+addr(3), "--health-probe-bind-address="+addr(4), "--sidecar-token-file="+tokenFile)
+			"--metrics-bind-address="+addr(3), "--health-probe-bind-address="+addr(4), "--sidecar-token-file="+tokenFile, "--webhook-port=0")
 		Eventually(mgr.Err, 30*time.Second).Should(gbytes.Say("(?i)successfully acquired lease"))
 
 		ns, tok := h.Namespace("outage")
