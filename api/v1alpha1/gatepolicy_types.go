@@ -177,6 +177,7 @@ func (p *GatePolicy) InForce() *GatePolicySpec {
 // +kubebuilder:printcolumn:name="Max-Failure-%",type=integer,JSONPath=`.spec.gates.maxFailurePercent`
 // +kubebuilder:printcolumn:name="On-Failure",type=string,JSONPath=`.spec.gates.onFailure`
 // +kubebuilder:printcolumn:name="Rollouts",type=integer,JSONPath=`.status.rollouts`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type GatePolicy struct {
 	metav1.TypeMeta `json:",inline"`
