@@ -34,6 +34,10 @@ asks the sidecars' read API with the kubeconfig user's bearer token, as the agen
 does. It only ever reads. It listens on a loopback address only, and answers only requests
 addressed to localhost, 127.0.0.1 or [::1].
 
+Every user of this machine can reach a loopback port, so the dashboard also asks for an access
+token, made afresh at each start: open the address it prints (http://127.0.0.1:PORT/?token=...).
+The browser then keeps the token in a cookie for this run.
+
 The throughput chart shows what the dashboard saw while it ran: it samples every rollout at
 every refresh and keeps --history of samples.`,
 		Example: `  kubectl ampora dashboard -n demo
@@ -98,7 +102,8 @@ func runDashboard(ctx context.Context, o *globalOptions, address string, fallbac
 	if ns == "" {
 		scope = "all namespaces"
 	}
-	fmt.Fprintf(o.streams.Out, "Ampora dashboard (%s, read-only) at http://%s/\nPress Ctrl-C to stop.\n", scope, ln.Addr())
+	// The address stays one whitespace-free field: scripts find it in the output by its prefix.
+	fmt.Fprintf(o.streams.Out, "Ampora dashboard (%s, read-only) at %s\nPress Ctrl-C to stop.\n", scope, srv.URL(ln.Addr().String()))
 
 	go srv.Run(ctx)
 	done := make(chan error, 1)

@@ -103,7 +103,11 @@ func step(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...
 func run(ctx context.Context, keep bool, fleetSize int) error {
 	root := testenv.Root()
 	dir := filepath.Join(root, ".demo")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Only this user may read it: it holds kubeconfigs, tokens and the dashboard's access URL.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
 		return err
 	}
 

@@ -42,7 +42,9 @@ type Options struct {
 	Refresh time.Duration
 	// History is how long throughput samples are kept.
 	History time.Duration
-	Now     func() time.Time
+	// Token is the access token every request must carry; empty, New makes a fresh one.
+	Token string
+	Now   func() time.Time
 }
 
 // Server renders the pages. Run reads the rollouts every Refresh; the pages show the latest
@@ -73,7 +75,7 @@ const cacheFor = 15 * time.Second
 // askTimeout bounds one question to the API server or the read API.
 const askTimeout = 20 * time.Second
 
-// New parses the templates; it fails only on a broken build.
+// New parses the templates; it fails only on a broken build or without randomness.
 func New(o Options) (*Server, error) {
 	if o.Source == nil {
 		return nil, errors.New("dashboard: no source")
@@ -86,6 +88,13 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Token == "" {
+		t, err := NewToken()
+		if err != nil {
+			return nil, err
+		}
+		o.Token = t
 	}
 	s := &Server{opts: o, pages: map[string]*template.Template{}, series: map[types.NamespacedName]*series{}, cache: map[string]cached{}}
 	for _, name := range []string{"list", "rollout", "agent", "message"} {
@@ -150,7 +159,13 @@ func (s *Server) Run(ctx context.Context) {
 	}
 }
 
-// Handler serves the pages and the embedded assets, GET only, to loopback Host names only.
+// URL is the address to open: the dashboard at hostport, with the access token.
+func (s *Server) URL(hostport string) string {
+	return "http://" + hostport + "/?" + TokenParam + "=" + s.opts.Token
+}
+
+// Handler serves the pages and the embedded assets, GET only, to loopback Host names only,
+// to requests that carry the access token only.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
@@ -161,7 +176,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, http.StatusNotFound, "Not found", "There is no page at this address.")
 	})
-	return guard(mux)
+	return guard(requireToken(s.opts.Token, mux))
 }
 
 // chrome fills what every page shows, and says how old the rollouts read are.

@@ -120,9 +120,13 @@ func (f *fakeSource) Agents(_ context.Context, _ *fleetv1alpha1.Rollout, state f
 	return res, nil
 }
 
+// testToken is the access token of the servers under test; get presents it in its cookie.
+const testToken = "dGVzdC10b2tlbi10ZXN0LXRva2VuLXRlc3QtdG9rZW4"
+
 func newServer(t *testing.T, src *fakeSource, ns string) *Server {
 	t.Helper()
-	s, err := New(Options{Source: src, Namespace: ns, Context: "envtest", Refresh: time.Second, Now: func() time.Time { return now }})
+	s, err := New(Options{Source: src, Namespace: ns, Context: "envtest", Refresh: time.Second, Token: testToken,
+		Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +139,7 @@ func newServer(t *testing.T, src *fakeSource, ns string) *Server {
 func get(t *testing.T, h http.Handler, path string, header ...string) (int, string, http.Header) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8484"+path, nil)
+	req.AddCookie(&http.Cookie{Name: "ampora-dashboard-8484", Value: testToken})
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -285,6 +290,7 @@ func TestGuard(t *testing.T) {
 	for _, tt := range tests {
 		req := httptest.NewRequest(tt.method, "/", nil)
 		req.Host = tt.host
+		req.AddCookie(&http.Cookie{Name: cookieName(tt.host), Value: testToken})
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != tt.code {

@@ -227,6 +227,7 @@ type rolloutRow struct {
 	Namespace, Name, Group, URL string
 	Phase, PhaseClass           string
 	Pause                       string
+	Approval                    string
 	Batch                       string
 	Bar                         stackBar
 	Progress                    string
@@ -260,17 +261,82 @@ func listView(c chrome, rs []fleetv1alpha1.Rollout, showNS bool, now time.Time) 
 		if st.Phase == fleetv1alpha1.RolloutPaused && st.Pause != nil {
 			row.Pause = pauseMessage(st.Pause)
 		}
+		if a := st.Approvals; a != nil && waitingForApproval(ro) {
+			row.Phase, row.PhaseClass = "awaiting approval", "paused"
+			row.Approval = fmt.Sprintf("%d of %d approvals · GatePolicy %s", len(a.ApprovedBy), a.Required, a.Policy)
+		}
 		p.Rows = append(p.Rows, row)
 		byPhase[strings.ToLower(row.Phase)]++
 	}
 	var parts []string
-	for _, ph := range []string{"progressing", "paused", "pending", "blocked", "rollingback", "completed", "rolledback", "aborted", "failed", "not evaluated yet"} {
+	for _, ph := range []string{"awaiting approval", "progressing", "paused", "pending", "blocked", "rollingback", "completed", "rolledback", "aborted", "failed", "not evaluated yet"} {
 		if n := byPhase[ph]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, ph))
 		}
 	}
 	p.Summary = strings.Join(parts, " · ")
 	return p
+}
+
+// waitingForApproval says whether the engine holds the rollout until its revision has the
+// approvals a GatePolicy asks for: the Approved condition is False (before the engine wrote it,
+// approvals are fewer than required). Not once the rollout has ended, fails, is blocked or rolls
+// back: the engine no longer waits then, and leaves the condition as it was.
+func waitingForApproval(ro *fleetv1alpha1.Rollout) bool {
+	st := &ro.Status
+	if st.Approvals == nil {
+		return false
+	}
+	switch st.Phase {
+	case fleetv1alpha1.RolloutCompleted, fleetv1alpha1.RolloutRolledBack, fleetv1alpha1.RolloutAborted,
+		fleetv1alpha1.RolloutRollingBack, fleetv1alpha1.RolloutFailed, fleetv1alpha1.RolloutBlocked:
+		return false
+	}
+	if c := meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionApproved); c != nil {
+		return c.Status == metav1.ConditionFalse
+	}
+	return int32(len(st.Approvals.ApprovedBy)) < st.Approvals.Required
+}
+
+// approvalOf is what a rollout's page says of its approvals; nil when no GatePolicy asks for any.
+func approvalOf(ro *fleetv1alpha1.Rollout) *approvalView {
+	st := &ro.Status
+	a := st.Approvals
+	if a == nil {
+		return nil
+	}
+	n, by := len(a.ApprovedBy), strings.Join(a.ApprovedBy, ", ")
+	if waitingForApproval(ro) {
+		v := &approvalView{Waiting: true,
+			Text: fmt.Sprintf("revision %s has %d of %d approvals required by GatePolicy %s", orDash(st.Revision), n, a.Required, a.Policy)}
+		if n > 0 {
+			v.Text += " (approved by " + by + ")"
+		}
+		if a.Author != "" {
+			v.Text += "; " + a.Author + " wrote it and cannot approve it"
+		} else {
+			v.Text += "; it has no recorded author (its config changed outside the Rollout), so any user may approve it"
+		}
+		// --revision binds the approval to the revision shown: a config changed since is refused.
+		cmd := "kubectl ampora approve " + ro.Name
+		if st.Revision != "" {
+			cmd += " --revision " + st.Revision
+		}
+		v.Hint = "Review the config diff, then approve with: " + cmd + " -n " + ro.Namespace
+		return v
+	}
+	approved := int32(n) >= a.Required
+	if c := meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionApproved); c != nil {
+		approved = c.Status == metav1.ConditionTrue
+	}
+	if approved {
+		return &approvalView{Text: fmt.Sprintf("Approved by %s (%d required by GatePolicy %s)", by, a.Required, a.Policy)}
+	}
+	v := &approvalView{Text: fmt.Sprintf("Approvals: %d of %d required by GatePolicy %s", n, a.Required, a.Policy)}
+	if n > 0 {
+		v.Text += " (approved by " + by + ")"
+	}
+	return v
 }
 
 func pauseMessage(p *fleetv1alpha1.PauseDetail) string {
@@ -294,7 +360,8 @@ type rolloutPage struct {
 	StartedAbs        string
 	Note              string
 
-	Pause *pauseView
+	Pause    *pauseView
+	Approval *approvalView
 
 	BatchTitle  string
 	BatchDetail string
@@ -320,6 +387,12 @@ type pauseView struct {
 	Batch               int32
 	Since, SinceAbs     string
 	Hint                string
+}
+
+// approvalView is a box while approvals are missing (Waiting), else one line.
+type approvalView struct {
+	Waiting    bool
+	Text, Hint string
 }
 
 type stateRow struct {
@@ -400,6 +473,14 @@ func rolloutView(c chrome, ro *fleetv1alpha1.Rollout, sr *series, failed failedV
 		}
 	}
 
+	if p.Approval = approvalOf(ro); p.Approval != nil && p.Approval.Waiting {
+		p.PhaseDetail = "awaiting approval"
+		// The engine's message says what the box says.
+		if strings.HasPrefix(p.Message, "waiting for approval:") {
+			p.Message = ""
+		}
+	}
+
 	p.BatchTitle, p.BatchDetail = batchTitle(st, now)
 	if len(st.Plan) > 0 {
 		sizes := make([]string, len(st.Plan))
@@ -454,7 +535,8 @@ func rolloutView(c chrome, ro *fleetv1alpha1.Rollout, sr *series, failed failedV
 	if g := st.EffectiveGates; g != nil {
 		p.Gates = gates.Summary(*g, " · ")
 	}
-	for _, t := range []string{fleetv1alpha1.ConditionReady, fleetv1alpha1.ConditionReconciling, fleetv1alpha1.ConditionStalled, fleetv1alpha1.ConditionPaused} {
+	for _, t := range []string{fleetv1alpha1.ConditionReady, fleetv1alpha1.ConditionReconciling, fleetv1alpha1.ConditionStalled, fleetv1alpha1.ConditionPaused,
+		fleetv1alpha1.ConditionApproved} {
 		if cnd := meta.FindStatusCondition(st.Conditions, t); cnd != nil {
 			cls := "muted"
 			switch {
@@ -462,6 +544,10 @@ func rolloutView(c chrome, ro *fleetv1alpha1.Rollout, sr *series, failed failedV
 				cls = "ok"
 			case t == fleetv1alpha1.ConditionStalled && cnd.Status == metav1.ConditionTrue:
 				cls = "bad"
+			case t == fleetv1alpha1.ConditionApproved && cnd.Status == metav1.ConditionTrue:
+				cls = "ok"
+			case t == fleetv1alpha1.ConditionApproved:
+				cls = "paused"
 			}
 			p.Conditions = append(p.Conditions, conditionRow{Type: cnd.Type, Status: string(cnd.Status), Reason: cnd.Reason, Message: cnd.Message, Class: cls})
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -107,9 +108,11 @@ var _ = Describe("kubectl ampora dashboard", func() {
 		session, err := gexec.Start(dash, gexec.NewPrefixedWriter("[dashboard] ", GinkgoWriter), gexec.NewPrefixedWriter("[dashboard] ", GinkgoWriter))
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { session.Kill().Wait(10 * time.Second) })
-		urlRE := regexp.MustCompile(`at (http://127\.0\.0\.1:\d+/)\n`)
+		// The printed address carries the run's access token, 32 random bytes in base64url.
+		urlRE := regexp.MustCompile(`at ((http://127\.0\.0\.1:\d+/)\?token=[A-Za-z0-9_-]{43})\n`)
 		Eventually(func() string { return string(session.Out.Contents()) }, 30*time.Second, 100*time.Millisecond).Should(MatchRegexp(urlRE.String()))
-		base := urlRE.FindStringSubmatch(string(session.Out.Contents()))[1]
+		m := urlRE.FindStringSubmatch(string(session.Out.Contents()))
+		printed, base := m[1], m[2]
 		Expect(string(session.Out.Contents())).To(ContainSubstring("namespace " + ns + ", read-only"))
 
 		By("a baseline rollout completes; a second one pauses at the failure gate")
@@ -130,10 +133,23 @@ var _ = Describe("kubectl ampora dashboard", func() {
 		_ = resp.Body.Close()
 		Expect(resp.StatusCode).To(Equal(http.StatusMisdirectedRequest))
 
+		By("a request without the access token is refused, a page and an asset alike")
+		for _, u := range []string{base, base + "rollouts/" + ns + "/gateways-batching", base + "static/dashboard.js"} {
+			resp, err := http.Get(u)
+			Expect(err).NotTo(HaveOccurred())
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			Expect(resp.StatusCode).To(Equal(http.StatusForbidden), u)
+			Expect(string(body)).To(ContainSubstring("Open the address that kubectl ampora dashboard printed"))
+			Expect(string(body)).NotTo(ContainSubstring(ns))
+		}
+
 		b := newBrowser()
 
-		By("the list shows both rollouts, the paused one with its gate message")
-		b.do(chromedp.Navigate(base))
+		By("the list shows both rollouts, the paused one with its gate message, at the printed address without its token")
+		b.do(chromedp.Navigate(printed))
+		Eventually(b.location, 20*time.Second, 250*time.Millisecond).Should(Equal(base))
+		Expect(b.eval(`document.cookie === ""`)).To(BeTrue(), "the token's cookie is readable by scripts")
 		row := `tr.rollout[data-rollout="` + ns + `/gateways-batching"]`
 		Eventually(b.text(row), 20*time.Second, 250*time.Millisecond).Should(And(ContainSubstring("Paused"), ContainSubstring(breach),
 			ContainSubstring("1 of 4")))
@@ -242,6 +258,17 @@ func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
 	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
 	defer cancel()
 	Expect(chromedp.Do(ctx, actions...)).To(Succeed())
+}
+
+// location is the address the tab shows.
+func (b *browser) location() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href`))
+	if err != nil {
+		return ""
+	}
+	return s
 }
 
 // eval evaluates a JavaScript expression in the page, within five seconds.

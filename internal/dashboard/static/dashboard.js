@@ -30,6 +30,10 @@
       credentials: "same-origin",
       redirect: "error"
     }).then(function (resp) {
+      if (resp.status === 403) {
+        // The cookie is gone or from an earlier run: only the printed address sets it again.
+        throw new Error("no access token: open the address the dashboard printed");
+      }
       var type = resp.headers.get("Content-Type") || "";
       if (type.indexOf("text/html") !== 0) {
         throw new Error("unexpected answer " + resp.status);
