@@ -309,6 +309,9 @@ func renderStatus(w io.Writer, v statusView) {
 	if p := st.Pause; p != nil {
 		addPause(root, p, now)
 	}
+	if a := st.Approvals; a != nil {
+		addApprovals(root, a)
+	}
 	if st.Message != "" {
 		root.add("%s", label(topWidth, "Message", "%s", st.Message))
 	}
@@ -540,6 +543,17 @@ func throughputText(st *fleetv1alpha1.RolloutStatus, now time.Time) string {
 		s += ", no ETA"
 	}
 	return s
+}
+
+// addApprovals shows what approvals the revision has and needs, and who may not give one.
+func addApprovals(root *tree, a *fleetv1alpha1.ApprovalStatus) {
+	n := root.add("%s", label(topWidth, "Approvals", "%d of %d, required by GatePolicy %s", len(a.ApprovedBy), a.Required, a.Policy))
+	if len(a.ApprovedBy) > 0 {
+		n.add("%s", label(childWidth, "approved by", "%s", strings.Join(a.ApprovedBy, ", ")))
+	}
+	if a.Author != "" {
+		n.add("%s", label(childWidth, "author", "%s (cannot approve)", a.Author))
+	}
 }
 
 func addPause(root *tree, p *fleetv1alpha1.PauseDetail, now time.Time) {

@@ -125,6 +125,38 @@ func TestRenderStatus(t *testing.T) {
 `,
 		},
 		{
+			name: "waiting for approval",
+			ro: func() *fleetv1alpha1.Rollout {
+				ro := pausedRollout()
+				ro.Status = fleetv1alpha1.RolloutStatus{ObservedGeneration: 1, Phase: fleetv1alpha1.RolloutPending,
+					Revision: "3f2a9c0d1e", ConfigHash: "3f2a9c0d1e00", Message: "waiting for approval",
+					Approvals: &fleetv1alpha1.ApprovalStatus{Policy: "production", Required: 2, Author: "alice", ApprovedBy: []string{"bob"}}}
+				return ro
+			},
+			group: group(20, 20),
+			want: `Rollout demo/gw: Pending
+├─ Revision        3f2a9c0d1e (previous: none)
+├─ Group           gateways: 20 matching, 20 connected
+├─ Batch           not planned yet
+├─ Agents          total
+│  ├─ targeted         0
+│  ├─ pending          0
+│  ├─ applying         0
+│  ├─ applied          0
+│  ├─ unhealthy        0
+│  ├─ failed           0
+│  ├─ disconnected     0
+│  ├─ timed out        0
+│  ├─ incompatible     0
+│  ├─ denied           0
+│  └─ unverifiable     0
+├─ Approvals       1 of 2, required by GatePolicy production
+│  ├─ approved by  bob
+│  └─ author       alice (cannot approve)
+└─ Message         waiting for approval
+`,
+		},
+		{
 			name: "not started yet, spec not seen",
 			ro: func() *fleetv1alpha1.Rollout {
 				ro := pausedRollout()
