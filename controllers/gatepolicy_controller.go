@@ -76,10 +76,25 @@ func (r *GatePolicyReconciler) decide(p *fleetv1alpha1.GatePolicy) {
 	st := &p.Status
 	before := st.PendingChange
 	adopted := st.ApprovedSpec != nil && !equality.Semantic.DeepEqual(*st.ApprovedSpec, p.Spec)
-	st.ApprovedSpec, st.PendingChange = policyInForce(p, approval.Read(p.Annotations), gates.Defaults())
+	rec := approval.Read(p.Annotations)
+	st.ApprovedSpec, st.PendingChange = policyInForce(p, rec, gates.Defaults())
 	st.ObservedGeneration = p.Generation
 	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: truncate(msg, 1024), ObservedGeneration: p.Generation})
+	}
+	// One Event per approval of this generation, whether it leaves the change waiting or
+	// puts it in force.
+	var seen []string
+	if before != nil && before.Generation == p.Generation {
+		seen = before.Approvals.ApprovedBy
+	}
+	by := rec.ApprovedBy(approval.SpecHash(&p.Spec))
+	if before != nil || st.PendingChange != nil {
+		for _, user := range by {
+			if !slices.Contains(seen, user) {
+				r.Events.Normal(p, "Approved", "Approve", "%s approved generation %d", user, p.Generation)
+			}
+		}
 	}
 	if c := st.PendingChange; c != nil {
 		msg := pendingMessage(p.Name, c)
@@ -89,22 +104,11 @@ func (r *GatePolicyReconciler) decide(p *fleetv1alpha1.GatePolicy) {
 		if before == nil || before.Generation != c.Generation {
 			r.Events.Warning(p, "ChangeAwaitingApproval", "Approve", "%s", msg)
 		}
-		for _, user := range c.Approvals.ApprovedBy {
-			if before == nil || before.Generation != c.Generation || !slices.Contains(before.Approvals.ApprovedBy, user) {
-				r.Events.Normal(p, "Approved", "Approve", "%s approved generation %d", user, c.Generation)
-			}
-		}
 		return
 	}
 	set(fleetv1alpha1.ConditionReady, metav1.ConditionTrue, fleetv1alpha1.ReasonReconciled, "policy in force")
 	meta.RemoveStatusCondition(&st.Conditions, fleetv1alpha1.ConditionReconciling)
 	if before != nil {
-		by := approval.Read(p.Annotations).ApprovedBy(approval.SpecHash(&p.Spec))
-		for _, user := range by {
-			if !slices.Contains(before.Approvals.ApprovedBy, user) {
-				r.Events.Normal(p, "Approved", "Approve", "%s approved generation %d", user, p.Generation)
-			}
-		}
 		if len(by) > 0 {
 			r.Events.Normal(p, "ChangeApproved", "Approve", "generation %d is approved by %s and in force", p.Generation, strings.Join(by, ", "))
 		} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ampora-io/ampora/internal/readapi"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,10 +15,11 @@ import (
 const (
 	// LeasePrefix starts the name of every replica's Lease: ampora-opamp-<replica>.
 	LeasePrefix = "ampora-opamp-"
-	// LabelReplicaLease marks replica Leases, so that they can be listed.
-	LabelReplicaLease = "fleet.ampora.io/opamp-replica"
+	// LabelReplicaLease marks replica Leases, so that they can be listed; the read API's
+	// clients find the replicas by it.
+	LabelReplicaLease = readapi.LabelReplicaLease
 	// AnnotationReadAPI holds the replica's read-API URL on its Lease.
-	AnnotationReadAPI = "fleet.ampora.io/read-api"
+	AnnotationReadAPI = readapi.AnnotationReadAPI
 )
 
 // LeaseName is the name of a replica's Lease.

@@ -15,43 +15,16 @@ import (
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/membership"
+	"github.com/ampora-io/ampora/internal/readapi"
 )
 
-// AgentInfo is one agent as the read API shows it. Replica is this replica: the registry
-// holds only agents whose session it holds or held.
-type AgentInfo struct {
-	InstanceUID    string                   `json:"instanceUID"`
-	State          fleetv1alpha1.AgentState `json:"state,omitempty"`
-	Message        string                   `json:"message,omitempty"`
-	Rank           string                   `json:"rank,omitempty"`
-	InBatch        bool                     `json:"inBatch,omitempty"`
-	ServiceName    string                   `json:"serviceName,omitempty"`
-	ServiceVersion string                   `json:"serviceVersion,omitempty"`
-	HostName       string                   `json:"hostName,omitempty"`
-	Attributes     map[string]string        `json:"attributes,omitempty"`
-	Healthy        *bool                    `json:"healthy,omitempty"`
-	HealthError    string                   `json:"healthError,omitempty"`
-	StatusHash     string                   `json:"remoteConfigHash,omitempty"`
-	Status         string                   `json:"remoteConfigStatus,omitempty"`
-	StatusError    string                   `json:"remoteConfigError,omitempty"`
-	Replica        string                   `json:"replica"`
-	Transport      string                   `json:"transport,omitempty"`
-	Connected      bool                     `json:"connected"`
-	ConnectedSince *time.Time               `json:"connectedSince,omitempty"`
-	DisconnectedAt *time.Time               `json:"disconnectedAt,omitempty"`
-	RecentDrops    int                      `json:"recentDisconnects,omitempty"`
-	Flapping       bool                     `json:"flapping,omitempty"`
-	CertNotAfter   *time.Time               `json:"certNotAfter,omitempty"`
-	ReportsStatus  bool                     `json:"reportsRemoteConfig"`
-	AcceptsConfig  bool                     `json:"acceptsRemoteConfig"`
-}
+// AgentInfo is one agent as the read API shows it; the type is shared with the API's clients
+// (internal/readapi), so that both sides read one wire format. Replica is this replica: the
+// registry holds only agents whose session it holds or held.
+type AgentInfo = readapi.Agent
 
 // AgentList is a page of agents; Continue is passed back to get the next page.
-type AgentList struct {
-	Replica  string      `json:"replica"`
-	Items    []AgentInfo `json:"items"`
-	Continue string      `json:"continue,omitempty"`
-}
+type AgentList = readapi.AgentList
 
 // RankList holds the ranks of a group's eligible agents, in order.
 type RankList struct {

@@ -59,15 +59,9 @@ func (a *Approvals) Handle(ctx context.Context, req admission.Request) admission
 }
 
 func (a *Approvals) rollout(ctx context.Context, req admission.Request) admission.Response {
-	ro := &fleetv1alpha1.Rollout{}
-	if err := a.Decoder.DecodeRaw(req.Object, ro); err != nil {
+	ro, old := &fleetv1alpha1.Rollout{}, &fleetv1alpha1.Rollout{}
+	if err := a.decode(req, ro, old); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
-	}
-	old := &fleetv1alpha1.Rollout{}
-	if req.Operation == admissionv1.Update {
-		if err := a.Decoder.DecodeRaw(req.OldObject, old); err != nil {
-			return admission.Errored(http.StatusBadRequest, err)
-		}
 	}
 	hash, err := a.configHash(ctx, ro)
 	if err != nil {
@@ -81,21 +75,26 @@ func (a *Approvals) rollout(ctx context.Context, req admission.Request) admissio
 }
 
 func (a *Approvals) policy(req admission.Request) admission.Response {
-	p := &fleetv1alpha1.GatePolicy{}
-	if err := a.Decoder.DecodeRaw(req.Object, p); err != nil {
+	p, old := &fleetv1alpha1.GatePolicy{}, &fleetv1alpha1.GatePolicy{}
+	if err := a.decode(req, p, old); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
-	}
-	old := &fleetv1alpha1.GatePolicy{}
-	if req.Operation == admissionv1.Update {
-		if err := a.Decoder.DecodeRaw(req.OldObject, old); err != nil {
-			return admission.Errored(http.StatusBadRequest, err)
-		}
 	}
 	changed := req.Operation == admissionv1.Create || !equality.Semantic.DeepEqual(old.Spec, p.Spec)
 	return a.record(req, p.Annotations, old.Annotations, approval.Change{
 		User: req.UserInfo.Username, Changed: changed, Hash: approval.SpecHash(&p.Spec),
 		Ask: p.Annotations[fleetv1alpha1.AnnotationApprove], Kind: "GatePolicy", Name: p.Name,
 	})
+}
+
+// decode reads the request's object into obj and, on an update, the stored one into old.
+func (a *Approvals) decode(req admission.Request, obj, old runtime.Object) error {
+	if err := a.Decoder.DecodeRaw(req.Object, obj); err != nil {
+		return err
+	}
+	if req.Operation == admissionv1.Update {
+		return a.Decoder.DecodeRaw(req.OldObject, old)
+	}
+	return nil
 }
 
 // record decides and answers with a patch that sets the recorded annotations, whatever the

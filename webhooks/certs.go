@@ -59,7 +59,12 @@ func (s SelfSigned) Ensure(ctx context.Context) error {
 		return err
 	}
 	for name, key := range map[string]string{"tls.crt": corev1.TLSCertKey, "tls.key": corev1.TLSPrivateKeyKey} {
-		if err := os.WriteFile(filepath.Join(s.Dir, name), sec.Data[key], 0o600); err != nil {
+		// Rewriting unchanged files on every check would make the server reload them each time.
+		path := filepath.Join(s.Dir, name)
+		if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, sec.Data[key]) {
+			continue
+		}
+		if err := os.WriteFile(path, sec.Data[key], 0o600); err != nil {
 			return err
 		}
 	}

@@ -15,19 +15,14 @@ import (
 	"k8s.io/client-go/rest"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
-	"github.com/ampora-io/ampora/opampserver"
 )
 
-// TestWireCompatible keeps this view of the read API and the Leases in step with the
-// sidecar's.
-func TestWireCompatible(t *testing.T) {
-	if LabelReplicaLease != opampserver.LabelReplicaLease || AnnotationReadAPI != opampserver.AnnotationReadAPI {
-		t.Errorf("lease label %q and annotation %q differ from the sidecar's %q and %q",
-			LabelReplicaLease, AnnotationReadAPI, opampserver.LabelReplicaLease, opampserver.AnnotationReadAPI)
-	}
+// TestAgentListRoundTrip keeps the wire names of the read API's page, which the sidecar
+// encodes and the plugin and the dashboard decode, able to carry every field.
+func TestAgentListRoundTrip(t *testing.T) {
 	cert := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	healthy := false
-	in := opampserver.AgentList{Replica: "ampora-a", Continue: "u2", Items: []opampserver.AgentInfo{{
+	in := AgentList{Replica: "ampora-a", Continue: "u2", Items: []Agent{{
 		InstanceUID: "u1", State: fleetv1alpha1.AgentFailed, Message: "boom", Rank: "00ff", InBatch: true,
 		ServiceName: "otelcol", ServiceVersion: "0.148.0", HostName: "h1", Attributes: map[string]string{"os.type": "linux"},
 		Healthy: &healthy, HealthError: "bad", StatusHash: "abcd", Status: "FAILED", StatusError: "boom", Replica: "ampora-a",

@@ -53,12 +53,9 @@ func Scheme() *k8sruntime.Scheme {
 	return s
 }
 
-// Option changes the control plane before it starts.
-type Option func(*envtest.Environment)
-
 // Start starts kube-apiserver and etcd from KUBEBUILDER_ASSETS and installs the CRDs of
 // config/crd/bases. It fails with a hint when the binaries have not been built.
-func Start(opts ...Option) (*Env, error) {
+func Start() (*Env, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		return nil, fmt.Errorf("KUBEBUILDER_ASSETS is not set: run the tests with 'make test', which builds the control plane with hack/control-plane.sh")
@@ -68,9 +65,6 @@ func Start(opts ...Option) (*Env, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(Root(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		Scheme:                s,
-	}
-	for _, o := range opts {
-		o(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {
