@@ -3,8 +3,6 @@ package engine_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,25 +18,14 @@ import (
 
 var _ = Describe("Leader failover", func() {
 	It("lets the other replica take the Lease when the leader's manager is killed mid-batch, and completes with exact counts", func(ctx SpecContext) {
-		bin, err := gexec.Build("github.com/ampora-io/ampora/cmd/ampora")
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(gexec.CleanupBuildArtifacts)
-		token, err := h.Token()
-		Expect(err).NotTo(HaveOccurred())
-		tokenFile := filepath.Join(GinkgoT().TempDir(), "token")
-		Expect(os.WriteFile(tokenFile, []byte(token), 0o600)).To(Succeed())
+		bin, tokenFile := h.Operator()
 
 		sc := h.StartSidecar("failover-0")
 		start := func(name string) *gexec.Session {
-			cmd := exec.Command(bin, "manager", "--namespace="+harness.OperatorNamespace,
+			return h.Process(bin, name, "manager", "--namespace="+harness.OperatorNamespace,
 				"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=1s",
 				"--metrics-bind-address=0", "--health-probe-bind-address=0", "--sidecar-token-file="+tokenFile,
 				"--webhook-port=0") // no webhook configuration here; two managers would also share a port
-			cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)
-			s, err := gexec.Start(cmd, gexec.NewPrefixedWriter("["+name+"] ", GinkgoWriter), gexec.NewPrefixedWriter("["+name+"] ", GinkgoWriter))
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(func() { s.Kill().Wait(10 * time.Second) })
-			return s
 		}
 		managers := []*gexec.Session{start("a"), start("b")}
 		var leader, other *gexec.Session

@@ -6,9 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,24 +26,11 @@ import (
 
 var _ = Describe("API server outage", func() {
 	It("keeps the manager and the sidecar running through a 20 s kube-apiserver outage mid-batch, and completes with exact counts", func(ctx SpecContext) {
-		bin, err := gexec.Build("github.com/ampora-io/ampora/cmd/ampora")
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(gexec.CleanupBuildArtifacts)
-		token, err := h.Token()
-		Expect(err).NotTo(HaveOccurred())
-		tokenFile := filepath.Join(GinkgoT().TempDir(), "token")
-		Expect(os.WriteFile(tokenFile, []byte(token), 0o600)).To(Succeed())
+		bin, tokenFile := h.Operator()
 		ports, err := testenv.FreePorts(5)
 		Expect(err).NotTo(HaveOccurred())
 		addr := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", ports[i]) }
-		start := func(name string, args ...string) *gexec.Session {
-			cmd := exec.Command(bin, args...)
-			cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)
-			s, err := gexec.Start(cmd, gexec.NewPrefixedWriter("["+name+"] ", GinkgoWriter), gexec.NewPrefixedWriter("["+name+"] ", GinkgoWriter))
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(func() { s.Kill().Wait(10 * time.Second) })
-			return s
-		}
+		start := func(name string, args ...string) *gexec.Session { return h.Process(bin, name, args...) }
 
 		sc := start("sidecar", "opamp", "--replica=outage-0", "--namespace="+harness.OperatorNamespace,
 			"--listen="+addr(0), "--read-api-addr="+addr(1), "--probe-addr="+addr(2),

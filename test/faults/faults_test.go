@@ -9,9 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -126,37 +123,20 @@ func (p *proxy) forward(c net.Conn) {
 	}
 }
 
-func freePort() int {
-	GinkgoHelper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 var _ = Describe("Faults", func() {
 	It("completes a rollout with exact counts when a sidecar is SIGKILLed mid-batch: its agents move, its entry stops counting", func(ctx SpecContext) {
-		bin, err := gexec.Build("github.com/ampora-io/ampora/cmd/ampora")
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(gexec.CleanupBuildArtifacts)
-		token, err := h.Token()
-		Expect(err).NotTo(HaveOccurred())
-		tokenFile := filepath.Join(GinkgoT().TempDir(), "token")
-		Expect(os.WriteFile(tokenFile, []byte(token), 0o600)).To(Succeed())
+		bin, tokenFile := h.Operator()
 
 		var sidecars []*gexec.Session
 		var addrs []string
 		for i := range 2 {
-			port := freePort()
-			cmd := exec.Command(bin, "opamp", fmt.Sprintf("--replica=kill-%d", i), "--namespace="+harness.OperatorNamespace,
-				fmt.Sprintf("--listen=127.0.0.1:%d", port), "--probe-addr=127.0.0.1:0",
-				fmt.Sprintf("--read-api-addr=127.0.0.1:%d", freePort()), "--lease-duration=5s", "--peer-token-file="+tokenFile)
-			cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)
-			s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+			ports, err := testenv.FreePorts(2)
 			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(func() { s.Kill().Wait(10 * time.Second) })
+			s := h.Process(bin, fmt.Sprintf("kill-%d", i), "opamp", fmt.Sprintf("--replica=kill-%d", i), "--namespace="+harness.OperatorNamespace,
+				fmt.Sprintf("--listen=127.0.0.1:%d", ports[0]), "--probe-addr=127.0.0.1:0",
+				fmt.Sprintf("--read-api-addr=127.0.0.1:%d", ports[1]), "--lease-duration=5s", "--peer-token-file="+tokenFile)
 			sidecars = append(sidecars, s)
-			addr := fmt.Sprintf("127.0.0.1:%d", port)
+			addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 			Eventually(func() error {
 				c, err := net.Dial("tcp", addr)
 				if err == nil {

@@ -6,11 +6,15 @@ package harness
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"time"
 
 	"github.com/go-logr/logr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -169,4 +173,31 @@ service:
       processors: [batch]
       exporters: [otlp]
 `, marker)
+}
+
+// Operator builds the ampora binary and writes a token of the operator's ServiceAccount to a
+// file, for tests that run the operator's processes: it returns both paths.
+func (h *H) Operator() (bin, tokenFile string) {
+	GinkgoHelper()
+	bin, err := gexec.Build("github.com/ampora-io/ampora/cmd/ampora")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(gexec.CleanupBuildArtifacts)
+	token, err := h.Token()
+	Expect(err).NotTo(HaveOccurred())
+	tokenFile = filepath.Join(GinkgoT().TempDir(), "token")
+	Expect(os.WriteFile(tokenFile, []byte(token), 0o600)).To(Succeed())
+	return bin, tokenFile
+}
+
+// Process runs bin with args against the control plane, its output prefixed with name, and
+// kills it when the spec ends.
+func (h *H) Process(bin, name string, args ...string) *gexec.Session {
+	GinkgoHelper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+h.Env.Kubeconfig)
+	out := gexec.NewPrefixedWriter("["+name+"] ", GinkgoWriter)
+	s, err := gexec.Start(cmd, out, out)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { s.Kill().Wait(10 * time.Second) })
+	return s
 }
