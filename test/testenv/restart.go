@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // stopGrace is how long a stopped kube-apiserver may drain before it is killed: it stops
@@ -100,12 +103,9 @@ func findProcess(binary, arg string) int {
 
 // waitGone waits up to timeout until no process of binary runs with arg.
 func waitGone(binary, arg string, timeout time.Duration) bool {
-	for deadline := time.Now().Add(timeout); findProcess(binary, arg) != 0; time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
-	return true
+	return wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		return findProcess(binary, arg) == 0, nil
+	}) == nil
 }
 
 // copyFiles copies the regular files of dir src into dir dst, which it creates.
