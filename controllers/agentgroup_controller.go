@@ -131,9 +131,9 @@ func (r *AgentGroupReconciler) collectRevisions(ctx context.Context, ns string) 
 		return err
 	}
 	for _, g := range groups.Items {
-		used[revision.Name(g.Status.CurrentRevision)] = true
+		used[revision.Name(g.Status.CurrentConfigHash)] = true
 		for _, h := range g.Status.RevisionHistory {
-			used[revision.Name(h.Revision)] = true
+			used[revision.Name(h.ConfigHash)] = true
 		}
 	}
 	var rollouts fleetv1alpha1.RolloutList
@@ -141,8 +141,8 @@ func (r *AgentGroupReconciler) collectRevisions(ctx context.Context, ns string) 
 		return err
 	}
 	for _, ro := range rollouts.Items {
-		used[revision.Name(ro.Status.Revision)] = true
-		used[revision.Name(ro.Status.PreviousRevision)] = true
+		used[revision.Name(ro.Status.ConfigHash)] = true
+		used[revision.Name(ro.Status.PreviousConfigHash)] = true
 	}
 	for i := range crs.Items {
 		cr := &crs.Items[i]

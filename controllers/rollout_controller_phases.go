@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -9,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -146,22 +146,24 @@ func (r *RolloutReconciler) loadConfig(ctx context.Context, s *scope) error {
 func (r *RolloutReconciler) startRevision(ctx context.Context, s *scope) error {
 	ro := s.ro
 	st := &ro.Status
-	if st.ConfigHash == s.hash && st.Phase != fleetv1alpha1.RolloutFailed {
+	if st.ConfigHash == s.hash && (st.Phase != fleetv1alpha1.RolloutFailed || st.StartedAt != nil) {
+		// The same revision: its stored config must still be the one it names.
+		if ok, err := r.storeRevision(ctx, s); !ok || err != nil {
+			return err
+		}
+		if st.Phase == fleetv1alpha1.RolloutFailed {
+			// The same config, valid again (a ConfigMap came back): carry on.
+			st.Phase = fleetv1alpha1.RolloutPending
+		}
 		return nil
 	}
-	if st.ConfigHash == s.hash && st.Phase == fleetv1alpha1.RolloutFailed && st.StartedAt != nil {
-		// The same config, valid again (a ConfigMap came back): carry on.
-		st.Phase = fleetv1alpha1.RolloutPending
-		return nil
+	if ok, err := r.storeRevision(ctx, s); !ok || err != nil {
+		return err
 	}
-	cr := revision.New(ro.Namespace, s.hash, s.body)
-	if err := r.Client.Create(ctx, cr); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("storing revision %s: %w", revision.Short(s.hash), err)
-	}
-	var previous string
+	var previous, previousHash string
 	var g fleetv1alpha1.AgentGroup
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ro.Spec.AgentGroup}, &g); err == nil {
-		previous = g.Status.CurrentRevision
+		previous, previousHash = g.Status.CurrentRevision, g.Status.CurrentConfigHash
 	}
 	if st.ConfigHash != "" {
 		r.Events.Normal(ro, "NewRevision", "Start", "config changed: revision %s replaces %s, starting again from batch 1",
@@ -177,13 +179,42 @@ func (r *RolloutReconciler) startRevision(ctx context.Context, s *scope) error {
 		ConfigHash:         s.hash,
 		Revision:           revision.Short(s.hash),
 		PreviousRevision:   previous,
+		PreviousConfigHash: previousHash,
 		StartedAt:          &now,
-		Diff:               r.diff(ctx, ro.Namespace, previous, s.body),
+		Diff:               r.diff(ctx, ro.Namespace, previous, previousHash, s.body),
 	}
 	if st.Diff != nil {
 		r.Events.Normal(ro, "ConfigDiff", "Diff", "revision %s against %s: %s", st.Revision, orNone(previous), st.Diff.Summary)
 	}
 	return nil
+}
+
+// storeRevision makes sure the config is stored under its full hash, holding exactly that
+// config. It reports false after stalling the rollout when the stored revision holds anything
+// else: nothing may be pushed from it, and retrying cannot mend it.
+func (r *RolloutReconciler) storeRevision(ctx context.Context, s *scope) (bool, error) {
+	_, err := revision.Get(ctx, r.Client, s.ro.Namespace, s.hash)
+	if apierrors.IsNotFound(err) {
+		err = r.Client.Create(ctx, revision.New(s.ro.Namespace, s.hash, s.body))
+		if apierrors.IsAlreadyExists(err) {
+			// Stored meanwhile, by another reconcile or by someone else: read what it holds.
+			_, err = revision.Get(ctx, r.Client, s.ro.Namespace, s.hash)
+		}
+	}
+	switch {
+	case errors.Is(err, revision.ErrMismatch):
+		msg := fmt.Sprintf("revision %s cannot be used: %v; delete ControllerRevision %s/%s to let the engine store it again",
+			revision.Short(s.hash), err, s.ro.Namespace, revision.Name(s.hash))
+		if s.ro.Status.Phase != fleetv1alpha1.RolloutFailed || s.ro.Status.Message != msg {
+			r.Events.Warning(s.ro, string(fleetv1alpha1.ReasonRevisionMismatch), "Store", "%s", msg)
+		}
+		s.ro.Status.Phase = fleetv1alpha1.RolloutFailed
+		s.stall(fleetv1alpha1.ReasonRevisionMismatch, msg)
+		return false, r.releaseGroup(ctx, s)
+	case err != nil:
+		return false, fmt.Errorf("storing revision %s: %w", revision.Short(s.hash), err)
+	}
+	return true, nil
 }
 
 func orNone(rev string) string {
@@ -193,19 +224,16 @@ func orNone(rev string) string {
 	return rev
 }
 
-// diff compares the config with the stored config of revision previous.
-func (r *RolloutReconciler) diff(ctx context.Context, ns, previous string, body []byte) *fleetv1alpha1.ConfigDiff {
+// diff compares the config with the stored config of the previous revision.
+func (r *RolloutReconciler) diff(ctx context.Context, ns, previous, previousHash string, body []byte) *fleetv1alpha1.ConfigDiff {
 	after, err := collectorconfig.Parse(body)
 	if err != nil {
 		return nil
 	}
 	var before *collectorconfig.Config
-	if previous != "" {
-		var cr appsv1.ControllerRevision
-		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: revision.Name(previous)}, &cr); err == nil {
-			if d, err := revision.Read(&cr); err == nil {
-				before, _ = collectorconfig.Parse([]byte(d.Config))
-			}
+	if previousHash != "" {
+		if d, err := revision.Get(ctx, r.Client, ns, previousHash); err == nil {
+			before, _ = collectorconfig.Parse([]byte(d.Config))
 		}
 	}
 	d := collectorconfig.Compare(before, after)
@@ -663,21 +691,22 @@ func (r *RolloutReconciler) rollingBack(ctx context.Context, s *scope) error {
 	ro := s.ro
 	st := &ro.Status
 	c := s.obs.counts
+	if st.PreviousConfigHash != "" {
+		// The sidecars push nothing back from a stored revision that fails its check; say so.
+		if _, err := revision.Get(ctx, r.Client, ro.Namespace, st.PreviousConfigHash); errors.Is(err, revision.ErrMismatch) {
+			s.stall(fleetv1alpha1.ReasonRevisionMismatch, fmt.Sprintf("cannot roll back to %s: %v; no agent is sent it", st.PreviousRevision, err))
+			return nil
+		}
+	}
 	if !s.obs.upToDate() || c.Pending+c.Applying > 0 {
 		st.Message = fmt.Sprintf("rolling back to %s: %d of %d agents back, %d applying", orNone(st.PreviousRevision), c.Applied, c.Targeted, c.Applying+c.Pending)
 		s.health = health{reason: fleetv1alpha1.ReasonRollingBack, message: st.Message}
 		return nil
 	}
 	now := metav1.NewTime(s.now.Truncate(time.Second))
-	if s.group != nil && s.group.Status.CurrentRevision == st.Revision {
+	if s.group != nil && s.group.Status.CurrentConfigHash == st.ConfigHash {
 		// Rolled back after completing: the group returns to the previous revision.
-		prevHash := ""
-		for _, h := range s.group.Status.RevisionHistory {
-			if h.Revision == st.PreviousRevision {
-				prevHash = h.ConfigHash
-			}
-		}
-		if err := r.setGroupRevision(ctx, s, st.PreviousRevision, prevHash, now); err != nil {
+		if err := r.setGroupRevision(ctx, s, st.PreviousRevision, st.PreviousConfigHash, now); err != nil {
 			return err
 		}
 	} else if err := r.releaseGroup(ctx, s); err != nil {
@@ -698,11 +727,11 @@ func (r *RolloutReconciler) setGroupRevision(ctx context.Context, s *scope, rev,
 		return client.IgnoreNotFound(err)
 	}
 	patch := client.MergeFromWithOptions(g.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	g.Status.CurrentRevision = rev
+	g.Status.CurrentRevision, g.Status.CurrentConfigHash = rev, hash
 	if g.Status.ActiveRollout == s.ro.Name {
 		g.Status.ActiveRollout = ""
 	}
-	if rev != "" && (len(g.Status.RevisionHistory) == 0 || g.Status.RevisionHistory[0].Revision != rev) {
+	if hash != "" && (len(g.Status.RevisionHistory) == 0 || g.Status.RevisionHistory[0].ConfigHash != hash) {
 		g.Status.RevisionHistory = append([]fleetv1alpha1.RevisionRecord{{Revision: rev, ConfigHash: hash, Rollout: s.ro.Name, CompletedAt: &at}},
 			g.Status.RevisionHistory...)
 		if len(g.Status.RevisionHistory) > maxHistory {

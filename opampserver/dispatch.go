@@ -69,7 +69,9 @@ func (v *nsView) target(a *Agent, now time.Time) target {
 			t.rollout, t.admitted = r, true
 			t.inBatch = membership.InBatch(t.rank, r.fromRank, r.toRank)
 			if r.phase == fleetv1alpha1.RolloutRollingBack {
-				t.desired, t.push = r.previous.hash, r.previous
+				if r.previous != nil {
+					t.desired, t.push = r.previous.hash, r.previous
+				}
 				return t
 			}
 			t.desired = r.config.hash

@@ -244,7 +244,7 @@ func New(cfg *rest.Config, scheme *runtime.Scheme, opts Options) (*Server, error
 		conns:      map[opamptypes.Connection]*session{},
 		wake:       make(chan struct{}, 1),
 	}
-	s.world = NewWorld(c, requiredComponents)
+	s.world = NewWorld(c, s.log, requiredComponents)
 	s.metrics = newMetrics(opts.Registry, s)
 	s.initConnLimit()
 	s.reporter = newReporter(s)

@@ -46,7 +46,7 @@ func newTestServer(tb testing.TB) (*Server, *testingclock.FakeClock) {
 		conns:      map[types.Connection]*session{},
 		wake:       make(chan struct{}, 1),
 	}
-	s.world = NewWorld(nil, requiredComponents)
+	s.world = NewWorld(nil, logr.Discard(), requiredComponents)
 	s.metrics = newMetrics(opts.Registry, s)
 	s.reporter = newReporter(s)
 	return s, clk

@@ -2,13 +2,13 @@ package opampserver
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/open-telemetry/opamp-go/protobufs"
-	appsv1 "k8s.io/api/apps/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
@@ -98,6 +98,7 @@ type nsView struct {
 // per namespace from the informer cache whenever one of them changes.
 type World struct {
 	reader client.Reader
+	log    logr.Logger
 	mu     sync.RWMutex
 	views  map[string]*nsView
 	// parseRequired extracts the component types a config uses; nil skips the check.
@@ -105,8 +106,8 @@ type World struct {
 }
 
 // NewWorld returns an empty world that reads objects from reader.
-func NewWorld(reader client.Reader, parseRequired func([]byte) map[string][]string) *World {
-	return &World{reader: reader, views: map[string]*nsView{}, parseRequired: parseRequired}
+func NewWorld(reader client.Reader, log logr.Logger, parseRequired func([]byte) map[string][]string) *World {
+	return &World{reader: reader, log: log, views: map[string]*nsView{}, parseRequired: parseRequired}
 }
 
 // View returns the current view of a namespace (nil when it has no groups).
@@ -161,12 +162,15 @@ func (w *World) Rebuild(ctx context.Context, ns string) error {
 		if c, ok := cache[rev]; ok {
 			return c
 		}
-		var cr appsv1.ControllerRevision
+		// Looked up by the full hash and checked against it: a stored revision that holds
+		// another config is never pushed.
 		var c *configRef
-		if err := w.reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: revision.Name(rev)}, &cr); err == nil {
-			if d, err := revision.Read(&cr); err == nil {
-				c = newConfigRef(d.ConfigHash, []byte(d.Config))
-			}
+		d, err := revision.Get(ctx, w.reader, ns, rev)
+		switch {
+		case err == nil:
+			c = newConfigRef(d.ConfigHash, []byte(d.Config))
+		case errors.Is(err, revision.ErrMismatch):
+			w.log.Error(err, "not pushing from a stored revision that fails its hash check", "namespace", ns, "revision", revision.Short(rev))
 		}
 		cache[rev] = c
 		return c
@@ -179,7 +183,7 @@ func (w *World) Rebuild(ctx context.Context, ns string) error {
 		for _, uid := range g.Spec.ExcludedInstanceUIDs {
 			gv.excluded[uid] = struct{}{}
 		}
-		gv.current = load(g.Status.CurrentRevision)
+		gv.current = load(g.Status.CurrentConfigHash)
 		if gv.current != nil && w.parseRequired != nil {
 			gv.currentRequired = w.parseRequired(gv.current.body)
 		}
@@ -225,8 +229,8 @@ func activeRollout(rollouts []fleetv1alpha1.Rollout, g *fleetv1alpha1.AgentGroup
 }
 
 func (w *World) rolloutView(r *fleetv1alpha1.Rollout, current *configRef, load func(string) *configRef) *rolloutView {
-	cfg := load(r.Status.Revision)
-	if cfg == nil || cfg.hash != r.Status.ConfigHash {
+	cfg := load(r.Status.ConfigHash)
+	if cfg == nil {
 		// Not stored yet (or not validated): nothing can be pushed from it.
 		return nil
 	}
@@ -251,10 +255,10 @@ func (w *World) rolloutView(r *fleetv1alpha1.Rollout, current *configRef, load f
 		rv.retryAt = a.HandledAt.Time
 	}
 	rv.previous = withdrawal
-	if r.Status.PreviousRevision != "" {
-		if prev := load(r.Status.PreviousRevision); prev != nil {
-			rv.previous = prev
-		} else if current != nil {
+	if r.Status.PreviousConfigHash != "" {
+		// nil when neither can be read and checked: a rollback then pushes nothing.
+		rv.previous = load(r.Status.PreviousConfigHash)
+		if rv.previous == nil {
 			rv.previous = current
 		}
 	}

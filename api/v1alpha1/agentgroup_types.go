@@ -78,7 +78,7 @@ type GroupReplicaReport struct {
 }
 
 // RevisionRecord is one config revision a group has run. Its config is kept in a
-// ControllerRevision named after the group and the revision.
+// ControllerRevision named after the full config hash.
 type RevisionRecord struct {
 	// revision is the short config hash.
 	// +required
@@ -140,6 +140,12 @@ type AgentGroupStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	CurrentRevision string `json:"currentRevision,omitempty"`
+
+	// currentConfigHash is the full SHA-256 of that revision's config, in hex: the stored
+	// revision is looked up by it and its content checked against it.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	CurrentConfigHash string `json:"currentConfigHash,omitempty"`
 
 	// activeRollout is the Rollout now driving the group, if any.
 	// +optional

@@ -35,4 +35,7 @@ const (
 	ReasonAwaitingApproval  = "AwaitingApproval"
 	ReasonApproved          = "Approved"
 	ReasonReconciled        = "Reconciled"
+	// ReasonRevisionMismatch: a stored config revision does not hold the config its name and
+	// status promise; nothing is pushed from it.
+	ReasonRevisionMismatch = "RevisionMismatch"
 )

@@ -121,10 +121,13 @@ type ExponentialStrategy struct {
 type RolloutSpec struct {
 	// agentGroup is the name of the AgentGroup, in the same namespace, whose agents receive the
 	// config. One Rollout at a time drives a group; another is Blocked until it finishes.
+	// Immutable, as a Deployment's selector: a Rollout's batches, cutoffs and approvals belong
+	// to its group.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.agentGroup is immutable: to deliver this config to another group, create a new Rollout for that group (and delete this one once it is finished)"
 	AgentGroup string `json:"agentGroup"`
 
 	// config is the collector configuration to roll out. Its hash is the revision: editing it
@@ -538,6 +541,12 @@ type RolloutStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	PreviousRevision string `json:"previousRevision,omitempty"`
+
+	// previousConfigHash is the full SHA-256 of the previous revision's config, in hex: the
+	// stored revision rollback returns to is looked up by it and its content checked against it.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	PreviousConfigHash string `json:"previousConfigHash,omitempty"`
 
 	// groupSize is the number of agents the group matched when the revision started; the
 	// batch plan is computed from it.

@@ -17,11 +17,14 @@ import (
 	"github.com/onsi/gomega/gexec"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/controllers"
 	"github.com/ampora-io/ampora/opampserver"
 	"github.com/ampora-io/ampora/test/fleetsim"
@@ -200,4 +203,55 @@ func (h *H) Process(bin, name string, args ...string) *gexec.Session {
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() { s.Kill().Wait(10 * time.Second) })
 	return s
+}
+
+// StartWebhookManager installs a MutatingWebhookConfiguration named configuration and runs
+// the `ampora manager` binary bin with its approvals webhook on a free local port (it makes
+// its own self-signed certificate), until the spec or suite that calls it ends. It returns
+// once the API server can reach the webhook.
+func (h *H) StartWebhookManager(bin, tokenFile, configuration string, extra ...string) *gexec.Session {
+	GinkgoHelper()
+	ctx := context.Background()
+	ports, err := testenv.FreePorts(1)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(testenv.InstallWebhook(ctx, h.Env.Client, configuration, ports[0])).To(Succeed())
+	dir := GinkgoT().TempDir()
+	args := append([]string{"manager", "--namespace=" + OperatorNamespace, "--leader-elect=false",
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--sidecar-token-file=" + tokenFile,
+		"--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", ports[0]), "--webhook-cert-dir=" + filepath.Join(dir, "certs"),
+		"--webhook-cert-secret=" + configuration + "-cert", "--webhook-configuration=" + configuration, "--webhook-cert-hosts=127.0.0.1"}, extra...)
+	s := h.Process(bin, "manager", args...)
+	// The manager puts its CA into the configuration; the API server then reaches the webhook.
+	Expect(testenv.WaitWebhookCA(ctx, h.Env.Client, configuration, 60*time.Second)).To(Succeed())
+	return s
+}
+
+// Editors lets each named user edit Ampora's kinds and ConfigMaps, and returns a client per
+// user that impersonates them: the API server authenticates each request as that user.
+func (h *H) Editors(names ...string) map[string]client.Client {
+	GinkgoHelper()
+	Expect(testenv.Editors(context.Background(), h.Env.Client, names...)).To(Succeed())
+	users := make(map[string]client.Client, len(names))
+	for _, name := range names {
+		users[name] = h.As(rest.ImpersonationConfig{UserName: name})
+	}
+	return users
+}
+
+// As is a client that impersonates who.
+func (h *H) As(who rest.ImpersonationConfig) client.Client {
+	GinkgoHelper()
+	cfg := rest.CopyConfig(h.Env.Config)
+	cfg.Impersonate = who
+	c, err := client.New(cfg, client.Options{Scheme: h.Env.Scheme})
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
+// Rollout reads a Rollout as the cluster admin.
+func (h *H) Rollout(ns, name string) *fleetv1alpha1.Rollout {
+	GinkgoHelper()
+	r := &fleetv1alpha1.Rollout{}
+	Expect(h.Env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, r)).To(Succeed())
+	return r
 }

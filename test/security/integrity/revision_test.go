@@ -1,0 +1,83 @@
+package integrity_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/collectorconfig"
+	"github.com/ampora-io/ampora/internal/revision"
+	"github.com/ampora-io/ampora/test/fleetsim"
+	"github.com/ampora-io/ampora/test/harness"
+)
+
+// colliding finds two valid collector configs whose hashes share their first 10 hex digits
+// (40 bits): a birthday search needs about a million hashes, a second or two.
+func colliding() (a, b string) {
+	seen := make(map[uint64]int, 1<<21)
+	for i := 0; ; i++ {
+		sum := sha256.Sum256([]byte(harness.CollectorConfig(fmt.Sprint(i))))
+		key := binary.BigEndian.Uint64(sum[:8]) >> 24 // the first 40 bits
+		if j, ok := seen[key]; ok {
+			return harness.CollectorConfig(fmt.Sprint(j)), harness.CollectorConfig(fmt.Sprint(i))
+		}
+		seen[key] = i
+	}
+}
+
+var _ = Describe("Stored revisions", func() {
+	ctx := context.Background()
+
+	It("keeps two configs apart whose hashes share 40 bits: the group's revision is the config that was rolled out", func() {
+		good, evil := colliding()
+		hGood, hEvil := collectorconfig.Hash([]byte(good)), collectorconfig.Hash([]byte(evil))
+		Expect(revision.Short(hGood)).To(Equal(revision.Short(hEvil)))
+		Expect(hGood).NotTo(Equal(hEvil))
+
+		ns, token := h.Namespace("collide")
+		sc := h.StartSidecar("collide-" + ns)
+		group(ns, "staging", "otelcol-staging")
+		group(ns, "gateways", "otelcol")
+		// alice stores the evil config through a rollout of a group without agents...
+		Expect(users["alice"].Create(ctx, rollout(ns, "plant", "staging", evil))).To(Succeed())
+		Eventually(func() string { return get(ns, "plant").Status.ConfigHash }, 30*time.Second).Should(Equal(hEvil))
+		// ...then rolls the colliding good config out to gateways.
+		first := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 2, Seed: 11, UIDPrefix: "first"})
+		Expect(users["alice"].Create(ctx, rollout(ns, "web", "gateways", good))).To(Succeed())
+		Eventually(phase(ns, "web"), 30*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
+		Expect(first.Count(func(a *fleetsim.Agent) bool { return a.EffectiveHash() == hGood })).To(Equal(2))
+
+		// New gateways get the group's revision: the good config, never the evil one.
+		late := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 2, Seed: 11, UIDPrefix: "late"})
+		Eventually(func() int { return late.Count(func(a *fleetsim.Agent) bool { return a.EffectiveHash() == hGood }) }, 30*time.Second).Should(Equal(2))
+		Expect(received(late, hEvil)()).To(BeZero())
+		Expect(received(first, hEvil)()).To(BeZero())
+	})
+
+	It("refuses a stored revision that holds another config: the rollout fails with RevisionMismatch and nothing is pushed", func() {
+		ns, token := h.Namespace("tamper")
+		sc := h.StartSidecar("tamper-" + ns)
+		group(ns, "gateways", "otelcol")
+		fleet := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 2, Seed: 12})
+		good, evil := harness.CollectorConfig("good"), harness.CollectorConfig("evil")
+		hGood, hEvil := collectorconfig.Hash([]byte(good)), collectorconfig.Hash([]byte(evil))
+		// Someone who may write ControllerRevisions plants the evil config under the good one's
+		// name, both as stored data and as the hash it claims.
+		planted := revision.New(ns, hEvil, []byte(evil))
+		planted.Name = revision.Name(hGood)
+		Expect(env.Client.Create(ctx, planted)).To(Succeed())
+
+		Expect(users["alice"].Create(ctx, rollout(ns, "web", "gateways", good))).To(Succeed())
+		Eventually(reason(ns, "web", fleetv1alpha1.ConditionStalled), 30*time.Second).Should(Equal(fleetv1alpha1.ReasonRevisionMismatch))
+		Expect(get(ns, "web").Status.Phase).To(Equal(fleetv1alpha1.RolloutFailed))
+		Expect(get(ns, "web").Status.Message).To(ContainSubstring("delete ControllerRevision"))
+		Consistently(func() int { return fleet.Count(func(a *fleetsim.Agent) bool { return len(a.Received()) > 0 }) }, never).Should(BeZero())
+		Expect(received(fleet, hGood)()).To(BeZero())
+	})
+})
