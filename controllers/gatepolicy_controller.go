@@ -88,7 +88,7 @@ func (r *GatePolicyReconciler) decide(p *fleetv1alpha1.GatePolicy) {
 	if before != nil && before.Generation == p.Generation {
 		seen = before.Approvals.ApprovedBy
 	}
-	by := rec.ApprovedBy(approval.SpecHash(&p.Spec))
+	by := rec.ApprovedBy(approval.SpecHash(&p.Spec), approval.PolicyRequirements(p)...)
 	if before != nil || st.PendingChange != nil {
 		for _, user := range by {
 			if !slices.Contains(seen, user) {

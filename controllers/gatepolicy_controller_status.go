@@ -25,7 +25,8 @@ func policyInForce(p *fleetv1alpha1.GatePolicy, rec approval.Record, fallback fl
 		return p.Spec.DeepCopy(), nil
 	}
 	hash := approval.SpecHash(&p.Spec)
-	by := rec.ApprovedBy(hash)
+	// Who may approve is decided by the rule in force, not by the change that waits.
+	by := rec.ApprovedBy(hash, approval.PolicyRequirements(p)...)
 	if int32(len(by)) >= req.Count {
 		return p.Spec.DeepCopy(), nil
 	}

@@ -337,57 +337,22 @@ func (r *RolloutReconciler) releaseGroup(ctx context.Context, s *scope) error {
 // that apply: the named one, the namespace's default and the operator's default.
 func (r *RolloutReconciler) resolveGates(ctx context.Context, s *scope) error {
 	ro := s.ro
-	var named, nsDefault *fleetv1alpha1.GatePolicy
-	if ref := ro.Spec.GatePolicyRef; ref != nil {
-		var p fleetv1alpha1.GatePolicy
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ref.Name}, &p)
-		if apierrors.IsNotFound(err) {
-			s.stall(fleetv1alpha1.ReasonInvalidSpec, fmt.Sprintf("GatePolicy %s not found", ref.Name))
-			return nil
-		} else if err != nil {
-			return err
-		}
-		named = &p
+	ps, err := approval.ReadPolicies(ctx, r.Client, ro, r.OperatorNamespace)
+	if err != nil {
+		return err
 	}
-	if named == nil || named.Name != fleetv1alpha1.DefaultGatePolicyName {
-		var p fleetv1alpha1.GatePolicy
-		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: fleetv1alpha1.DefaultGatePolicyName}, &p); err == nil {
-			nsDefault = &p
-		} else if !apierrors.IsNotFound(err) {
-			return err
-		}
+	if ps.NamedMissing {
+		s.stall(fleetv1alpha1.ReasonInvalidSpec, fmt.Sprintf("GatePolicy %s not found", ro.Spec.GatePolicyRef.Name))
+		return nil
 	}
-	operator := r.operatorPolicy(ctx)
 	defaults := gates.Defaults()
-	if operator != nil {
-		defaults = gates.Resolve(nil, operator, nil, defaults).GateThresholds
+	if ps.Operator != nil {
+		defaults = gates.Resolve(nil, ps.Operator, nil, defaults).GateThresholds
 	}
-	eff := gates.Resolve(ro.Spec.Gates, named, nsDefault, defaults)
+	eff := gates.Resolve(ro.Spec.Gates, ps.Named, ps.NSDefault, defaults)
 	ro.Status.EffectiveGates = &eff
-	s.policies = nonNil(named, nsDefault, operator)
+	s.policies = ps.All()
 	return nil
-}
-
-// operatorPolicy is the operator namespace's GatePolicy named "default", when there is one.
-func (r *RolloutReconciler) operatorPolicy(ctx context.Context) *fleetv1alpha1.GatePolicy {
-	if r.OperatorNamespace == "" {
-		return nil
-	}
-	var p fleetv1alpha1.GatePolicy
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.OperatorNamespace, Name: fleetv1alpha1.DefaultGatePolicyName}, &p); err != nil {
-		return nil
-	}
-	return &p
-}
-
-func nonNil(ps ...*fleetv1alpha1.GatePolicy) []*fleetv1alpha1.GatePolicy {
-	var out []*fleetv1alpha1.GatePolicy
-	for _, p := range ps {
-		if p != nil && !slices.ContainsFunc(out, func(q *fleetv1alpha1.GatePolicy) bool { return q.UID == p.UID }) {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // approve holds the rollout before its next batch until the revision has the approvals its
@@ -399,7 +364,7 @@ func (r *RolloutReconciler) approve(_ context.Context, s *scope) error {
 		return nil
 	}
 	prev := st.Approvals
-	st.Approvals = approvalsFor(s.policies, s.group, approval.Read(ro.Annotations), st.ConfigHash)
+	st.Approvals = approvalsFor(s.policies, s.group, approval.Read(ro.Annotations), approval.RolloutDigest(&ro.Spec, st.ConfigHash))
 	setApproved(ro, st.Approvals)
 	if st.Approvals == nil {
 		return nil

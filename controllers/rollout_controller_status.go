@@ -12,7 +12,6 @@ import (
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/approval"
 	"github.com/ampora-io/ampora/internal/gates"
-	"github.com/ampora-io/ampora/internal/selector"
 )
 
 // maxFailedSample bounds status.failedAgents.
@@ -230,25 +229,19 @@ func truncate(s string, n int) string {
 	return s[:n-3] + "..."
 }
 
-// approvalsFor says what approvals the revision needs, from the policies in force, and which
-// it has; nil when no policy asks. A policy whose approval selector cannot match any agent of
-// the group (the selectors exclude each other) does not ask; when that cannot be told, it asks.
-func approvalsFor(policies []*fleetv1alpha1.GatePolicy, group *fleetv1alpha1.AgentGroup, rec approval.Record, hash string) *fleetv1alpha1.ApprovalStatus {
-	var out *fleetv1alpha1.ApprovalStatus
-	for _, p := range policies {
-		req := p.InForce().RequiredApprovals
-		if req == nil || (req.Selector != nil && group != nil && selector.Disjoint(group.Spec.Selector, *req.Selector)) {
-			continue
-		}
-		if out == nil || req.Count > out.Required {
-			out = &fleetv1alpha1.ApprovalStatus{Policy: p.Name, Required: req.Count}
-		}
-	}
-	if out == nil {
+// approvalsFor says what approvals the rollout's push decision (digest) needs, from the
+// policies in force, and which it has; nil when no policy asks. A policy whose approval
+// selector cannot match any agent of the group does not ask; when that cannot be told, it
+// asks. An approval counts when its approver may approve under every rule that asks.
+func approvalsFor(policies []*fleetv1alpha1.GatePolicy, group *fleetv1alpha1.AgentGroup, rec approval.Record, digest string) *fleetv1alpha1.ApprovalStatus {
+	reqs := approval.Requirements(policies, group)
+	strictest := approval.Strictest(reqs)
+	if strictest == nil {
 		return nil
 	}
-	out.Author = rec.AuthorOf(hash)
-	out.ApprovedBy = rec.ApprovedBy(hash)
+	out := &fleetv1alpha1.ApprovalStatus{Policy: strictest.Policy, Required: strictest.Count}
+	out.Author = rec.AuthorOf(digest)
+	out.ApprovedBy = rec.ApprovedBy(digest, reqs...)
 	if len(out.ApprovedBy) > maxApprovers {
 		out.ApprovedBy = out.ApprovedBy[:maxApprovers]
 	}

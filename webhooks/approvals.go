@@ -31,16 +31,18 @@ const Path = "/approvals"
 
 // Approvals is the admission handler for Rollouts and GatePolicies.
 type Approvals struct {
-	// Reader reads ConfigMaps (a Rollout's config) and Namespaces; a live reader, so that an
-	// approval is checked against the config as it is now.
+	// Reader reads ConfigMaps (a Rollout's config), AgentGroups, GatePolicies and Namespaces;
+	// a live reader, so that an approval is checked against the objects as they are now.
 	Reader  client.Reader
 	Clock   clock.Clock
 	Decoder admission.Decoder
+	// OperatorNamespace holds the operator's default GatePolicy.
+	OperatorNamespace string
 }
 
 // New returns the handler for a scheme that knows Ampora's kinds.
-func New(reader client.Reader, scheme *runtime.Scheme, clk clock.Clock) *Approvals {
-	return &Approvals{Reader: reader, Clock: clk, Decoder: admission.NewDecoder(scheme)}
+func New(reader client.Reader, scheme *runtime.Scheme, clk clock.Clock, operatorNamespace string) *Approvals {
+	return &Approvals{Reader: reader, Clock: clk, Decoder: admission.NewDecoder(scheme), OperatorNamespace: operatorNamespace}
 }
 
 // Handle records the author of a changed config or spec and the approver of an approval, or
@@ -67,11 +69,54 @@ func (a *Approvals) rollout(ctx context.Context, req admission.Request) admissio
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
-	changed := req.Operation == admissionv1.Create || !equality.Semantic.DeepEqual(old.Spec.Config, ro.Spec.Config)
-	return a.record(req, ro.Annotations, old.Annotations, approval.Change{
-		User: req.UserInfo.Username, Changed: changed, Hash: hash,
+	// The approval covers the whole push decision: a change of any of it has a new author and
+	// voids the approvals of what was there before.
+	changed := req.Operation == admissionv1.Create || !equality.Semantic.DeepEqual(old.Spec.Config, ro.Spec.Config) ||
+		!equality.Semantic.DeepEqual(approval.DecisionSpec(&old.Spec), approval.DecisionSpec(&ro.Spec))
+	c := approval.Change{
+		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed,
+		Hash: approval.RolloutDigest(&ro.Spec, hash), Revision: hash,
 		Ask: ro.Annotations[fleetv1alpha1.AnnotationApprove], Kind: "Rollout", Name: ro.Name,
+	}
+	if c.Ask != "" {
+		if c.Requirements, err = a.requirements(ctx, ro); err != nil {
+			return admission.Errored(http.StatusInternalServerError, err)
+		}
+	}
+	return a.record(req, ro.Annotations, old.Annotations, c, func(want map[string]string) {
+		requestedBy(want, ro.Annotations, old.Annotations, req.UserInfo.Username)
 	})
+}
+
+// requirements are the approval rules of the policies that apply to ro now.
+func (a *Approvals) requirements(ctx context.Context, ro *fleetv1alpha1.Rollout) ([]approval.Requirement, error) {
+	ps, err := approval.ReadPolicies(ctx, a.Reader, ro, a.OperatorNamespace)
+	if err != nil {
+		return nil, err
+	}
+	var g *fleetv1alpha1.AgentGroup
+	var group fleetv1alpha1.AgentGroup
+	if err := a.Reader.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ro.Spec.AgentGroup}, &group); err == nil {
+		g = &group
+	} else if !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	return approval.Requirements(ps.All(), g), nil
+}
+
+// requestedBy records who asked for the action in the action annotation: the user the API
+// server authenticated for the request that set or changed it, whatever the request says.
+// Without an action, nobody asked; an unchanged action keeps who asked for it.
+func requestedBy(want, annotations, oldAnnotations map[string]string, user string) {
+	action, ok := annotations[fleetv1alpha1.AnnotationAction]
+	switch {
+	case !ok:
+		delete(want, fleetv1alpha1.AnnotationActionRequestedBy)
+	case oldAnnotations[fleetv1alpha1.AnnotationAction] != action || oldAnnotations[fleetv1alpha1.AnnotationActionRequestedBy] == "":
+		want[fleetv1alpha1.AnnotationActionRequestedBy] = user
+	default:
+		want[fleetv1alpha1.AnnotationActionRequestedBy] = oldAnnotations[fleetv1alpha1.AnnotationActionRequestedBy]
+	}
 }
 
 func (a *Approvals) policy(req admission.Request) admission.Response {
@@ -80,9 +125,15 @@ func (a *Approvals) policy(req admission.Request) admission.Response {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
 	changed := req.Operation == admissionv1.Create || !equality.Semantic.DeepEqual(old.Spec, p.Spec)
+	// A change is approved under the rule in force: the stored policy's.
+	in := old
+	if req.Operation == admissionv1.Create {
+		in = p
+	}
 	return a.record(req, p.Annotations, old.Annotations, approval.Change{
-		User: req.UserInfo.Username, Changed: changed, Hash: approval.SpecHash(&p.Spec),
+		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed, Hash: approval.SpecHash(&p.Spec),
 		Ask: p.Annotations[fleetv1alpha1.AnnotationApprove], Kind: "GatePolicy", Name: p.Name,
+		Requirements: approval.PolicyRequirements(in),
 	})
 }
 
@@ -99,7 +150,7 @@ func (a *Approvals) decode(req admission.Request, obj, old runtime.Object) error
 
 // record decides and answers with a patch that sets the recorded annotations, whatever the
 // request put there, and removes the approve request.
-func (a *Approvals) record(req admission.Request, annotations, oldAnnotations map[string]string, c approval.Change) admission.Response {
+func (a *Approvals) record(req admission.Request, annotations, oldAnnotations map[string]string, c approval.Change, fix ...func(want map[string]string)) admission.Response {
 	c.Now = a.Clock.Now()
 	rec, err := approval.Decide(approval.Read(oldAnnotations), c)
 	if err != nil {
@@ -111,6 +162,9 @@ func (a *Approvals) record(req admission.Request, annotations, oldAnnotations ma
 	}
 	delete(want, fleetv1alpha1.AnnotationApprove)
 	want = rec.Write(want)
+	for _, f := range fix {
+		f(want)
+	}
 	if equality.Semantic.DeepEqual(want, annotations) || (len(want) == 0 && len(annotations) == 0) {
 		return admission.Allowed("")
 	}

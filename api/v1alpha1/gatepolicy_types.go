@@ -94,6 +94,23 @@ type ApprovalRequirement struct {
 	// production agents); unset, every rollout under this policy needs approval.
 	// +optional
 	Selector *AgentSelector `json:"selector,omitempty"`
+
+	// approverGroups, when set, limits who may approve to members of these groups, as the API
+	// server authenticates them (a ServiceAccount is in system:serviceaccounts and
+	// system:serviceaccounts:NAMESPACE). Unset, any user but the author may approve.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	ApproverGroups []string `json:"approverGroups,omitempty"`
+
+	// allowServiceAccounts lets ServiceAccounts approve. Off by default: whoever may
+	// impersonate a ServiceAccount of the namespace (Kubernetes' edit role may) could otherwise
+	// approve their own change under its name. With approverGroups set, membership decides
+	// instead.
+	// +optional
+	AllowServiceAccounts bool `json:"allowServiceAccounts,omitempty"`
 }
 
 // GatePolicySpec holds the gates, push policies and approval rules that Rollouts use.

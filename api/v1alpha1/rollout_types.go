@@ -444,7 +444,9 @@ func (a RolloutAction) Valid() bool {
 const (
 	// AnnotationAction holds the action to run: resume, abort, rollback or retry.
 	AnnotationAction = "fleet.ampora.io/action"
-	// AnnotationActionRequestedBy names who asked (the kubectl plugin fills it in).
+	// AnnotationActionRequestedBy names who asked. The approvals webhook writes it from the
+	// user the API server authenticated for the request that set the action; what a client
+	// writes there is replaced.
 	AnnotationActionRequestedBy = "fleet.ampora.io/action-requested-by"
 )
 

@@ -85,7 +85,7 @@ func (w *webhookFlags) startWebhook(ctx context.Context, cfg *rest.Config, s *ru
 		}, reinjectEvery)
 	}
 	srv := webhook.NewServer(webhook.Options{Host: w.host, Port: w.port, CertDir: w.certDir})
-	srv.Register(webhooks.Path, &webhook.Admission{Handler: webhooks.New(c, s, clock.RealClock{})})
+	srv.Register(webhooks.Path, &webhook.Admission{Handler: webhooks.New(c, s, clock.RealClock{}, namespace)})
 	go func() {
 		if err := srv.Start(ctx); err != nil {
 			log.Error(err, "the approvals webhook stopped")

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -63,7 +64,7 @@ func approveRollout(ctx context.Context, o *globalOptions, name, rev string) err
 		return err
 	}
 	rec := approval.Read(after.Annotations)
-	by := rec.ApprovedBy(ro.Status.ConfigHash)
+	by := rec.ApprovedBy(approval.RolloutDigest(&after.Spec, ro.Status.ConfigHash))
 	msg := fmt.Sprintf("rollout %s/%s: revision %s approved; approvals: %s", ro.Namespace, ro.Name, approval.Short(rev), orText(strings.Join(by, ", "), "none"))
 	if a := ro.Status.Approvals; a != nil {
 		msg += fmt.Sprintf(" (%d of %d required by GatePolicy %s)", len(by), a.Required, a.Policy)
@@ -111,8 +112,15 @@ func (o *globalOptions) requestApproval(ctx context.Context, obj, after client.O
 	if err != nil {
 		return err
 	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{fleetv1alpha1.AnnotationApprove: hash}}})
-	if err := c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+	// The resourceVersion makes the patch conditional: what is approved is the object as it
+	// was read and shown, not a spec someone changed since.
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+		"resourceVersion": obj.GetResourceVersion(),
+		"annotations":     map[string]string{fleetv1alpha1.AnnotationApprove: hash},
+	}})
+	if err := c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); apierrors.IsConflict(err) {
+		return fmt.Errorf("%s %s changed since it was read: review it again and approve again", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName())
+	} else if err != nil {
 		return fmt.Errorf("approving: %w", err)
 	}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(obj), after); err != nil {

@@ -2,6 +2,7 @@ package approval
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -48,6 +49,14 @@ func Loosens(inForce, next *fleetv1alpha1.GatePolicySpec, fallback fleetv1alpha1
 		}
 		if na != nil && !equality.Semantic.DeepEqual(oa.Selector, na.Selector) {
 			out = append(out, "requiredApprovals.selector changed")
+		}
+		if na != nil && na.AllowServiceAccounts && !oa.AllowServiceAccounts {
+			out = append(out, "requiredApprovals.allowServiceAccounts false → true")
+		}
+		// Fewer approver groups narrow who may approve; any other change widens it.
+		if na != nil && len(oa.ApproverGroups) > 0 && (len(na.ApproverGroups) == 0 ||
+			slices.ContainsFunc(na.ApproverGroups, func(g string) bool { return !slices.Contains(oa.ApproverGroups, g) })) {
+			out = append(out, "requiredApprovals.approverGroups widened")
 		}
 	}
 	return out

@@ -52,6 +52,11 @@ func TestLoosens(t *testing.T) {
 		{"approvals narrowed by a selector loosen", func(s *fleetv1alpha1.GatePolicySpec) {
 			s.RequiredApprovals.Selector = &fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "prod"}}
 		}, []string{"requiredApprovals.selector changed"}},
+		{"ServiceAccounts allowed to approve loosens", func(s *fleetv1alpha1.GatePolicySpec) { s.RequiredApprovals.AllowServiceAccounts = true },
+			[]string{"requiredApprovals.allowServiceAccounts false → true"}},
+		{"approver groups named where any user could approve tightens", func(s *fleetv1alpha1.GatePolicySpec) {
+			s.RequiredApprovals.ApproverGroups = []string{"sre"}
+		}, nil},
 		{"several at once", func(s *fleetv1alpha1.GatePolicySpec) {
 			s.Gates.MaxFailurePercent, s.RequiredApprovals = new(int32(50)), nil
 		}, []string{"maxFailurePercent 5 → 50", "requiredApprovals removed"}},
@@ -65,6 +70,22 @@ func TestLoosens(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("approver groups widen when one is added or all are removed, narrow when one is removed", func(t *testing.T) {
+		groups := func(g ...string) *fleetv1alpha1.GatePolicySpec {
+			return &fleetv1alpha1.GatePolicySpec{RequiredApprovals: &fleetv1alpha1.ApprovalRequirement{Count: 1, ApproverGroups: g}}
+		}
+		widened := []string{"requiredApprovals.approverGroups widened"}
+		if got := Loosens(groups("sre"), groups("sre", "dev"), fallback); !cmp.Equal(got, widened) {
+			t.Errorf("adding a group: %q", got)
+		}
+		if got := Loosens(groups("sre"), groups(), fallback); !cmp.Equal(got, widened) {
+			t.Errorf("removing every group: %q", got)
+		}
+		if got := Loosens(groups("sre", "ops"), groups("sre"), fallback); got != nil {
+			t.Errorf("removing one group: %q", got)
+		}
+	})
 
 	t.Run("a threshold set where none was is compared with the fallback", func(t *testing.T) {
 		old := &fleetv1alpha1.GatePolicySpec{}

@@ -25,9 +25,12 @@ type Author struct {
 
 // Approval is one user's approval of one hash.
 type Approval struct {
-	User string    `json:"user"`
-	Hash string    `json:"hash"`
-	At   time.Time `json:"at"`
+	User string `json:"user"`
+	// Groups are the user's groups when they approved, as Kubernetes authenticated them, for
+	// policies that name approver groups.
+	Groups []string  `json:"groups,omitempty"`
+	Hash   string    `json:"hash"`
+	At     time.Time `json:"at"`
 }
 
 // Record is what the webhook keeps in an object's annotations.
@@ -79,12 +82,13 @@ func (r Record) AuthorOf(hash string) string {
 	return ""
 }
 
-// ApprovedBy lists, in order, the distinct users who approved hash, its author excluded.
-func (r Record) ApprovedBy(hash string) []string {
+// ApprovedBy lists, in order, the distinct users who approved hash and may approve under each
+// of reqs (the rules in force now, not when they approved), its author excluded.
+func (r Record) ApprovedBy(hash string, reqs ...Requirement) []string {
 	author := r.AuthorOf(hash)
 	var users []string
 	for _, a := range r.Approvals {
-		if a.Hash == hash && a.User != author && !slices.Contains(users, a.User) {
+		if a.Hash == hash && a.User != author && !slices.Contains(users, a.User) && eligibleAll(reqs, a.User, a.Groups) == nil {
 			users = append(users, a.User)
 		}
 	}

@@ -1,0 +1,35 @@
+package approval
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+)
+
+// RolloutDigest is what a Rollout's approvals are bound to: the whole push decision, that is
+// the config's hash and every spec field that decides where, how fast and behind which gates
+// it goes (group, strategy, apply timeout, policy and gate overrides). Only spec.paused is left
+// out: pausing and resuming do not widen the push.
+func RolloutDigest(spec *fleetv1alpha1.RolloutSpec, configHash string) string {
+	decision := struct {
+		ConfigHash string                    `json:"configHash"`
+		Spec       fleetv1alpha1.RolloutSpec `json:"spec"`
+	}{ConfigHash: configHash, Spec: *DecisionSpec(spec)}
+	b, err := json.Marshal(decision)
+	if err != nil {
+		panic(fmt.Sprintf("a RolloutSpec always marshals: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// DecisionSpec is the part of a Rollout spec that approvals cover, without the config body
+// (its hash stands for it).
+func DecisionSpec(spec *fleetv1alpha1.RolloutSpec) *fleetv1alpha1.RolloutSpec {
+	out := spec.DeepCopy()
+	out.Config, out.Paused = fleetv1alpha1.RolloutConfig{}, false
+	return out
+}

@@ -1,0 +1,155 @@
+package integrity_test
+
+import (
+	"context"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/collectorconfig"
+	"github.com/ampora-io/ampora/test/fleetsim"
+	"github.com/ampora-io/ampora/test/harness"
+	"github.com/ampora-io/ampora/test/testenv"
+)
+
+var _ = Describe("Approvals", func() {
+	ctx := context.Background()
+	var (
+		ns    string
+		fleet *fleetsim.Fleet
+	)
+
+	// setup makes a namespace whose GatePolicy production requires one approval.
+	setup := func(req fleetv1alpha1.ApprovalRequirement) {
+		GinkgoHelper()
+		var token string
+		ns, token = h.Namespace("approve")
+		sc := h.StartSidecar("approve-" + ns)
+		group(ns, "gateways", "otelcol")
+		req.Count = 1
+		Expect(env.Client.Create(ctx, &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "production"},
+			Spec: fleetv1alpha1.GatePolicySpec{Gates: fleetv1alpha1.GateThresholds{MaxFailurePercent: new(int32(5))}, RequiredApprovals: &req}})).To(Succeed())
+		fleet = harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 4, Seed: 21})
+	}
+	production := func(name, body string) *fleetv1alpha1.Rollout {
+		r := rollout(ns, name, "gateways", body)
+		r.Spec.GatePolicyRef = &fleetv1alpha1.LocalObjectReference{Name: "production"}
+		return r
+	}
+	approve := func(c client.Client, name, rev string) error {
+		patch := []byte(`{"metadata":{"annotations":{"` + fleetv1alpha1.AnnotationApprove + `":"` + rev + `"}}}`)
+		return c.Patch(ctx, get(ns, name), client.RawPatch(types.MergePatchType, patch))
+	}
+	approvedBy := func(name string) func() []string {
+		return func() []string {
+			if a := get(ns, name).Status.Approvals; a != nil {
+				return a.ApprovedBy
+			}
+			return nil
+		}
+	}
+
+	It("refuses a ServiceAccount's approval: an editor cannot approve their own change by impersonating one", func() {
+		setup(fleetv1alpha1.ApprovalRequirement{})
+		// mallory holds Kubernetes' edit role in the namespace, which may impersonate its
+		// ServiceAccounts, and may edit Ampora's kinds. (edit aggregates its rules from
+		// system:aggregate-to-edit, which a bare API server without a controller manager
+		// does not aggregate: the binding names the source role.)
+		mallory, err := env.AddUser(envtest.User{Name: "mallory"}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mallory-edit"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:aggregate-to-edit"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mallory"}}})).To(Succeed())
+		users := h.Editors("mallory")
+		body := harness.CollectorConfig("self-approved")
+		hash := collectorconfig.Hash([]byte(body))
+		Expect(users["mallory"].Create(ctx, production("web", body))).To(Succeed())
+		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(hash))
+
+		// The namespace's CI ServiceAccount may edit rollouts, as a deploy pipeline's does.
+		ci := "system:serviceaccount:" + ns + ":ci"
+		Expect(testenv.Editors(ctx, env.Client, ci)).To(Succeed())
+		cfg := rest.CopyConfig(mallory.Config())
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: ci}
+		asSA, err := client.New(cfg, client.Options{Scheme: env.Scheme, Mapper: env.Client.RESTMapper()})
+		Expect(err).NotTo(HaveOccurred())
+		// The webhook answers once mallory's RoleBinding is in force (RBAC caches catch up).
+		Eventually(func() error { return approve(asSA, "web", hash) }, 10*time.Second).Should(
+			MatchError(ContainSubstring("takes no approvals from ServiceAccounts")))
+		Consistently(received(fleet, hash), never).Should(BeZero())
+		Expect(approvedBy("web")()).To(BeEmpty())
+	})
+
+	It("takes approvals only from the policy's approver groups, as the API server authenticates them", func() {
+		setup(fleetv1alpha1.ApprovalRequirement{ApproverGroups: []string{"sre"}})
+		body := harness.CollectorConfig("groups")
+		hash := collectorconfig.Hash([]byte(body))
+		Expect(users["alice"].Create(ctx, production("web", body))).To(Succeed())
+		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(hash))
+
+		err := approve(users["bob"], "web", hash)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring("takes approvals only from members of sre, and bob is in none of them"))
+		h.Editors("carol")
+		carol := h.As(rest.ImpersonationConfig{UserName: "carol", Groups: []string{"sre", "system:authenticated"}})
+		Expect(approve(carol, "web", hash)).To(Succeed())
+		Eventually(approvedBy("web"), 30*time.Second).Should(Equal([]string{"carol"}))
+		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(4))
+	})
+
+	It("voids an approval when anything that decides the push changes: group, strategy, gates, policy", func() {
+		setup(fleetv1alpha1.ApprovalRequirement{})
+		body := harness.CollectorConfig("widened")
+		hash := collectorconfig.Hash([]byte(body))
+		ro := production("web", body)
+		ro.Spec.Paused = true
+		Expect(users["alice"].Create(ctx, ro)).To(Succeed())
+		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(hash))
+		Expect(approve(users["bob"], "web", hash)).To(Succeed())
+		Eventually(approvedBy("web"), 30*time.Second).Should(Equal([]string{"bob"}))
+
+		// After bob's review, alice widens and speeds up the push, and loosens the gates her
+		// policy sets, then unpauses.
+		cur := get(ns, "web")
+		all := fleetv1alpha1.FromInt(4)
+		cur.Spec.Strategy = fleetv1alpha1.RolloutStrategy{BatchSize: &all}
+		cur.Spec.Gates = &fleetv1alpha1.GateThresholds{MaxFailurePercent: new(int32(100))}
+		cur.Spec.Paused = false
+		Expect(users["alice"].Update(ctx, cur)).To(Succeed())
+		Eventually(func() *fleetv1alpha1.ApprovalStatus { return get(ns, "web").Status.Approvals }, 30*time.Second).Should(
+			Equal(&fleetv1alpha1.ApprovalStatus{Policy: "production", Required: 1, Author: "alice"}))
+		Consistently(received(fleet, hash), never).Should(BeZero())
+		Expect(get(ns, "web").Status.Phase).To(Equal(fleetv1alpha1.RolloutPending))
+
+		// Pausing and resuming is not a new decision: bob's approval of the current spec holds.
+		Expect(approve(users["bob"], "web", hash)).To(Succeed())
+		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(4))
+	})
+
+	It("records who asked for an action from the request, not from the annotation", func() {
+		setup(fleetv1alpha1.ApprovalRequirement{})
+		Expect(users["alice"].Create(ctx, rollout(ns, "web", "gateways", harness.CollectorConfig("action")))).To(Succeed())
+		patch := []byte(`{"metadata":{"annotations":{"` + fleetv1alpha1.AnnotationAction + `":"abort","` + fleetv1alpha1.AnnotationActionRequestedBy + `":"bob"}}}`)
+		Expect(users["alice"].Patch(ctx, get(ns, "web"), client.RawPatch(types.MergePatchType, patch))).To(Succeed())
+		Eventually(func() string {
+			if a := get(ns, "web").Status.LastAction; a != nil {
+				return a.RequestedBy
+			}
+			return ""
+		}, 30*time.Second).Should(Equal("alice"))
+		var list eventsv1.EventList
+		Expect(env.Client.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+		for _, e := range list.Items {
+			Expect(e.Note).NotTo(ContainSubstring("requested by bob"))
+		}
+	})
+})
