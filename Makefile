@@ -26,7 +26,8 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and the webhook configuratio
 	rm -rf charts/ampora/crds charts/ampora/files/rbac
 	mkdir -p charts/ampora/crds charts/ampora/files/rbac
 	cp config/crd/bases/*.yaml charts/ampora/crds/
-	cp config/rbac/role.yaml config/rbac/opamp_role.yaml config/rbac/leases_role.yaml charts/ampora/files/rbac/
+	cp config/rbac/role.yaml config/rbac/leases_role.yaml config/rbac/opamp_role.yaml config/rbac/opamp_leases_role.yaml \
+		config/rbac/opamp_tokens_role.yaml charts/ampora/files/rbac/
 	cp config/webhook/manifests.yaml charts/ampora/files/webhook.yaml
 	cd hack/tools/chartschema && go run . $(CURDIR)/config/crd/bases/fleet.ampora.io_gatepolicies.yaml $(CURDIR)/charts/ampora/values.schema.json
 	go run ./hack/crdref -crds config/crd/bases -o docs/reference.md

@@ -59,8 +59,11 @@ type RolloutReconciler struct {
 // +kubebuilder:rbac:groups=fleet.ampora.io,resources=gatepolicies/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=apps,resources=controllerrevisions,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+//
+// No marker for Leases: markers land in the manager's ClusterRole, cluster-wide, and the
+// manager's Leases (its leader Lease, the sidecars' it lists) live in the operator namespace
+// only; config/rbac/leases_role.yaml grants them there.
 
 // SetupWithManager registers the reconciler, watching the objects a Rollout depends on.
 func (r *RolloutReconciler) SetupWithManager(mgr ctrl.Manager) error {

@@ -67,6 +67,12 @@ type Options struct {
 	// UnauthenticatedNamespace, when set, admits agents without a token into that namespace
 	// (for demos); otherwise they are refused with 401.
 	UnauthenticatedNamespace string
+	// TokenNamespaces are the namespaces whose enrollment-token Secrets the server reads: its
+	// Secret informer lists and watches those namespaces only, so that RBAC needs to grant
+	// Secrets there alone (a RoleBinding per namespace). nil reads every namespace, which
+	// needs list and watch of Secrets cluster-wide (tests and local runs with a kubeconfig);
+	// an empty, non-nil slice reads none, and only UnauthenticatedNamespace admits agents.
+	TokenNamespaces []string
 
 	// MaxConnections caps WebSocket sessions; past it connections get 503 with Retry-After.
 	MaxConnections int
@@ -172,6 +178,10 @@ func (o *Options) defaults() {
 	}
 }
 
+// readsTokens says whether any namespace's enrollment tokens are read (TokenNamespaces is
+// nil, every namespace, or names some).
+func (o *Options) readsTokens() bool { return o.TokenNamespaces == nil || len(o.TokenNamespaces) > 0 }
+
 // Server is one sidecar replica.
 type Server struct {
 	opts     Options
@@ -217,13 +227,20 @@ func New(cfg *rest.Config, scheme *runtime.Scheme, opts Options) (*Server, error
 	if opts.Replica == "" {
 		return nil, errors.New("a replica name is required")
 	}
-	c, err := cache.New(cfg, cache.Options{
-		Scheme: scheme,
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}:             {Label: labels.SelectorFromSet(labels.Set{}).Add(mustRequirement(LabelEnrollmentToken))},
-			&appsv1.ControllerRevision{}: {Label: labels.SelectorFromSet(labels.Set{revision.LabelConfig: "true"})},
-		},
-	})
+	byObject := map[client.Object]cache.ByObject{
+		&appsv1.ControllerRevision{}: {Label: labels.SelectorFromSet(labels.Set{revision.LabelConfig: "true"})},
+	}
+	if opts.readsTokens() {
+		secrets := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{}).Add(mustRequirement(LabelEnrollmentToken))}
+		if opts.TokenNamespaces != nil {
+			secrets.Namespaces = map[string]cache.Config{}
+			for _, ns := range opts.TokenNamespaces {
+				secrets.Namespaces[ns] = cache.Config{}
+			}
+		}
+		byObject[&corev1.Secret{}] = secrets
+	}
+	c, err := cache.New(cfg, cache.Options{Scheme: scheme, ByObject: byObject})
 	if err != nil {
 		return nil, err
 	}
@@ -281,8 +298,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.watch(ctx); err != nil {
 		return err
 	}
-	if _, err := s.tokens.Rebuild(ctx, s.cache); err != nil {
-		return err
+	if s.opts.readsTokens() {
+		if _, err := s.tokens.Rebuild(ctx, s.cache); err != nil {
+			return err
+		}
 	}
 
 	handler, connContext, err := opamp.New(opampLogger{s.log}).Attach(opamp.Settings{
@@ -506,6 +525,9 @@ func (s *Server) watch(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
+	}
+	if !s.opts.readsTokens() {
+		return nil
 	}
 	inf, err := s.cache.GetInformer(ctx, &corev1.Secret{})
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
+	"strings"
 	"testing"
 
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -89,6 +91,38 @@ func TestAddrFree(t *testing.T) {
 	for _, off := range []string{"", "0"} {
 		if !addrFree(off) {
 			t.Errorf("addrFree(%q) = false for a listener turned off", off)
+		}
+	}
+}
+
+func TestParseTokenNamespaces(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []string
+		wantErr string
+	}{
+		{in: "*", want: nil},
+		{in: "", want: []string{}},
+		{in: " , ", want: []string{}},
+		{in: "payments", want: []string{"payments"}},
+		{in: "payments, checkout,payments", want: []string{"payments", "checkout"}},
+		{in: "payments,*", wantErr: `"*" is not a namespace name`},
+		{in: "Payments", wantErr: `"Payments" is not a namespace name`},
+	}
+	for _, tt := range tests {
+		got, err := parseTokenNamespaces(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("parseTokenNamespaces(%q) error = %v, want one containing %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("parseTokenNamespaces(%q): %v", tt.in, err)
+			continue
+		}
+		if (got == nil) != (tt.want == nil) || !slices.Equal(got, tt.want) {
+			t.Errorf("parseTokenNamespaces(%q) = %#v, want %#v", tt.in, got, tt.want)
 		}
 	}
 }

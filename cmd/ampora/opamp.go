@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -58,10 +59,15 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&o.ReportInterval, "report-interval", time.Second, "least time between two status writes for one object")
 	fs.DurationVar(&o.LeaseDuration, "lease-duration", 15*time.Second, "duration of the replica's Lease")
 	fs.DurationVar(&o.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long shutdown waits for sessions to close")
+	tokenNamespaces := fs.String("token-namespaces", allNamespaces, "comma-separated namespaces whose enrollment-token Secrets enroll agents; the informer watches Secrets there only, so RBAC may grant them per namespace. \""+allNamespaces+"\" reads every namespace (needs list and watch of Secrets cluster-wide); empty reads none (only --allow-unauthenticated-into admits agents)")
 	tokenFile := fs.String("peer-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "bearer token presented to peer replicas (the operator's ServiceAccount token)")
 	zopts := zap.Options{}
 	zopts.BindFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
+		return err
+	}
+	if o.TokenNamespaces, err = parseTokenNamespaces(*tokenNamespaces); err != nil {
 		return err
 	}
 	o.PeerToken = func() (string, error) {
@@ -87,6 +93,31 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	return srv.Run(ctx)
+}
+
+// allNamespaces, as --token-namespaces, reads enrollment tokens from every namespace.
+const allNamespaces = "*"
+
+// parseTokenNamespaces turns --token-namespaces into opampserver.Options.TokenNamespaces:
+// nil for every namespace, an empty slice for none, else the names in order, once each.
+func parseTokenNamespaces(v string) ([]string, error) {
+	if strings.TrimSpace(v) == allNamespaces {
+		return nil, nil
+	}
+	out := []string{}
+	seen := map[string]bool{}
+	for _, ns := range strings.Split(v, ",") {
+		ns = strings.TrimSpace(ns)
+		if ns == "" || seen[ns] {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("--token-namespaces: %q is not a namespace name (%s); %q alone means every namespace", ns, strings.Join(errs, "; "), allNamespaces)
+		}
+		seen[ns] = true
+		out = append(out, ns)
+	}
+	return out, nil
 }
 
 // scheme knows the built-in kinds and Ampora's.

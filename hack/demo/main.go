@@ -151,13 +151,17 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 		return output(cmd)
 	}
 
-	token, enroll, err := setup(ctx, env.Client)
+	tokens, enroll, err := setup(ctx, env.Client)
 	if err != nil {
 		return err
 	}
-	tokenFile := filepath.Join(dir, "operator-token")
-	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
-		return err
+	// Each process presents its own ServiceAccount's token, as in the chart's Pod: the managers
+	// to the sidecars' read API, the sidecars to each other's handover endpoint.
+	managerTokenFile, opampTokenFile := filepath.Join(dir, "manager-token"), filepath.Join(dir, "opamp-token")
+	for file, token := range map[string]string{managerTokenFile: tokens[0], opampTokenFile: tokens[1]} {
+		if err := os.WriteFile(file, []byte(token), 0o600); err != nil {
+			return err
+		}
 	}
 
 	step("Starting %d operator replicas: ampora manager (with the approvals webhook) + ampora opamp each", replicas)
@@ -180,7 +184,7 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 		_, err = p.start(dir, name+"-manager.log", env2, filepath.Join(bin, "ampora"), "manager",
 			"--leader-elect-lease-duration=15s", "--leader-elect-renew-deadline=10s", "--leader-elect-retry-period=2s",
 			fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ports[0]), fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", ports[1]),
-			"--sidecar-token-file="+tokenFile,
+			"--sidecar-token-file="+managerTokenFile,
 			"--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", webhookPorts[i]), "--webhook-cert-dir="+filepath.Join(dir, name+"-webhook"),
 			"--webhook-cert-secret=ampora-webhook-cert", "--webhook-configuration="+webhookConfiguration, "--webhook-cert-hosts=127.0.0.1")
 		if err != nil {
@@ -188,7 +192,7 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 		}
 		_, err = p.start(dir, name+"-opamp.log", env2, filepath.Join(bin, "ampora"), "opamp", "--replica="+name,
 			fmt.Sprintf("--listen=127.0.0.1:%d", ports[2]), fmt.Sprintf("--read-api-addr=127.0.0.1:%d", ports[3]),
-			"--probe-addr=127.0.0.1:0", "--peer-token-file="+tokenFile)
+			"--probe-addr=127.0.0.1:0", "--peer-token-file="+opampTokenFile, "--token-namespaces="+demoNS)
 		if err != nil {
 			return err
 		}
@@ -354,26 +358,35 @@ func dashboardURL(ctx context.Context, log string) (string, error) {
 	return "", fmt.Errorf("the dashboard printed no address (see .demo/dashboard.log)")
 }
 
-// setup creates the namespaces, the operator's ServiceAccount with its role (the sidecars'
-// read API checks callers with TokenReview and SubjectAccessReview), and the demo tenant's
-// enrollment token. It returns the operator token and the enrollment token.
-func setup(ctx context.Context, c client.Client) (string, string, error) {
+// setup creates the namespaces, the manager's ServiceAccount with its role (the sidecars' read
+// API checks callers with TokenReview and SubjectAccessReview), the sidecars' ServiceAccount,
+// and the demo tenant's enrollment token. It returns a token of each ServiceAccount, the
+// manager's first, and the enrollment token.
+func setup(ctx context.Context, c client.Client) ([2]string, string, error) {
 	enroll := "demo-enrollment-token"
-	if err := testenv.OperatorAccess(ctx, c, operatorNS, "ampora", "ampora-demo-reader"); err != nil {
-		return "", "", err
+	var tokens [2]string
+	if err := testenv.OperatorAccess(ctx, c, operatorNS, "ampora-manager", "ampora-demo-reader"); err != nil {
+		return tokens, "", err
 	}
 	for _, obj := range []client.Object{
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "ampora-opamp"}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNS}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: demoNS, Name: "enrollment",
 			Labels: map[string]string{opampserver.LabelEnrollmentToken: "true"}},
 			Data: map[string][]byte{opampserver.TokenKey: []byte(enroll)}},
 	} {
 		if err := c.Create(ctx, obj); err != nil {
-			return "", "", err
+			return tokens, "", err
 		}
 	}
-	token, err := testenv.AccountToken(ctx, c, operatorNS, "ampora", 24*3600)
-	return token, enroll, err
+	for i, account := range []string{"ampora-manager", "ampora-opamp"} {
+		token, err := testenv.AccountToken(ctx, c, operatorNS, account, 24*3600)
+		if err != nil {
+			return tokens, "", err
+		}
+		tokens[i] = token
+	}
+	return tokens, enroll, nil
 }
 
 // waitConnected waits until the group sees the fleet.

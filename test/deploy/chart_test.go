@@ -51,6 +51,9 @@ func deployment(objs []*unstructured.Unstructured) *appsv1.Deployment {
 	return typed[appsv1.Deployment](ds[0])
 }
 
+// opampToken is where the opamp container mounts its ServiceAccount's token.
+var opampToken = corev1.VolumeMount{Name: "opamp-token", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true}
+
 var _ = Describe("The Helm chart", func() {
 	It("passes helm lint --strict with the default values and with every test values file", func(ctx SpecContext) {
 		out, errOut, err := runHelm(ctx, "lint", "--strict", "charts/ampora")
@@ -84,14 +87,14 @@ var _ = Describe("The Helm chart", func() {
 			Expect(d.Spec.Strategy.RollingUpdate.MaxUnavailable.IntValue()).To(Equal(0))
 			pod := d.Spec.Template.Spec
 			Expect(pod.Containers).To(HaveLen(2))
-			Expect(pod.ServiceAccountName).To(Equal("ampora"))
-			find(objs, "ServiceAccount", "ampora")
+			expectTokens(objs, d, "ampora", "ampora-opamp")
 			Expect(*pod.SecurityContext.RunAsNonRoot).To(BeTrue())
 			Expect(*pod.SecurityContext.RunAsUser).To(Equal(int64(65532)))
 			Expect(pod.SecurityContext.SeccompProfile.Type).To(Equal(corev1.SeccompProfileTypeRuntimeDefault))
-			// Only the manager's webhook certificate directory (the root filesystem is read-only).
-			Expect(pod.Volumes).To(HaveLen(1))
-			Expect(pod.Volumes[0].Name).To(Equal("webhook-cert"))
+			// Each container's token, and the manager's webhook certificate directory (the root
+			// filesystem is read-only).
+			Expect(pod.Volumes).To(HaveLen(3))
+			Expect(pod.Volumes[2].Name).To(Equal("webhook-cert"))
 			Expect(*pod.TerminationGracePeriodSeconds).To(BeNumerically(">", 10), "above the OpAMP server's shutdown grace")
 
 			downward := []corev1.EnvVar{
@@ -120,7 +123,7 @@ var _ = Describe("The Helm chart", func() {
 				"--webhook-configuration=ampora-approvals",
 				"--webhook-cert-hosts=ampora-webhook,ampora-webhook."+releaseNS+",ampora-webhook."+releaseNS+".svc,ampora-webhook."+releaseNS+".svc.cluster.local"))
 			Expect(portOf(mgr, "webhook")).To(Equal(int32(9443)))
-			Expect(mgr.VolumeMounts).To(ConsistOf(corev1.VolumeMount{Name: "webhook-cert", MountPath: "/tmp/ampora-webhook"}))
+			Expect(mgr.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "webhook-cert", MountPath: "/tmp/ampora-webhook"}))
 			Expect(mgr.LivenessProbe.HTTPGet.Path).To(Equal("/healthz"))
 			Expect(portOf(mgr, mgr.LivenessProbe.HTTPGet.Port.StrVal)).To(Equal(int32(8081)))
 			Expect(mgr.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
@@ -129,7 +132,7 @@ var _ = Describe("The Helm chart", func() {
 			op := container(d, "opamp")
 			Expect(op.Args[0]).To(Equal("opamp"))
 			Expect(op.Args).To(ContainElements("--listen=:4320", "--read-api-addr=:8443",
-				"--read-api-url=http://$(POD_IP):8443", "--probe-addr=:8082"))
+				"--read-api-url=http://$(POD_IP):8443", "--probe-addr=:8082", "--token-namespaces="))
 			for _, a := range op.Args {
 				Expect(a).NotTo(HavePrefix("--tls-"))
 				Expect(a).NotTo(HavePrefix("--client-ca-file"))
@@ -157,13 +160,12 @@ var _ = Describe("The Helm chart", func() {
 			gp := find(objs, "GatePolicy", fleetv1alpha1.DefaultGatePolicyName)
 			Expect(gp.GetNamespace()).To(Equal(releaseNS))
 
-			Expect(ofKind(objs, "Secret")).To(BeEmpty(), "the manager makes the webhook's certificate Secret")
+			Expect(ofKind(objs, "Secret")).To(HaveLen(1), "the sidecar's token only: the manager makes the webhook's certificate Secret")
 			Expect(ofKind(objs, "ServiceMonitor")).To(BeEmpty())
-			for _, b := range append(ofKind(objs, "ClusterRoleBinding"), ofKind(objs, "RoleBinding")...) {
-				subjects, _, _ := unstructured.NestedSlice(b.Object, "subjects")
-				Expect(subjects).To(Equal([]any{map[string]any{"kind": "ServiceAccount", "name": "ampora", "namespace": releaseNS}}))
-			}
+			expectBindings(objs, "ampora", "ampora-opamp", releaseNS)
+			Expect(lookup(objs, "RoleBinding", "ampora-opamp-tokens")).To(BeNil(), "no namespace opts in to enrollment tokens")
 			Expect(find(objs, "Role", "ampora-leases").GetNamespace()).To(Equal(releaseNS))
+			Expect(find(objs, "Role", "ampora-opamp-leases").GetNamespace()).To(Equal(releaseNS))
 			Expect(find(objs, "Role", "ampora-webhook-cert").GetNamespace()).To(Equal(releaseNS))
 			find(objs, "Service", "ampora-webhook")
 			find(objs, "MutatingWebhookConfiguration", "ampora-approvals")
@@ -173,10 +175,10 @@ var _ = Describe("The Helm chart", func() {
 			op := container(d, "opamp")
 			Expect(op.Args).To(ContainElements("--tls-cert-file=/etc/ampora/tls/tls.crt", "--tls-key-file=/etc/ampora/tls/tls.key"))
 			Expect(strings.Join(op.Args, " ")).NotTo(ContainSubstring("--client-ca-file"))
-			Expect(op.VolumeMounts).To(ConsistOf(corev1.VolumeMount{Name: "tls", MountPath: "/etc/ampora/tls", ReadOnly: true}))
+			Expect(op.VolumeMounts).To(ConsistOf(opampToken, corev1.VolumeMount{Name: "tls", MountPath: "/etc/ampora/tls", ReadOnly: true}))
 			Expect(d.Spec.Template.Spec.Volumes).To(ContainElement(corev1.Volume{Name: "tls",
 				VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "ampora-opamp-tls"}}}))
-			Expect(d.Spec.Template.Spec.Volumes).To(HaveLen(2), "tls and the webhook's certificate directory")
+			Expect(d.Spec.Template.Spec.Volumes).To(HaveLen(4), "tls, the webhook's certificate directory and each container's token")
 			for _, m := range container(d, "manager").VolumeMounts {
 				Expect(m.Name).NotTo(Equal("tls"), "the manager does not mount the OpAMP certificate")
 			}
@@ -186,7 +188,7 @@ var _ = Describe("The Helm chart", func() {
 			op := container(d, "opamp")
 			Expect(op.Args).To(ContainElements("--tls-cert-file=/etc/ampora/tls/tls.crt", "--tls-key-file=/etc/ampora/tls/tls.key",
 				"--client-ca-file=/etc/ampora/client-ca/bundle.pem"))
-			Expect(op.VolumeMounts).To(ConsistOf(
+			Expect(op.VolumeMounts).To(ConsistOf(opampToken,
 				corev1.VolumeMount{Name: "tls", MountPath: "/etc/ampora/tls", ReadOnly: true},
 				corev1.VolumeMount{Name: "client-ca", MountPath: "/etc/ampora/client-ca", ReadOnly: true}))
 			Expect(d.Spec.Template.Spec.Volumes).To(ContainElement(corev1.Volume{Name: "client-ca",
@@ -242,8 +244,23 @@ var _ = Describe("The Helm chart", func() {
 			}
 		}),
 		Entry("enrollment tokens", []string{"tokens.yaml"}, func(objs []*unstructured.Unstructured) {
-			secrets := ofKind(objs, "Secret")
+			var secrets []*unstructured.Unstructured
+			for _, o := range ofKind(objs, "Secret") {
+				if o.GetName() != "ampora-opamp-token" {
+					secrets = append(secrets, o)
+				}
+			}
 			Expect(secrets).To(HaveLen(3))
+			// Each token's namespace opts in, with enrollment.namespaces': a RoleBinding each,
+			// and the sidecar watches just those.
+			Expect(container(deployment(objs), "opamp").Args).To(ContainElement("--token-namespaces=ampora-system,checkout,payments,tenant-a"))
+			var bound []string
+			for _, b := range ofKind(objs, "RoleBinding") {
+				if b.GetName() == "ampora-opamp-tokens" {
+					bound = append(bound, b.GetNamespace())
+				}
+			}
+			Expect(bound).To(ConsistOf(releaseNS, "checkout", "payments", "tenant-a"))
 			tokens := map[string]string{}
 			for _, o := range secrets {
 				s := typed[corev1.Secret](o)

@@ -39,17 +39,13 @@ var _ = Describe("The kustomize install (config/default)", func() {
 				Expect(o.GetNamespace()).To(Equal("ampora-system"), "%s/%s", o.GetKind(), o.GetName())
 			}
 		}
-		expectRoles(objs, "ampora-manager", "ampora-opamp-sidecar", "ampora-leases")
+		expectRoles(objs, "ampora")
 		expectWebhookRoles(objs, "ampora")
-		for _, b := range append(ofKind(objs, "ClusterRoleBinding"), ofKind(objs, "RoleBinding")...) {
-			subjects, _, _ := unstructured.NestedSlice(b.Object, "subjects")
-			Expect(subjects).To(Equal([]any{map[string]any{"kind": "ServiceAccount", "name": "ampora-operator", "namespace": "ampora-system"}}))
-			ref, _, _ := unstructured.NestedString(b.Object, "roleRef", "name")
-			Expect(lookup(objs, strings.TrimSuffix(b.GetKind(), "Binding"), ref)).NotTo(BeNil(), "%s %s refers to a missing role %s", b.GetKind(), b.GetName(), ref)
-		}
+		expectBindings(objs, "ampora-manager", "ampora-opamp", "ampora-system")
 		d := deployment(objs)
-		Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal("ampora-operator"))
-		find(objs, "ServiceAccount", "ampora-operator")
+		Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal("ampora-manager"))
+		expectTokens(objs, d, "ampora-manager", "ampora-opamp")
+		Expect(container(d, "opamp").Args).To(ContainElement("--token-namespaces="), "no namespace opts in to enrollment tokens")
 		for _, name := range []string{"ampora-opamp", "ampora-webhook"} {
 			svc := typed[corev1.Service](find(objs, "Service", name))
 			for k, v := range svc.Spec.Selector {

@@ -22,6 +22,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -31,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
@@ -74,15 +76,18 @@ func sorted(set map[access]bool) []string {
 	return out
 }
 
-// expectRoles checks that the roles hold exactly the rules of config/rbac: the generated
-// ClusterRole of the manager, and the hand-written ones of the sidecar and the Leases. Exactly:
-// a missing rule breaks a process, an extra one is privilege nobody asked for.
-func expectRoles(objs []*unstructured.Unstructured, manager, opamp, leases string) {
+// expectRoles checks that the roles of an install whose names start with prefix hold exactly
+// the rules of config/rbac: the generated ClusterRole of the manager, and the hand-written ones
+// of its Leases and of the sidecar. Exactly: a missing rule breaks a process, an extra one is
+// privilege nobody asked for.
+func expectRoles(objs []*unstructured.Unstructured, prefix string) {
 	GinkgoHelper()
 	for _, c := range []struct{ file, kind, name string }{
-		{"config/rbac/role.yaml", "ClusterRole", manager},
-		{"config/rbac/opamp_role.yaml", "ClusterRole", opamp},
-		{"config/rbac/leases_role.yaml", "Role", leases},
+		{"config/rbac/role.yaml", "ClusterRole", prefix + "-manager"},
+		{"config/rbac/leases_role.yaml", "Role", prefix + "-leases"},
+		{"config/rbac/opamp_role.yaml", "ClusterRole", prefix + "-opamp-sidecar"},
+		{"config/rbac/opamp_leases_role.yaml", "Role", prefix + "-opamp-leases"},
+		{"config/rbac/opamp_tokens_role.yaml", "ClusterRole", prefix + "-opamp-tokens"},
 	} {
 		src := parseFile(c.file)
 		Expect(src).To(HaveLen(1))
@@ -98,6 +103,66 @@ func expectRoles(objs []*unstructured.Unstructured, manager, opamp, leases strin
 			}
 		}
 	}
+}
+
+// expectBindings checks that each binding of an install names a role of the install and the
+// ServiceAccount of the process the role is for: the sidecar's roles (named *-opamp-*) are
+// bound to the sidecar's account, every other to the manager's.
+func expectBindings(objs []*unstructured.Unstructured, managerSA, opampSA, ns string) {
+	GinkgoHelper()
+	bindings := append(ofKind(objs, "ClusterRoleBinding"), ofKind(objs, "RoleBinding")...)
+	Expect(bindings).NotTo(BeEmpty())
+	for _, b := range bindings {
+		ref, _, _ := unstructured.NestedString(b.Object, "roleRef", "name")
+		kind, _, _ := unstructured.NestedString(b.Object, "roleRef", "kind")
+		Expect(lookup(objs, kind, ref)).NotTo(BeNil(), "%s %s refers to a missing role %s", b.GetKind(), b.GetName(), ref)
+		want := managerSA
+		if strings.Contains(ref, "-opamp-") {
+			want = opampSA
+		}
+		subjects, _, _ := unstructured.NestedSlice(b.Object, "subjects")
+		Expect(subjects).To(Equal([]any{map[string]any{"kind": "ServiceAccount", "name": want, "namespace": ns}}), "%s %s", b.GetKind(), b.GetName())
+		if strings.HasSuffix(ref, "-opamp-tokens") {
+			Expect(b.GetKind()).To(Equal("RoleBinding"), "enrollment tokens are granted per namespace, never cluster-wide")
+		}
+	}
+}
+
+// expectTokens checks that each container mounts its own ServiceAccount's token, and the Pod
+// none: the manager the Pod's (projected, rotated), the sidecar its account's token Secret.
+func expectTokens(objs []*unstructured.Unstructured, d *appsv1.Deployment, managerSA, opampSA string) {
+	GinkgoHelper()
+	pod := d.Spec.Template.Spec
+	Expect(pod.ServiceAccountName).To(Equal(managerSA))
+	Expect(pod.AutomountServiceAccountToken).To(Equal(ptr.To(false)))
+	find(objs, "ServiceAccount", managerSA)
+	find(objs, "ServiceAccount", opampSA)
+	const dir = "/var/run/secrets/kubernetes.io/serviceaccount"
+	volumes := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		volumes[v.Name] = v
+	}
+	mounted := func(c corev1.Container) corev1.Volume {
+		GinkgoHelper()
+		var found []corev1.Volume
+		for _, m := range c.VolumeMounts {
+			if m.MountPath == dir {
+				Expect(m.ReadOnly).To(BeTrue(), c.Name)
+				found = append(found, volumes[m.Name])
+			}
+		}
+		Expect(found).To(HaveLen(1), "%s mounts one token", c.Name)
+		return found[0]
+	}
+	mgr := mounted(container(d, "manager"))
+	Expect(mgr.Projected).NotTo(BeNil())
+	Expect(mgr.Projected.Sources[0].ServiceAccountToken).NotTo(BeNil())
+	Expect(mgr.Projected.Sources[0].ServiceAccountToken.ExpirationSeconds).To(Equal(ptr.To(int64(3600))))
+	op := mounted(container(d, "opamp"))
+	Expect(op.Secret).NotTo(BeNil())
+	s := typed[corev1.Secret](find(objs, "Secret", op.Secret.SecretName))
+	Expect(s.Type).To(Equal(corev1.SecretTypeServiceAccountToken))
+	Expect(s.Annotations).To(HaveKeyWithValue(corev1.ServiceAccountNameKey, opampSA))
 }
 
 // namedAccess is an access to one object by name ("" for any).
@@ -175,17 +240,19 @@ var _ = Describe("RBAC", func() {
 			if len(files) > 0 {
 				prefix = "ampora-operator"
 			}
-			expectRoles(objs, prefix+"-manager", prefix+"-opamp-sidecar", prefix+"-leases")
+			expectRoles(objs, prefix)
 			expectWebhookRoles(objs, prefix)
 		}
 	})
 
 	It("keeps the chart's copies of the generated files identical to config/", func() {
 		for dst, src := range map[string]string{
-			"charts/ampora/files/rbac/role.yaml":        "config/rbac/role.yaml",
-			"charts/ampora/files/rbac/opamp_role.yaml":  "config/rbac/opamp_role.yaml",
-			"charts/ampora/files/rbac/leases_role.yaml": "config/rbac/leases_role.yaml",
-			"charts/ampora/files/webhook.yaml":          "config/webhook/manifests.yaml",
+			"charts/ampora/files/rbac/role.yaml":              "config/rbac/role.yaml",
+			"charts/ampora/files/rbac/leases_role.yaml":       "config/rbac/leases_role.yaml",
+			"charts/ampora/files/rbac/opamp_role.yaml":        "config/rbac/opamp_role.yaml",
+			"charts/ampora/files/rbac/opamp_leases_role.yaml": "config/rbac/opamp_leases_role.yaml",
+			"charts/ampora/files/rbac/opamp_tokens_role.yaml": "config/rbac/opamp_tokens_role.yaml",
+			"charts/ampora/files/webhook.yaml":                "config/webhook/manifests.yaml",
 		} {
 			Expect(read(dst)).To(Equal(read(src)), "%s is stale: run make manifests", dst)
 		}
@@ -203,20 +270,24 @@ var _ = Describe("RBAC", func() {
 
 	Describe("installed by the chart", Ordered, func() {
 		const (
-			ns      = "ampora-rbac" // the release namespace
-			fleetNS = "rbac-fleet"  // where the team's Rollouts and AgentGroups live
-			sa      = "rbac-ampora" // the ServiceAccount of the release "rbac"
-			replica = "rbac-test-0"
+			ns       = "ampora-rbac"       // the release namespace
+			fleetNS  = "rbac-fleet"        // where the team's Rollouts and AgentGroups live, and its tokens
+			sa       = "rbac-ampora"       // the manager's ServiceAccount of the release "rbac"
+			opampSA  = "rbac-ampora-opamp" // the sidecar's
+			replica  = "rbac-test-0"
+			otherNS  = "rbac-other" // a namespace that did not opt in to enrollment tokens
+			manager_ = "manager"
+			opamp_   = "opamp"
 		)
-		user := "system:serviceaccount:" + ns + ":" + sa
+		users := map[string]string{manager_: "system:serviceaccount:" + ns + ":" + sa, opamp_: "system:serviceaccount:" + ns + ":" + opampSA}
 		groups := []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}
 		var objs []*unstructured.Unstructured // what the chart rendered
 
 		BeforeAll(func(ctx SpecContext) {
-			for _, n := range []string{ns, fleetNS} {
+			for _, n := range []string{ns, fleetNS, otherNS} {
 				Expect(ensureNamespace(ctx, n, nil)).To(Succeed())
 			}
-			out, errOut, err := runHelm(ctx, "template", "rbac", "charts/ampora", "-n", ns)
+			out, errOut, err := runHelm(ctx, "template", "rbac", "charts/ampora", "-n", ns, "--set", "enrollment.namespaces={"+fleetNS+"}")
 			Expect(err).NotTo(HaveOccurred(), errOut)
 			objs, err = parse(out)
 			Expect(err).NotTo(HaveOccurred())
@@ -228,12 +299,13 @@ var _ = Describe("RBAC", func() {
 			Expect(err).NotTo(HaveOccurred(), errOut)
 		})
 
-		sar := func(ctx context.Context, allowed bool, namespace, verb, group, resource, name string) {
+		sar := func(ctx context.Context, who string, allowed bool, namespace, verb, group, resource, name string) {
 			GinkgoHelper()
 			sub := ""
 			if r, s, ok := strings.Cut(resource, "/"); ok {
 				resource, sub = r, s
 			}
+			user := users[who]
 			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 				User: user, Groups: groups,
 				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: namespace, Verb: verb,
@@ -243,45 +315,63 @@ var _ = Describe("RBAC", func() {
 			Expect(sar.Status.Allowed).To(Equal(allowed), "%s %s %s/%s %q in %q: %s", user, verb, group, resource, name, namespace, sar.Status.Reason)
 		}
 
-		DescribeTable("lets the ServiceAccount do what the processes do, and nothing else",
-			func(ctx context.Context, allowed bool, namespace, verb, group, resource string) {
-				sar(ctx, allowed, namespace, verb, group, resource, "")
+		DescribeTable("lets each process's ServiceAccount do what the process does, and nothing else",
+			func(ctx context.Context, who string, allowed bool, namespace, verb, group, resource string) {
+				sar(ctx, who, allowed, namespace, verb, group, resource, "")
 			},
-			// The sidecar.
-			Entry(nil, true, "", "list", "", "secrets"),
-			Entry(nil, true, "", "watch", "", "secrets"),
-			Entry(nil, true, "", "create", "authentication.k8s.io", "tokenreviews"),
-			Entry(nil, true, "", "create", "authorization.k8s.io", "subjectaccessreviews"),
-			Entry(nil, true, "", "watch", "fleet.ampora.io", "rollouts"),
-			Entry(nil, true, "", "watch", "fleet.ampora.io", "agentgroups"),
-			Entry(nil, true, "", "watch", "fleet.ampora.io", "gatepolicies"),
-			Entry(nil, true, "", "watch", "apps", "controllerrevisions"),
-			Entry(nil, true, fleetNS, "patch", "fleet.ampora.io", "rollouts/status"),
-			Entry(nil, true, fleetNS, "patch", "fleet.ampora.io", "agentgroups/status"),
-			// Leases and leader-election events in the release namespace.
-			Entry(nil, true, ns, "create", "coordination.k8s.io", "leases"),
-			Entry(nil, true, ns, "update", "coordination.k8s.io", "leases"),
-			Entry(nil, true, ns, "list", "coordination.k8s.io", "leases"),
-			Entry(nil, true, ns, "create", "", "events"),
-			// The manager.
-			Entry(nil, true, fleetNS, "get", "", "configmaps"),
-			Entry(nil, true, fleetNS, "create", "apps", "controllerrevisions"),
-			Entry(nil, true, fleetNS, "patch", "fleet.ampora.io", "rollouts"),
-			Entry(nil, true, fleetNS, "update", "fleet.ampora.io", "gatepolicies/status"),
-			Entry(nil, true, fleetNS, "create", "events.k8s.io", "events"),
-			// Nothing else.
-			Entry(nil, false, fleetNS, "get", "", "secrets"),
-			Entry(nil, false, fleetNS, "create", "", "secrets"),
-			Entry(nil, false, fleetNS, "update", "", "secrets"),
-			Entry(nil, false, fleetNS, "delete", "fleet.ampora.io", "rollouts"),
-			Entry(nil, false, fleetNS, "update", "fleet.ampora.io", "agentgroups"),
-			Entry(nil, false, fleetNS, "create", "fleet.ampora.io", "gatepolicies"),
-			Entry(nil, false, fleetNS, "update", "", "configmaps"),
-			Entry(nil, false, fleetNS, "list", "", "pods"),
-			Entry(nil, false, ns, "create", "apps", "deployments"),
-			Entry(nil, false, ns, "delete", "coordination.k8s.io", "leases"),
-			Entry(nil, false, fleetNS, "create", "", "events"),
-			Entry(nil, false, "", "create", "rbac.authorization.k8s.io", "clusterrolebindings"),
+			// The sidecar: enrollment tokens in the namespaces that opted in only.
+			Entry(nil, opamp_, true, fleetNS, "list", "", "secrets"),
+			Entry(nil, opamp_, true, fleetNS, "watch", "", "secrets"),
+			Entry(nil, opamp_, true, "", "create", "authentication.k8s.io", "tokenreviews"),
+			Entry(nil, opamp_, true, "", "create", "authorization.k8s.io", "subjectaccessreviews"),
+			Entry(nil, opamp_, true, "", "watch", "fleet.ampora.io", "rollouts"),
+			Entry(nil, opamp_, true, "", "watch", "fleet.ampora.io", "agentgroups"),
+			Entry(nil, opamp_, true, "", "watch", "fleet.ampora.io", "gatepolicies"),
+			Entry(nil, opamp_, true, "", "watch", "apps", "controllerrevisions"),
+			Entry(nil, opamp_, true, fleetNS, "patch", "fleet.ampora.io", "rollouts/status"),
+			Entry(nil, opamp_, true, fleetNS, "patch", "fleet.ampora.io", "agentgroups/status"),
+			Entry(nil, opamp_, true, ns, "create", "coordination.k8s.io", "leases"),
+			Entry(nil, opamp_, true, ns, "update", "coordination.k8s.io", "leases"),
+			Entry(nil, opamp_, true, ns, "list", "coordination.k8s.io", "leases"),
+			Entry(nil, opamp_, false, "", "list", "", "secrets"),
+			Entry(nil, opamp_, false, otherNS, "list", "", "secrets"),
+			Entry(nil, opamp_, false, ns, "list", "", "secrets"),
+			Entry(nil, opamp_, false, fleetNS, "get", "", "secrets"),
+			Entry(nil, opamp_, false, "kube-system", "create", "coordination.k8s.io", "leases"),
+			Entry(nil, opamp_, false, ns, "create", "", "events"),
+			Entry(nil, opamp_, false, fleetNS, "get", "fleet.ampora.io", "rollouts"),
+			Entry(nil, opamp_, false, fleetNS, "patch", "fleet.ampora.io", "rollouts"),
+			Entry(nil, opamp_, false, fleetNS, "create", "apps", "controllerrevisions"),
+			Entry(nil, opamp_, false, fleetNS, "get", "", "configmaps"),
+			// The manager: its Leases and leader-election events in the release namespace.
+			Entry(nil, manager_, true, ns, "create", "coordination.k8s.io", "leases"),
+			Entry(nil, manager_, true, ns, "update", "coordination.k8s.io", "leases"),
+			Entry(nil, manager_, true, ns, "watch", "coordination.k8s.io", "leases"),
+			Entry(nil, manager_, true, ns, "create", "", "events"),
+			Entry(nil, manager_, true, fleetNS, "get", "", "configmaps"),
+			Entry(nil, manager_, true, fleetNS, "create", "apps", "controllerrevisions"),
+			Entry(nil, manager_, true, fleetNS, "patch", "fleet.ampora.io", "rollouts"),
+			Entry(nil, manager_, true, fleetNS, "update", "fleet.ampora.io", "gatepolicies/status"),
+			Entry(nil, manager_, true, fleetNS, "create", "events.k8s.io", "events"),
+			Entry(nil, manager_, false, "kube-system", "create", "coordination.k8s.io", "leases"),
+			Entry(nil, manager_, false, "kube-system", "update", "coordination.k8s.io", "leases"),
+			Entry(nil, manager_, false, fleetNS, "list", "", "secrets"),
+			Entry(nil, manager_, false, "", "create", "authentication.k8s.io", "tokenreviews"),
+			// Neither.
+			Entry(nil, manager_, false, fleetNS, "get", "", "secrets"),
+			Entry(nil, manager_, false, fleetNS, "create", "", "secrets"),
+			Entry(nil, manager_, false, fleetNS, "update", "", "secrets"),
+			Entry(nil, manager_, false, fleetNS, "delete", "fleet.ampora.io", "rollouts"),
+			Entry(nil, manager_, false, fleetNS, "update", "fleet.ampora.io", "agentgroups"),
+			Entry(nil, manager_, false, fleetNS, "create", "fleet.ampora.io", "gatepolicies"),
+			Entry(nil, manager_, false, fleetNS, "update", "", "configmaps"),
+			Entry(nil, manager_, false, fleetNS, "list", "", "pods"),
+			Entry(nil, manager_, false, ns, "create", "apps", "deployments"),
+			Entry(nil, manager_, false, ns, "delete", "coordination.k8s.io", "leases"),
+			Entry(nil, opamp_, false, ns, "delete", "coordination.k8s.io", "leases"),
+			Entry(nil, manager_, false, fleetNS, "create", "", "events"),
+			Entry(nil, manager_, false, "", "create", "rbac.authorization.k8s.io", "clusterrolebindings"),
+			Entry(nil, opamp_, false, "", "create", "rbac.authorization.k8s.io", "clusterrolebindings"),
 		)
 
 		const (
@@ -291,7 +381,7 @@ var _ = Describe("RBAC", func() {
 		)
 		DescribeTable("lets the webhook reach its own certificate Secret and configuration, and no other",
 			func(ctx context.Context, allowed bool, namespace, verb, group, resource, name string) {
-				sar(ctx, allowed, namespace, verb, group, resource, name)
+				sar(ctx, manager_, allowed, namespace, verb, group, resource, name)
 			},
 			Entry(nil, true, ns, "get", "", "secrets", certSecret),
 			Entry(nil, true, ns, "update", "", "secrets", certSecret),
@@ -323,21 +413,35 @@ var _ = Describe("RBAC", func() {
 			out, err := build.CombinedOutput()
 			Expect(err).NotTo(HaveOccurred(), string(out))
 
-			token := serviceAccountToken(ctx, ns, sa)
-			tokenFile := filepath.Join(dir, "token")
-			Expect(os.WriteFile(tokenFile, []byte(token), 0o600)).To(Succeed())
-			kubeconfig := filepath.Join(dir, "kubeconfig")
-			Expect(clientcmd.WriteToFile(clientcmdapi.Config{
-				Clusters:       map[string]*clientcmdapi.Cluster{"test": {Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData}},
-				AuthInfos:      map[string]*clientcmdapi.AuthInfo{"sa": {Token: token}},
-				Contexts:       map[string]*clientcmdapi.Context{"test": {Cluster: "test", AuthInfo: "sa"}},
-				CurrentContext: "test",
-			}, kubeconfig)).To(Succeed())
+			// Each process as its own ServiceAccount, with a token file and a kubeconfig of its own.
+			accountEnv := func(name, account string) (token, tokenFile string, environ []string) {
+				token = serviceAccountToken(ctx, ns, account)
+				tokenFile = filepath.Join(dir, name+"-token")
+				Expect(os.WriteFile(tokenFile, []byte(token), 0o600)).To(Succeed())
+				kubeconfig := filepath.Join(dir, name+"-kubeconfig")
+				Expect(clientcmd.WriteToFile(clientcmdapi.Config{
+					Clusters:       map[string]*clientcmdapi.Cluster{"test": {Server: env.Config.Host, CertificateAuthorityData: env.Config.CAData}},
+					AuthInfos:      map[string]*clientcmdapi.AuthInfo{"sa": {Token: token}},
+					Contexts:       map[string]*clientcmdapi.Context{"test": {Cluster: "test", AuthInfo: "sa"}},
+					CurrentContext: "test",
+				}, kubeconfig)).To(Succeed())
+				return token, tokenFile, append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE="+ns, "POD_NAME="+replica)
+			}
+			token, tokenFile, processEnv := accountEnv(manager_, sa)
+			opampToken, opampTokenFile, opampEnv := accountEnv(opamp_, opampSA)
 
+			// The chart's token namespaces: the sidecar's informer watches Secrets there only.
+			var tokenNamespaces string
+			for _, a := range container(deployment(objs), "opamp").Args {
+				if v, ok := strings.CutPrefix(a, "--token-namespaces="); ok {
+					tokenNamespaces = v
+				}
+			}
+			Expect(tokenNamespaces).To(Equal(fleetNS))
 			readAPI := freeAddr()
-			processEnv := append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE="+ns, "POD_NAME="+replica)
-			opamp := start(bin, processEnv, "opamp", "--listen=127.0.0.1:0", "--probe-addr=127.0.0.1:0",
-				"--read-api-addr="+readAPI, "--read-api-url=http://"+readAPI, "--report-interval=200ms")
+			opamp := start(bin, opampEnv, "opamp", "--listen=127.0.0.1:0", "--probe-addr=127.0.0.1:0",
+				"--read-api-addr="+readAPI, "--read-api-url=http://"+readAPI, "--report-interval=200ms",
+				"--peer-token-file="+opampTokenFile, "--token-namespaces="+tokenNamespaces)
 			// The chart's webhook flags, but for where it listens and keeps its certificate: the
 			// test's API server has no cluster network and reaches it on 127.0.0.1.
 			webhookAddr := freeAddr()
@@ -442,6 +546,9 @@ var _ = Describe("RBAC", func() {
 			Expect(get(ctx, ranks, "")).To(Equal(http.StatusUnauthorized))
 			Expect(ensureServiceAccount(ctx, fleetNS, "intruder")).To(Succeed())
 			Expect(get(ctx, ranks, serviceAccountToken(ctx, fleetNS, "intruder"))).To(Equal(http.StatusForbidden))
+			// The sidecar's own identity reads no rollout: the manager's token is what the read
+			// API admits.
+			Expect(get(ctx, ranks, opampToken)).To(Equal(http.StatusForbidden))
 
 			opampLog, managerLog := opamp.stop(), manager.stop()
 			for name, log := range map[string]string{"ampora opamp": opampLog, "ampora manager": managerLog} {

@@ -46,8 +46,9 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 
 	// The namespaces the rendered objects land in (tokens.yaml and everything.yaml put
-	// enrollment tokens into payments and checkout). A dry run does not create them.
-	for _, ns := range []string{releaseNS, "payments", "checkout"} {
+	// enrollment tokens into payments and checkout, and tokens.yaml opts in tenant-a). A dry
+	// run does not create them.
+	for _, ns := range []string{releaseNS, "payments", "checkout", "tenant-a"} {
 		Expect(ensureNamespace(ctx, ns, nil)).To(Succeed())
 	}
 	// The Prometheus Operator's ServiceMonitor CRD does not exist on a bare API server; a

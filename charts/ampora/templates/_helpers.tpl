@@ -47,6 +47,31 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* The OpAMP sidecar's ServiceAccount, and the Secret that holds its token. */}}
+{{- define "ampora.opampServiceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (printf "%s-opamp" (include "ampora.fullname" .)) .Values.serviceAccount.opampName }}
+{{- else }}
+{{- required "serviceAccount.opampName is required when serviceAccount.create is false" .Values.serviceAccount.opampName }}
+{{- end }}
+{{- end }}
+{{- define "ampora.opampTokenSecret" -}}{{ include "ampora.fullname" . }}-opamp-token{{- end }}
+
+{{/*
+The namespaces whose enrollment tokens the sidecar reads, comma-separated and sorted:
+enrollment.namespaces and the namespace of each of enrollmentTokens. Empty: none.
+*/}}
+{{- define "ampora.tokenNamespaces" -}}
+{{- $ns := list }}
+{{- range .Values.enrollment.namespaces }}
+{{- $ns = append $ns . }}
+{{- end }}
+{{- range .Values.enrollmentTokens }}
+{{- $ns = append $ns (default $.Release.Namespace .namespace) }}
+{{- end }}
+{{- $ns | uniq | sortAlpha | join "," }}
+{{- end }}
+
 {{- define "ampora.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
@@ -70,6 +95,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     fieldRef:
       fieldPath: status.podIP
 {{- end }}
+
+{{/* Where each container finds its ServiceAccount token, as in-cluster clients expect. */}}
+{{- define "ampora.tokenDir" -}}/var/run/secrets/kubernetes.io/serviceaccount{{- end }}
 
 {{/* Mount paths of the TLS material. */}}
 {{- define "ampora.tlsDir" -}}/etc/ampora/tls{{- end }}
