@@ -6,11 +6,14 @@
 package opampserver
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -86,7 +89,7 @@ type Options struct {
 	FirstMessageTimeout time.Duration
 	// MaxInflight caps messages handled at once; past it agents are told UNAVAILABLE.
 	MaxInflight int
-	// MaxMessageBytes caps one AgentToServer message.
+	// MaxMessageBytes caps one AgentToServer message, decompressed.
 	MaxMessageBytes int64
 
 	// HTTPAgentTimeout is how long a plain-HTTP agent may stay silent before it counts as
@@ -421,17 +424,57 @@ func ignoreClosed(err error) error {
 func (s *Server) agentHandler(plainHTTP http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.opts.MaxMessageBytes {
-			s.metrics.rejected.WithLabelValues("too_large").Inc()
-			http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
+			s.tooLarge(w)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxMessageBytes)
-		if isPlainHTTP(r) {
-			plainHTTP.ServeHTTP(w, r)
+		if !isPlainHTTP(r) {
+			s.serveWebSocket(w, r)
 			return
 		}
-		s.serveWebSocket(w, r)
+		// opamp-go inflates a gzip body whole, with no limit: a small body could inflate to
+		// gigabytes. So the body is read and inflated here, within the same limit, and handed
+		// on as it was sent, uncompressed.
+		body, err := readBody(r, s.opts.MaxMessageBytes)
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			s.tooLarge(w)
+			return
+		case err != nil:
+			http.Error(w, "cannot read the body", http.StatusBadRequest)
+			return
+		}
+		r.Header.Del("Content-Encoding")
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		plainHTTP.ServeHTTP(w, r)
 	})
+}
+
+func (s *Server) tooLarge(w http.ResponseWriter) {
+	s.metrics.rejected.WithLabelValues("too_large").Inc()
+	http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
+}
+
+// readBody reads a plain-HTTP poll's body, inflating it when it is gzip (the one encoding
+// opamp-go accepts); a body, or an inflated body, over max fails with *http.MaxBytesError.
+func readBody(r *http.Request, max int64) ([]byte, error) {
+	if r.Header.Get("Content-Encoding") != "gzip" {
+		return io.ReadAll(r.Body)
+	}
+	zr, err := gzip.NewReader(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	body, err := io.ReadAll(io.LimitReader(zr, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(body)) > max {
+		return nil, &http.MaxBytesError{Limit: max}
+	}
+	return body, nil
 }
 
 func (s *Server) tlsConfig() (*tls.Config, error) {
