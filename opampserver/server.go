@@ -91,6 +91,10 @@ type Options struct {
 	MaxInflight int
 	// MaxMessageBytes caps one AgentToServer message, decompressed.
 	MaxMessageBytes int64
+	// MaxAgentsPerToken caps the registry records bound to one enrollment token (connected or
+	// kept after disconnecting), so that one token cannot fill the registry with made-up UIDs.
+	// 0 takes DefaultMaxAgentsPerToken; a negative value turns the cap off.
+	MaxAgentsPerToken int
 
 	// HTTPAgentTimeout is how long a plain-HTTP agent may stay silent before it counts as
 	// disconnected; DisconnectedRetention is how long a disconnected agent stays registered.
@@ -146,6 +150,9 @@ func (o *Options) defaults() {
 	if o.MaxMessageBytes == 0 {
 		o.MaxMessageBytes = 4 << 20
 	}
+	if o.MaxAgentsPerToken == 0 {
+		o.MaxAgentsPerToken = DefaultMaxAgentsPerToken
+	}
 	if o.HTTPAgentTimeout == 0 {
 		o.HTTPAgentTimeout = 90 * time.Second
 	}
@@ -175,6 +182,10 @@ func (o *Options) defaults() {
 	}
 }
 
+// DefaultMaxAgentsPerToken is above the WebSocket sessions one replica can hold (about 19,990
+// with the open-files limit), leaving room for agents kept for an hour after disconnecting.
+const DefaultMaxAgentsPerToken = 50000
+
 // Server is one sidecar replica.
 type Server struct {
 	opts     Options
@@ -190,6 +201,9 @@ type Server struct {
 	sessions atomic.Int64
 	// connLimit caps and counts the agent listener's connections.
 	connLimit connLimiter
+	// anonymous is the grant of sessions without a token (--allow-unauthenticated-into):
+	// one principal, capped like a token.
+	anonymous *enrollment
 
 	agentTypes boundedLabels
 
@@ -246,6 +260,9 @@ func New(cfg *rest.Config, scheme *runtime.Scheme, opts Options) (*Server, error
 		worldDirty: map[string]bool{},
 		conns:      map[opamptypes.Connection]*session{},
 		wake:       make(chan struct{}, 1),
+	}
+	if opts.UnauthenticatedNamespace != "" {
+		s.anonymous = &enrollment{namespace: opts.UnauthenticatedNamespace}
 	}
 	s.world = NewWorld(c, requiredComponents)
 	s.metrics = newMetrics(opts.Registry, s)

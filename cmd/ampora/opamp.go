@@ -54,6 +54,7 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&o.FirstMessageTimeout, "first-message-timeout", 30*time.Second, "longest wait for a WebSocket session's first message after the upgrade")
 	fs.IntVar(&o.MaxInflight, "max-inflight", 1024, "messages handled at once past which agents are told UNAVAILABLE")
 	fs.Int64Var(&o.MaxMessageBytes, "max-message-bytes", 4<<20, "largest AgentToServer message accepted (a gzip plain-HTTP body: once inflated)")
+	fs.IntVar(&o.MaxAgentsPerToken, "max-agents-per-token", opampserver.DefaultMaxAgentsPerToken, "agents (instance UIDs) one enrollment token may have in this replica's registry, connected or disconnected less than an hour ago; past it new UIDs are refused (negative: no cap)")
 	fs.DurationVar(&o.HTTPAgentTimeout, "http-agent-timeout", 90*time.Second, "silence after which a plain-HTTP agent counts as disconnected")
 	fs.DurationVar(&o.ReportInterval, "report-interval", time.Second, "least time between two status writes for one object")
 	fs.DurationVar(&o.LeaseDuration, "lease-duration", 15*time.Second, "duration of the replica's Lease")
