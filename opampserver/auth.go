@@ -3,6 +3,7 @@ package opampserver
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"sync"
 	"sync/atomic"
 
@@ -23,11 +24,13 @@ const (
 // that namespace, so that they can be found and closed.
 //
 // A grant is also the principal an instance UID is bound to: agents counts the registry
-// records bound to it (capped by Options.MaxAgentsPerToken).
+// records bound to it (capped by Options.MaxAgentsPerToken), and fingerprint names it to peer
+// replicas without revealing the token (handover notices).
 type enrollment struct {
-	namespace string
-	revoked   atomic.Bool
-	agents    atomic.Int64
+	namespace   string
+	fingerprint string
+	revoked     atomic.Bool
+	agents      atomic.Int64
 }
 
 // Revoked says whether the token no longer enrolls into the namespace (nil: no token).
@@ -55,6 +58,23 @@ func (e *enrollment) release() {
 	if e != nil {
 		e.agents.Add(-1)
 	}
+}
+
+// Fingerprint names the grant to peers; "" for a nil grant.
+func (e *enrollment) Fingerprint() string {
+	if e == nil {
+		return ""
+	}
+	return e.fingerprint
+}
+
+// tokenFingerprint derives a grant's name for peers from the token's digest: stable across
+// replicas, useless to enroll with.
+func tokenFingerprint(namespace string, digest [sha256.Size]byte) string {
+	h := sha256.New()
+	h.Write([]byte("ampora-enrollment-fingerprint\x00" + namespace + "\x00"))
+	h.Write(digest[:])
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // TokenStore maps enrollment tokens to namespaces. It keeps only token digests, and is
@@ -105,7 +125,7 @@ func (t *TokenStore) Rebuild(ctx context.Context, r client.Reader) (int, error) 
 			grants[d] = old
 			continue
 		}
-		grants[d] = &enrollment{namespace: ns}
+		grants[d] = &enrollment{namespace: ns, fingerprint: tokenFingerprint(ns, d)}
 	}
 	revoked := 0
 	for d, old := range t.tokens {

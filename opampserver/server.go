@@ -262,7 +262,7 @@ func New(cfg *rest.Config, scheme *runtime.Scheme, opts Options) (*Server, error
 		wake:       make(chan struct{}, 1),
 	}
 	if opts.UnauthenticatedNamespace != "" {
-		s.anonymous = &enrollment{namespace: opts.UnauthenticatedNamespace}
+		s.anonymous = &enrollment{namespace: opts.UnauthenticatedNamespace, fingerprint: "anonymous"}
 	}
 	s.world = NewWorld(c, requiredComponents)
 	s.metrics = newMetrics(opts.Registry, s)

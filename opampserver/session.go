@@ -298,7 +298,7 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 				return false
 			}
 			a.UID, a.Namespace, a.token = uid, sess.namespace, sess.token
-			s.handovers.add(uid) // new here: any peer that held it must forget it
+			s.handovers.add(handoverAgent{UID: uid, Namespace: sess.namespace, Token: sess.token.Fingerprint()})
 			if msg.AgentDescription == nil {
 				reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)
 			}
