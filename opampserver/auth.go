@@ -3,6 +3,7 @@ package opampserver
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"sync"
 	"sync/atomic"
 
@@ -21,13 +22,60 @@ const (
 // enrollment is one token's grant: the namespace it enrolls into. Sessions keep a pointer to
 // the grant they were opened with; it is marked revoked when the token stops enrolling into
 // that namespace, so that they can be found and closed.
+//
+// A grant is also the principal an instance UID is bound to: agents counts the registry
+// records bound to it (capped by Options.MaxAgentsPerToken), and fingerprint names it to peer
+// replicas without revealing the token (handover notices).
 type enrollment struct {
-	namespace string
-	revoked   atomic.Bool
+	namespace   string
+	fingerprint string
+	revoked     atomic.Bool
+	agents      atomic.Int64
 }
 
 // Revoked says whether the token no longer enrolls into the namespace (nil: no token).
 func (e *enrollment) Revoked() bool { return e != nil && e.revoked.Load() }
+
+// reserve counts one more record bound to the grant, unless max are bound already (max <= 0:
+// no cap). A nil grant (tests' sessions without a token) is not capped.
+func (e *enrollment) reserve(max int) bool {
+	if e == nil {
+		return true
+	}
+	for {
+		n := e.agents.Load()
+		if max > 0 && n >= int64(max) {
+			return false
+		}
+		if e.agents.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release uncounts a record bound to the grant.
+func (e *enrollment) release() {
+	if e != nil {
+		e.agents.Add(-1)
+	}
+}
+
+// Fingerprint names the grant to peers; "" for a nil grant.
+func (e *enrollment) Fingerprint() string {
+	if e == nil {
+		return ""
+	}
+	return e.fingerprint
+}
+
+// tokenFingerprint derives a grant's name for peers from the token's digest: stable across
+// replicas, useless to enroll with.
+func tokenFingerprint(namespace string, digest [sha256.Size]byte) string {
+	h := sha256.New()
+	h.Write([]byte("ampora-enrollment-fingerprint\x00" + namespace + "\x00"))
+	h.Write(digest[:])
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
 
 // TokenStore maps enrollment tokens to namespaces. It keeps only token digests, and is
 // rebuilt from the Secrets whenever one changes, so rotation needs no restart.
@@ -77,7 +125,7 @@ func (t *TokenStore) Rebuild(ctx context.Context, r client.Reader) (int, error) 
 			grants[d] = old
 			continue
 		}
-		grants[d] = &enrollment{namespace: ns}
+		grants[d] = &enrollment{namespace: ns, fingerprint: tokenFingerprint(ns, d)}
 	}
 	revoked := 0
 	for d, old := range t.tokens {

@@ -24,29 +24,43 @@ import (
 // serviceAccountTokenFile is where Kubernetes mounts the Pod's ServiceAccount token.
 const serviceAccountTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
-// handoverRequest lists agents whose session moved to the sender.
+// handoverRequest lists agents whose session moved to the sender. Replica is informative
+// only: the caller is authenticated by its token, and an agent is named with the principal
+// that holds it (its namespace and token fingerprint), so that a session of another
+// namespace or token that presents the same UID elsewhere cannot make a peer forget it.
 type handoverRequest struct {
-	Replica string   `json:"replica"`
-	UIDs    []string `json:"uids"`
+	Replica string          `json:"replica"`
+	Agents  []handoverAgent `json:"agents"`
 }
+
+// handoverAgent is one agent of a handover notice.
+type handoverAgent struct {
+	UID       string `json:"uid"`
+	Namespace string `json:"namespace"`
+	Token     string `json:"token"`
+}
+
+// maxHandoverAgents bounds the agents of one notice: the sender splits longer lists, the
+// receiver refuses longer ones (413).
+const maxHandoverAgents = 5000
 
 // handovers queues the agents this replica took over, for the next notification.
 type handovers struct {
-	mu   sync.Mutex
-	uids []string
+	mu     sync.Mutex
+	agents []handoverAgent
 }
 
-func (h *handovers) add(uid string) {
+func (h *handovers) add(a handoverAgent) {
 	h.mu.Lock()
-	h.uids = append(h.uids, uid)
+	h.agents = append(h.agents, a)
 	h.mu.Unlock()
 }
 
-func (h *handovers) take() []string {
+func (h *handovers) take() []handoverAgent {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := h.uids
-	h.uids = nil
+	out := h.agents
+	h.agents = nil
 	return out
 }
 
@@ -59,7 +73,7 @@ func defaultPeerToken() (string, error) {
 func (s *Server) handoverLoop(ctx context.Context) {
 	t := s.clock.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
-	var pending []string
+	var pending []handoverAgent
 	for {
 		select {
 		case <-ctx.Done():
@@ -81,7 +95,7 @@ func (s *Server) handoverLoop(ctx context.Context) {
 	}
 }
 
-func (s *Server) notifyPeers(ctx context.Context, uids []string) error {
+func (s *Server) notifyPeers(ctx context.Context, agents []handoverAgent) error {
 	peers, err := s.livePeers(ctx)
 	if err != nil || len(peers) == 0 {
 		return err
@@ -90,7 +104,20 @@ func (s *Server) notifyPeers(ctx context.Context, uids []string) error {
 	if err != nil {
 		return fmt.Errorf("reading the peer token: %w", err)
 	}
-	body, _ := json.Marshal(handoverRequest{Replica: s.opts.Replica, UIDs: uids})
+	var firstErr error
+	for len(agents) > 0 {
+		n := min(len(agents), maxHandoverAgents)
+		body, _ := json.Marshal(handoverRequest{Replica: s.opts.Replica, Agents: agents[:n]})
+		agents = agents[n:]
+		if err := s.postHandover(ctx, peers, token, body); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// postHandover posts one notice to every peer.
+func (s *Server) postHandover(ctx context.Context, peers []string, token string, body []byte) error {
 	var firstErr error
 	for _, url := range peers {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -160,11 +187,20 @@ func (s *Server) handleHandover(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	for _, uid := range req.UIDs {
-		s.registry.Do(uid, false, func(a *Agent) { a.handedOver = true })
+	if len(req.Agents) > maxHandoverAgents {
+		http.Error(w, fmt.Sprintf("at most %d agents per notice", maxHandoverAgents), http.StatusRequestEntityTooLarge)
+		return
+	}
+	for _, h := range req.Agents {
+		s.registry.Do(h.UID, false, func(a *Agent) {
+			// Only the principal that holds the agent here can have moved it.
+			if a.Namespace == h.Namespace && a.token.Fingerprint() == h.Token {
+				a.handedOver = true
+			}
+		})
 	}
 	s.registry.Remove(func(a *Agent) bool { return a.handedOver && !a.Connected })
-	s.metrics.dispatchFwd.Add(float64(len(req.UIDs)))
+	s.metrics.dispatchFwd.Add(float64(len(req.Agents)))
 	w.WriteHeader(http.StatusOK)
 }
 

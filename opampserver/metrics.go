@@ -13,6 +13,8 @@ type metrics struct {
 	dispatchNoSess prometheus.Counter
 	messages       *prometheus.CounterVec
 	rejected       *prometheus.CounterVec
+	agentsRefused  *prometheus.CounterVec
+	uidsReassigned prometheus.Counter
 	policyDenied   *prometheus.CounterVec
 	agentsByState  *prometheus.GaugeVec
 	statusWrites   *prometheus.CounterVec
@@ -59,6 +61,14 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			Name: "ampora_opamp_rejected_connections_total",
 			Help: "Connections, sessions and messages refused or cut off, by reason (unauthenticated, invalid_token, token_revoked, namespace_mismatch, overloaded, connection_limit, timeout, too_large).",
 		}, []string{"reason"}),
+		agentsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ampora_opamp_agents_refused_total",
+			Help: "Agent messages refused for their instance UID, by reason (agent_limit, uid_bound, uid_changed); WebSocket sessions are closed.",
+		}, []string{"reason"}),
+		uidsReassigned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ampora_opamp_instance_uids_reassigned_total",
+			Help: "Duplicate agents (their instance UID held by another open session of the same token) told to adopt a new instance UID.",
+		}),
 		policyDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ampora_policy_denied_total",
 			Help: "Pushes denied by a push policy, by policy name; counted once per agent and revision.",
@@ -73,6 +83,6 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		}, []string{"kind"}),
 	}
 	reg.MustRegister(m.connected, m.registryAgents, m.openConns, m.applyDuration, m.dispatchLocal, m.dispatchFwd,
-		m.dispatchNoSess, m.messages, m.rejected, m.policyDenied, m.agentsByState, m.statusWrites)
+		m.dispatchNoSess, m.messages, m.rejected, m.agentsRefused, m.uidsReassigned, m.policyDenied, m.agentsByState, m.statusWrites)
 	return m
 }

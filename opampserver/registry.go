@@ -65,7 +65,11 @@ type Agent struct {
 	CertNotAfter    time.Time
 	lastSequenceNum uint64
 	conn            types.Connection
-	// token is the grant of the agent's latest session, to end it when it is revoked.
+	// token is the grant the instance UID is bound to for as long as this record lives: the
+	// token of the session that first presented it (or, once that grant is revoked, of the
+	// session that resumed it). Sessions with another token are refused the UID, so that no
+	// other principal can report for the agent or receive its config. The record counts
+	// against the grant's cap until it is forgotten.
 	token *enrollment
 
 	// Dispatch state: the hash last offered, when, and how many times.
@@ -172,6 +176,16 @@ func (r *Registry) shard(uid string) *registryShard {
 // Do runs fn with the agent of uid under its shard lock, creating the agent when create is
 // true. It returns false when the agent is unknown and not created.
 func (r *Registry) Do(uid string, create bool, fn func(a *Agent)) bool {
+	return r.do(uid, create, func(a *Agent) bool { fn(a); return true })
+}
+
+// Claim runs fn with the agent of uid under its shard lock, creating it if unknown; a created
+// agent is kept only when fn returns true, so that a refused session leaves nothing behind.
+func (r *Registry) Claim(uid string, fn func(a *Agent) bool) {
+	r.do(uid, true, fn)
+}
+
+func (r *Registry) do(uid string, create bool, fn func(a *Agent) bool) bool {
 	s := r.shard(uid)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -183,7 +197,9 @@ func (r *Registry) Do(uid string, create bool, fn func(a *Agent)) bool {
 		a = &Agent{UID: uid}
 		s.agents[uid] = a
 	}
-	fn(a)
+	if !fn(a) && !ok {
+		delete(s.agents, uid)
+	}
 	return true
 }
 
@@ -204,7 +220,10 @@ func (r *Registry) Each(fn func(a *Agent)) {
 func (r *Registry) Delete(uid string) {
 	s := r.shard(uid)
 	s.mu.Lock()
-	delete(s.agents, uid)
+	if a, ok := s.agents[uid]; ok {
+		a.token.release()
+		delete(s.agents, uid)
+	}
 	s.mu.Unlock()
 }
 
@@ -216,6 +235,7 @@ func (r *Registry) Remove(drop func(a *Agent) bool) int {
 		s.mu.Lock()
 		for uid, a := range s.agents {
 			if drop(a) {
+				a.token.release()
 				delete(s.agents, uid)
 				n++
 			}

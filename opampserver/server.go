@@ -6,11 +6,14 @@
 package opampserver
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -92,8 +95,12 @@ type Options struct {
 	FirstMessageTimeout time.Duration
 	// MaxInflight caps messages handled at once; past it agents are told UNAVAILABLE.
 	MaxInflight int
-	// MaxMessageBytes caps one AgentToServer message.
+	// MaxMessageBytes caps one AgentToServer message, decompressed.
 	MaxMessageBytes int64
+	// MaxAgentsPerToken caps the registry records bound to one enrollment token (connected or
+	// kept after disconnecting), so that one token cannot fill the registry with made-up UIDs.
+	// 0 takes DefaultMaxAgentsPerToken; a negative value turns the cap off.
+	MaxAgentsPerToken int
 
 	// HTTPAgentTimeout is how long a plain-HTTP agent may stay silent before it counts as
 	// disconnected; DisconnectedRetention is how long a disconnected agent stays registered.
@@ -149,6 +156,9 @@ func (o *Options) defaults() {
 	if o.MaxMessageBytes == 0 {
 		o.MaxMessageBytes = 4 << 20
 	}
+	if o.MaxAgentsPerToken == 0 {
+		o.MaxAgentsPerToken = DefaultMaxAgentsPerToken
+	}
 	if o.HTTPAgentTimeout == 0 {
 		o.HTTPAgentTimeout = 90 * time.Second
 	}
@@ -182,6 +192,10 @@ func (o *Options) defaults() {
 // nil, every namespace, or names some).
 func (o *Options) readsTokens() bool { return o.TokenNamespaces == nil || len(o.TokenNamespaces) > 0 }
 
+// DefaultMaxAgentsPerToken is above the WebSocket sessions one replica can hold (about 19,990
+// with the open-files limit), leaving room for agents kept for an hour after disconnecting.
+const DefaultMaxAgentsPerToken = 50000
+
 // Server is one sidecar replica.
 type Server struct {
 	opts     Options
@@ -197,6 +211,9 @@ type Server struct {
 	sessions atomic.Int64
 	// connLimit caps and counts the agent listener's connections.
 	connLimit connLimiter
+	// anonymous is the grant of sessions without a token (--allow-unauthenticated-into):
+	// one principal, capped like a token.
+	anonymous *enrollment
 
 	agentTypes boundedLabels
 
@@ -260,6 +277,9 @@ func New(cfg *rest.Config, scheme *runtime.Scheme, opts Options) (*Server, error
 		worldDirty: map[string]bool{},
 		conns:      map[opamptypes.Connection]*session{},
 		wake:       make(chan struct{}, 1),
+	}
+	if opts.UnauthenticatedNamespace != "" {
+		s.anonymous = &enrollment{namespace: opts.UnauthenticatedNamespace, fingerprint: "anonymous"}
 	}
 	s.world = NewWorld(c, s.log, requiredComponents)
 	s.metrics = newMetrics(opts.Registry, s)
@@ -440,17 +460,57 @@ func ignoreClosed(err error) error {
 func (s *Server) agentHandler(plainHTTP http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.opts.MaxMessageBytes {
-			s.metrics.rejected.WithLabelValues("too_large").Inc()
-			http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
+			s.tooLarge(w)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxMessageBytes)
-		if isPlainHTTP(r) {
-			plainHTTP.ServeHTTP(w, r)
+		if !isPlainHTTP(r) {
+			s.serveWebSocket(w, r)
 			return
 		}
-		s.serveWebSocket(w, r)
+		// opamp-go inflates a gzip body whole, with no limit: a small body could inflate to
+		// gigabytes. So the body is read and inflated here, within the same limit, and handed
+		// on as it was sent, uncompressed.
+		body, err := readBody(r, s.opts.MaxMessageBytes)
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			s.tooLarge(w)
+			return
+		case err != nil:
+			http.Error(w, "cannot read the body", http.StatusBadRequest)
+			return
+		}
+		r.Header.Del("Content-Encoding")
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		plainHTTP.ServeHTTP(w, r)
 	})
+}
+
+func (s *Server) tooLarge(w http.ResponseWriter) {
+	s.metrics.rejected.WithLabelValues("too_large").Inc()
+	http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
+}
+
+// readBody reads a plain-HTTP poll's body, inflating it when it is gzip (the one encoding
+// opamp-go accepts); a body, or an inflated body, over max fails with *http.MaxBytesError.
+func readBody(r *http.Request, max int64) ([]byte, error) {
+	if r.Header.Get("Content-Encoding") != "gzip" {
+		return io.ReadAll(r.Body)
+	}
+	zr, err := gzip.NewReader(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	body, err := io.ReadAll(io.LimitReader(zr, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(body)) > max {
+		return nil, &http.MaxBytesError{Limit: max}
+	}
+	return body, nil
 }
 
 func (s *Server) tlsConfig() (*tls.Config, error) {

@@ -3,6 +3,7 @@ package opampserver
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"unicode/utf8"
 	"unique"
 
+	"github.com/google/uuid"
 	"github.com/open-telemetry/opamp-go/protobufs"
 	"github.com/open-telemetry/opamp-go/server/types"
 )
@@ -57,7 +59,14 @@ type session struct {
 	namespace string
 	transport string
 	notAfter  time.Time
-	uid       string
+	// uid is the instance UID the session's first accepted message bound it to; it never
+	// changes. replaced and newUID are set when the server gave the session a new UID
+	// because its own was in use (a duplicate agent).
+	uid      string
+	replaced string
+	newUID   []byte
+	// closeAfterReply asks the WebSocket loop to close the session once the reply is sent.
+	closeAfterReply bool
 	// token is the grant the session was opened with (nil without a token); cut is set once
 	// the session is closed because that grant was revoked.
 	token *enrollment
@@ -106,14 +115,14 @@ func isPlainHTTP(req *http.Request) bool {
 	return req.Header.Get("Content-Type") == "application/x-protobuf"
 }
 
-// authenticate returns the namespace of the bearer token and its grant (nil without a
-// token), or "" and the reason for refusal.
+// authenticate returns the namespace of the bearer token and its grant (the anonymous grant
+// without a token), or "" and the reason for refusal.
 func (s *Server) authenticate(req *http.Request) (string, *enrollment, string) {
 	h := req.Header.Get("Authorization")
 	token, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || token == "" {
 		if s.opts.UnauthenticatedNamespace != "" {
-			return s.opts.UnauthenticatedNamespace, nil, ""
+			return s.opts.UnauthenticatedNamespace, s.anonymous, ""
 		}
 		return "", nil, "unauthenticated"
 	}
@@ -220,21 +229,104 @@ func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *pr
 	defer s.inflight.Release()
 
 	uid := UIDString(msg.InstanceUid)
+	if sess.uid != "" && uid != sess.uid {
+		if uid == sess.replaced {
+			// Sent before the agent read the new UID it was given: tell it again, touch nothing.
+			reply.AgentIdentification = &protobufs.AgentIdentification{NewInstanceUid: sess.newUID}
+			return reply
+		}
+		return sess.refuse(reply, refusedUIDChanged, uid)
+	}
+	return sess.handle(conn, msg, uid, reply, true)
+}
+
+// Why an agent's message is refused: ampora_opamp_agents_refused_total{reason}, and the
+// error message the agent reads.
+const (
+	refusedAgentLimit = "agent_limit"
+	refusedUIDBound   = "uid_bound"
+	refusedUIDChanged = "uid_changed"
+	// refusedNamespace counts in ampora_opamp_rejected_connections_total, as it always did.
+	refusedNamespace = "namespace_mismatch"
+)
+
+// refuse answers a message with BAD_REQUEST and the reason, touching no record. A WebSocket
+// session is then closed (but for a namespace mismatch, which leaves it open as before): it is
+// bound to no UID or to another one, so nothing it sends can be served.
+func (sess *session) refuse(reply *protobufs.ServerToAgent, reason, uid string) *protobufs.ServerToAgent {
+	s := sess.srv
+	var text string
+	switch reason {
+	case refusedAgentLimit:
+		text = fmt.Sprintf("enrollment token has reached its limit of %d agents on this replica", s.opts.MaxAgentsPerToken)
+	case refusedUIDBound:
+		text = "instance_uid is bound to another session or enrollment token"
+	case refusedUIDChanged:
+		text = "instance_uid changed on this session"
+	case refusedNamespace:
+		text = "instance_uid is enrolled in another namespace"
+	}
+	if reason == refusedNamespace {
+		s.metrics.rejected.WithLabelValues(reason).Inc()
+	} else {
+		s.metrics.agentsRefused.WithLabelValues(reason).Inc()
+		sess.closeAfterReply = sess.transport == transportWS
+	}
+	s.log.Info("agent refused", "reason", reason, "namespace", sess.namespace, "instanceUID", uid,
+		"transport", sess.transport, "sessionUID", sess.uid)
+	return &protobufs.ServerToAgent{InstanceUid: reply.InstanceUid, ErrorResponse: &protobufs.ServerErrorResponse{
+		Type:         protobufs.ServerErrorResponseType_ServerErrorResponseType_BadRequest,
+		ErrorMessage: text,
+	}}
+}
+
+// handle serves a message for uid: the record is the session's when it is new, or bound to the
+// session's token and held by no other open WebSocket session. A duplicate (another open
+// session of the same token holds the UID) is given a new UID when mayReassign is set.
+func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer, uid string, reply *protobufs.ServerToAgent, mayReassign bool) *protobufs.ServerToAgent {
+	s := sess.srv
 	now := s.clock.Now()
 	view := s.world.View(sess.namespace)
-	mismatch := false
+	refusal := ""
+	duplicate := false
 	var send bool
-	s.registry.Do(uid, true, func(a *Agent) {
-		if a.Namespace == "" {
-			a.UID, a.Namespace = uid, sess.namespace
-			s.handovers.add(uid) // new here: any peer that held it must forget it
+	s.registry.Claim(uid, func(a *Agent) bool {
+		switch {
+		case a.Namespace == "":
+			if !sess.token.reserve(s.opts.MaxAgentsPerToken) {
+				refusal = refusedAgentLimit
+				return false
+			}
+			a.UID, a.Namespace, a.token = uid, sess.namespace, sess.token
+			s.handovers.add(handoverAgent{UID: uid, Namespace: sess.namespace, Token: sess.token.Fingerprint()})
 			if msg.AgentDescription == nil {
 				reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)
 			}
-		} else if a.Namespace != sess.namespace {
-			mismatch = true
-			return
-		} else if msg.SequenceNum != a.lastSequenceNum+1 && sess.uid == uid {
+		case a.Namespace != sess.namespace:
+			refusal = refusedNamespace
+			return true
+		case sess.uid != uid && a.Connected && a.conn != nil:
+			// Another open WebSocket session holds the UID: it keeps it.
+			if a.token == sess.token && mayReassign {
+				duplicate = true
+			} else {
+				refusal = refusedUIDBound
+			}
+			return true
+		case a.token != sess.token:
+			// Bound to another token; once that one is revoked, another token of the namespace
+			// may resume the agent (the rotation's last step).
+			if !a.token.Revoked() {
+				refusal = refusedUIDBound
+				return true
+			}
+			if !sess.token.reserve(s.opts.MaxAgentsPerToken) {
+				refusal = refusedAgentLimit
+				return true
+			}
+			a.token.release()
+			a.token = sess.token
+		case msg.SequenceNum != a.lastSequenceNum+1 && sess.uid == uid:
 			// A gap on a live session: something was lost, ask for everything.
 			reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)
 		}
@@ -249,7 +341,6 @@ func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *pr
 			}
 			a.Connected, a.handedOver = true, false
 			a.Transport, a.CertNotAfter = sess.transport, sess.notAfter
-			a.token = sess.token
 			a.conn = nil // an HTTP poll cannot be pushed to, nor may an old WebSocket's close end it
 			if sess.transport == transportWS {
 				a.conn = conn
@@ -259,7 +350,7 @@ func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *pr
 		s.applyReport(a, msg, reply, now)
 		if msg.AgentDisconnect != nil {
 			markDisconnected(a, now)
-			return
+			return true
 		}
 		t := view.target(a, now)
 		var retryAt time.Time
@@ -270,19 +361,40 @@ func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *pr
 			reply.RemoteConfig = t.push.remote
 			send = true
 		}
+		return true
 	})
-	if mismatch {
-		s.metrics.rejected.WithLabelValues("namespace_mismatch").Inc()
-		reply.ErrorResponse = &protobufs.ServerErrorResponse{
-			Type:         protobufs.ServerErrorResponseType_ServerErrorResponseType_BadRequest,
-			ErrorMessage: "instance_uid is enrolled in another namespace",
-		}
-		return reply
+	if refusal != "" {
+		return sess.refuse(reply, refusal, uid)
+	}
+	if duplicate {
+		return sess.reassign(conn, msg, uid, reply)
 	}
 	if send {
 		s.metrics.dispatchLocal.Inc()
 	}
 	return reply
+}
+
+// reassign serves a duplicate agent (its UID is held by another open session of the same
+// token: a cloned VM, a bad UID generator, or a reconnect the server has not seen the old
+// session of end yet) under a new UID, and tells it to adopt that UID, as the OpAMP spec
+// recommends. The other session's record is left alone.
+func (sess *session) reassign(conn types.Connection, msg *protobufs.AgentToServer, uid string, reply *protobufs.ServerToAgent) *protobufs.ServerToAgent {
+	s := sess.srv
+	id, err := uuid.NewV7()
+	if err != nil {
+		return sess.refuse(reply, refusedUIDBound, uid)
+	}
+	newUID := UIDString(id[:])
+	s.metrics.uidsReassigned.Inc()
+	s.log.Info("duplicate instance UID: agent given a new one", "namespace", sess.namespace,
+		"instanceUID", uid, "newInstanceUID", newUID, "transport", sess.transport)
+	out := sess.handle(conn, msg, newUID, reply, false)
+	if out.ErrorResponse == nil {
+		sess.replaced, sess.newUID = uid, id[:]
+		out.AgentIdentification = &protobufs.AgentIdentification{NewInstanceUid: id[:]}
+	}
+	return out
 }
 
 // applyReport copies what the agent reported into the registry. Fields an agent leaves out

@@ -320,7 +320,16 @@ func TestOnMessage(t *testing.T) {
 					if transport == "" {
 						transport = transportWS
 					}
+					// The agent opens a new session once its earlier ones ended: a session
+					// while another of its principal is open is a duplicate (TestDuplicateUID).
+					for i, old := range sessions {
+						if old.namespace == ns {
+							old.onClose(conns[i])
+							delete(sessions, i)
+						}
+					}
 					sess, conns[st.session] = newSession(s, ns, transport), &fakeConn{}
+					sess.onConnected(context.Background(), conns[st.session])
 					sessions[st.session] = sess
 				}
 				clk.Step(st.advance)
@@ -612,8 +621,12 @@ func TestOnCloseMarksDisconnected(t *testing.T) {
 	first, firstConn := newSession(s, testNamespace, transportWS), &fakeConn{}
 	first.onConnected(context.Background(), firstConn)
 	first.onMessage(context.Background(), firstConn, describe(uid, 0, capsFull))
+	disconnect := heartbeat(uid, 1)
+	disconnect.AgentDisconnect = &protobufs.AgentDisconnect{}
+	first.onMessage(context.Background(), firstConn, disconnect)
 
-	// The agent reconnects before the old session's close arrives: the late close is ignored.
+	// The agent said goodbye and reconnects before the old session's close arrives: the late
+	// close is ignored.
 	second, secondConn := newSession(s, testNamespace, transportWS), &fakeConn{}
 	second.onConnected(context.Background(), secondConn)
 	second.onMessage(context.Background(), secondConn, heartbeat(uid, 1))

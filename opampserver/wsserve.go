@@ -127,7 +127,7 @@ func (s *Server) runWebSocket(sess *session, c *wsConn) {
 			// As opamp-go does: the first reply says which custom capabilities the server has.
 			reply.CustomCapabilities, first = &protobufs.CustomCapabilities{}, false
 		}
-		if err := c.Send(ctx, reply); err != nil {
+		if err := c.Send(ctx, reply); err != nil || sess.closeAfterReply {
 			return
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/ampora-io/ampora/internal/revision"
 	"github.com/ampora-io/ampora/opampserver"
 	"github.com/ampora-io/ampora/test/fleetsim"
+	"github.com/ampora-io/ampora/test/harness"
 )
 
 const operatorNamespace = "ampora-system"
@@ -365,27 +366,7 @@ func watchRollout(ctx context.Context, ns, name, replica string) *rolloutWatch {
 // (name, value pairs); 0 when there is none.
 func metricValue(reg *prometheus.Registry, name string, labels ...string) float64 {
 	GinkgoHelper()
-	families, err := reg.Gather()
-	Expect(err).NotTo(HaveOccurred())
-	for _, mf := range families {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				have[lp.GetName()] = lp.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue metrics
-				}
-			}
-			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
-	return 0
+	return harness.MetricValue(reg, name, labels...)
 }
 
 // readAPI GETs path from the replica's read API, with a bearer token unless it is empty, and
