@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/approval"
 )
 
 // Requeue intervals: how often an active rollout is looked at without an event, and how
@@ -125,8 +126,8 @@ type scope struct {
 	health health
 	obs    observed
 	live   map[string]Replica
-	// policies are the GatePolicies that apply, for their approval rules.
-	policies []*fleetv1alpha1.GatePolicy
+	// policies are the GatePolicies that apply, for their gates and approval rules.
+	policies approval.Policies
 	// done stops the phases that follow.
 	done bool
 	// clearAction removes the action annotation once the status is written.

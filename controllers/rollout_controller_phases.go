@@ -345,13 +345,9 @@ func (r *RolloutReconciler) resolveGates(ctx context.Context, s *scope) error {
 		s.stall(fleetv1alpha1.ReasonInvalidSpec, fmt.Sprintf("GatePolicy %s not found", ro.Spec.GatePolicyRef.Name))
 		return nil
 	}
-	defaults := gates.Defaults()
-	if ps.Operator != nil {
-		defaults = gates.Resolve(nil, ps.Operator, nil, defaults).GateThresholds
-	}
-	eff := gates.Resolve(ro.Spec.Gates, ps.Named, ps.NSDefault, defaults)
+	eff := ps.Gates(ro.Spec.Gates)
 	ro.Status.EffectiveGates = &eff
-	s.policies = ps.All()
+	s.policies = ps
 	return nil
 }
 
@@ -364,7 +360,7 @@ func (r *RolloutReconciler) approve(_ context.Context, s *scope) error {
 		return nil
 	}
 	prev := st.Approvals
-	st.Approvals = approvalsFor(s.policies, s.group, approval.Read(ro.Annotations), approval.RolloutDigest(&ro.Spec, st.ConfigHash))
+	st.Approvals = approvalsFor(s.policies.All(), s.group, approval.Read(ro.Annotations), approval.RolloutDigest(&ro.Spec, st.ConfigHash, s.policies))
 	setApproved(ro, st.Approvals)
 	if st.Approvals == nil {
 		return nil

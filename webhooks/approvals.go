@@ -73,13 +73,17 @@ func (a *Approvals) rollout(ctx context.Context, req admission.Request) admissio
 	// voids the approvals of what was there before.
 	changed := req.Operation == admissionv1.Create || !equality.Semantic.DeepEqual(old.Spec.Config, ro.Spec.Config) ||
 		!equality.Semantic.DeepEqual(approval.DecisionSpec(&old.Spec), approval.DecisionSpec(&ro.Spec))
+	ps, err := approval.ReadPolicies(ctx, a.Reader, ro, a.OperatorNamespace)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
 	c := approval.Change{
 		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed,
-		Hash: approval.RolloutDigest(&ro.Spec, hash), Revision: hash,
+		Hash: approval.RolloutDigest(&ro.Spec, hash, ps), Revision: hash,
 		Ask: ro.Annotations[fleetv1alpha1.AnnotationApprove], Kind: "Rollout", Name: ro.Name,
 	}
 	if c.Ask != "" {
-		if c.Requirements, err = a.requirements(ctx, ro); err != nil {
+		if c.Requirements, err = a.requirements(ctx, ro, ps); err != nil {
 			return admission.Errored(http.StatusInternalServerError, err)
 		}
 	}
@@ -89,11 +93,7 @@ func (a *Approvals) rollout(ctx context.Context, req admission.Request) admissio
 }
 
 // requirements are the approval rules of the policies that apply to ro now.
-func (a *Approvals) requirements(ctx context.Context, ro *fleetv1alpha1.Rollout) ([]approval.Requirement, error) {
-	ps, err := approval.ReadPolicies(ctx, a.Reader, ro, a.OperatorNamespace)
-	if err != nil {
-		return nil, err
-	}
+func (a *Approvals) requirements(ctx context.Context, ro *fleetv1alpha1.Rollout, ps approval.Policies) ([]approval.Requirement, error) {
 	var g *fleetv1alpha1.AgentGroup
 	var group fleetv1alpha1.AgentGroup
 	if err := a.Reader.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ro.Spec.AgentGroup}, &group); err == nil {

@@ -64,7 +64,7 @@ func approveRollout(ctx context.Context, o *globalOptions, name, rev string) err
 		return err
 	}
 	rec := approval.Read(after.Annotations)
-	by := rec.ApprovedBy(approval.RolloutDigest(&after.Spec, ro.Status.ConfigHash))
+	by := rec.ApprovedBy(rec.ApprovedHash())
 	msg := fmt.Sprintf("rollout %s/%s: revision %s approved; approvals: %s", ro.Namespace, ro.Name, approval.Short(rev), orText(strings.Join(by, ", "), "none"))
 	if a := ro.Status.Approvals; a != nil {
 		msg += fmt.Sprintf(" (%d of %d required by GatePolicy %s)", len(by), a.Required, a.Policy)

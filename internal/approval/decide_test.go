@@ -59,10 +59,14 @@ func TestDecide(t *testing.T) {
 			old:     authored("alice", h1),
 			change:  Change{User: "bob", Changed: true, Hash: h2, Ask: h2, Kind: "Rollout", Name: "web"},
 			wantErr: "cannot approve it"},
-		{name: "a config changed outside the object has no author, so anyone may approve",
+		{name: "a hash moved outside the object (ConfigMap, policy): its last author still cannot approve it",
+			old:     authored("alice", h1),
+			change:  Change{User: "alice", Hash: h2, Ask: h2, Kind: "Rollout", Name: "web", Now: now},
+			wantErr: "alice wrote revision 2222222222 of Rollout web"},
+		{name: "a hash moved outside the object: another user may approve it",
 			old:    authored("alice", h1),
-			change: Change{User: "alice", Hash: h2, Ask: h2, Now: now},
-			want:   authored("alice", h1, by("alice", h2))},
+			change: Change{User: "bob", Hash: h2, Ask: h2, Now: now},
+			want:   authored("alice", h1, by("bob", h2))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

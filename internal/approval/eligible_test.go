@@ -60,10 +60,10 @@ func TestRolloutDigest(t *testing.T) {
 	one, two := fleetv1alpha1.FromInt(1), fleetv1alpha1.FromInt(2)
 	body := "receivers: {}"
 	base := fleetv1alpha1.RolloutSpec{AgentGroup: "g", Config: fleetv1alpha1.RolloutConfig{Inline: &body}, Strategy: fleetv1alpha1.RolloutStrategy{BatchSize: &one}}
-	d := RolloutDigest(&base, "h")
+	d := RolloutDigest(&base, "h", Policies{})
 	same := base.DeepCopy()
 	same.Paused = true
-	if RolloutDigest(same, "h") != d {
+	if RolloutDigest(same, "h", Policies{}) != d {
 		t.Error("pausing changed the digest")
 	}
 	for name, mutate := range map[string]func(*fleetv1alpha1.RolloutSpec){
@@ -77,11 +77,23 @@ func TestRolloutDigest(t *testing.T) {
 	} {
 		s := base.DeepCopy()
 		mutate(s)
-		if RolloutDigest(s, "h") == d {
+		if RolloutDigest(s, "h", Policies{}) == d {
 			t.Errorf("a change of %s kept the digest", name)
 		}
 	}
-	if RolloutDigest(&base, "other") == d {
+	// A policy the rollout falls through to, loosened or with a push policy removed, is a new
+	// decision too.
+	nsDefault := &fleetv1alpha1.GatePolicy{Spec: fleetv1alpha1.GatePolicySpec{Gates: fleetv1alpha1.GateThresholds{BakeTime: &metav1.Duration{Duration: time.Minute}},
+		PushPolicies: []fleetv1alpha1.PushPolicy{{Name: "freeze", Deny: fleetv1alpha1.DenyAlways}}}}
+	withDefault := RolloutDigest(&base, "h", Policies{NSDefault: nsDefault})
+	if withDefault == d {
+		t.Error("a namespace default's bake time kept the digest")
+	}
+	nsDefault.Spec.PushPolicies = nil
+	if RolloutDigest(&base, "h", Policies{NSDefault: nsDefault}) == withDefault {
+		t.Error("removing a push policy kept the digest")
+	}
+	if RolloutDigest(&base, "other", Policies{}) == d {
 		t.Error("a change of config kept the digest")
 	}
 }

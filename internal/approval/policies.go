@@ -7,6 +7,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/gates"
 )
 
 // Policies are the GatePolicies that apply to a Rollout: the one it names, its namespace's
@@ -50,6 +51,27 @@ func ReadPolicies(ctx context.Context, c client.Reader, ro *fleetv1alpha1.Rollou
 		}
 	}
 	return out, nil
+}
+
+// Gates are the gate values in force, field by field: the Rollout's overrides, then the
+// named policy, the namespace's default, the operator's default and the built-in defaults.
+func (p Policies) Gates(overrides *fleetv1alpha1.GateThresholds) fleetv1alpha1.EffectiveGates {
+	defaults := gates.Defaults()
+	if p.Operator != nil {
+		defaults = gates.Resolve(nil, p.Operator, nil, defaults).GateThresholds
+	}
+	return gates.Resolve(overrides, p.Named, p.NSDefault, defaults)
+}
+
+// Push are the push policies in force: the named policy's, else the namespace default's.
+func (p Policies) Push() []fleetv1alpha1.PushPolicy {
+	switch {
+	case p.Named != nil:
+		return p.Named.InForce().PushPolicies
+	case p.NSDefault != nil:
+		return p.NSDefault.InForce().PushPolicies
+	}
+	return nil
 }
 
 // All lists the policies that exist, each once.

@@ -73,13 +73,23 @@ func (r Record) Write(annotations map[string]string) map[string]string {
 	return annotations
 }
 
-// AuthorOf is the author of hash, or "" when the hash changed without a recorded author (a
-// Rollout whose ConfigMap was edited).
-func (r Record) AuthorOf(hash string) string {
-	if r.Author != nil && r.Author.Hash == hash {
+// AuthorOf is who may not approve hash: the user who last changed the object's spec. That
+// holds when the hash moved without a spec change (a Rollout's ConfigMap edited, or a policy
+// it falls through to changed): its last author still cannot approve what it now pushes.
+func (r Record) AuthorOf(string) string {
+	if r.Author != nil {
 		return r.Author.User
 	}
 	return ""
+}
+
+// ApprovedHash is the hash the recorded approvals are bound to: the webhook keeps only those
+// of the current one.
+func (r Record) ApprovedHash() string {
+	if len(r.Approvals) == 0 {
+		return ""
+	}
+	return r.Approvals[len(r.Approvals)-1].Hash
 }
 
 // ApprovedBy lists, in order, the distinct users who approved hash and may approve under each

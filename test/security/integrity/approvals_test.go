@@ -58,6 +58,18 @@ var _ = Describe("Approvals", func() {
 		}
 	}
 
+	// approvedWhilePaused has alice create a paused rollout of body under production, and
+	// bob approve it.
+	approvedWhilePaused := func(body string) {
+		GinkgoHelper()
+		ro := production("web", body)
+		ro.Spec.Paused = true
+		Expect(users["alice"].Create(ctx, ro)).To(Succeed())
+		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(collectorconfig.Hash([]byte(body))))
+		Expect(approve(users["bob"], "web", collectorconfig.Hash([]byte(body)))).To(Succeed())
+		Eventually(approvedBy("web"), 30*time.Second).Should(Equal([]string{"bob"}))
+	}
+
 	It("refuses a ServiceAccount's approval: an editor cannot approve their own change by impersonating one", func() {
 		setup(fleetv1alpha1.ApprovalRequirement{})
 		// mallory holds Kubernetes' edit role in the namespace, which may impersonate its
@@ -110,12 +122,7 @@ var _ = Describe("Approvals", func() {
 		setup(fleetv1alpha1.ApprovalRequirement{})
 		body := harness.CollectorConfig("widened")
 		hash := collectorconfig.Hash([]byte(body))
-		ro := production("web", body)
-		ro.Spec.Paused = true
-		Expect(users["alice"].Create(ctx, ro)).To(Succeed())
-		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(hash))
-		Expect(approve(users["bob"], "web", hash)).To(Succeed())
-		Eventually(approvedBy("web"), 30*time.Second).Should(Equal([]string{"bob"}))
+		approvedWhilePaused(body)
 
 		// After bob's review, alice widens and speeds up the push, and loosens the gates her
 		// policy sets, then unpauses.
@@ -131,6 +138,31 @@ var _ = Describe("Approvals", func() {
 		Expect(get(ns, "web").Status.Phase).To(Equal(fleetv1alpha1.RolloutPending))
 
 		// Pausing and resuming is not a new decision: bob's approval of the current spec holds.
+		Expect(approve(users["bob"], "web", hash)).To(Succeed())
+		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(4))
+	})
+
+	It("voids an approval when a policy the rollout falls through to loosens its gates, and its author still cannot approve", func() {
+		setup(fleetv1alpha1.ApprovalRequirement{})
+		// production sets maxFailurePercent only: its bake time comes from the namespace's
+		// default policy, which requires no approvals and which alice may edit.
+		Expect(users["alice"].Create(ctx, &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fleetv1alpha1.DefaultGatePolicyName},
+			Spec: fleetv1alpha1.GatePolicySpec{Gates: fleetv1alpha1.GateThresholds{BakeTime: &metav1.Duration{Duration: time.Hour}}}})).To(Succeed())
+		body := harness.CollectorConfig("fall-through")
+		hash := collectorconfig.Hash([]byte(body))
+		approvedWhilePaused(body)
+
+		var def fleetv1alpha1.GatePolicy
+		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: fleetv1alpha1.DefaultGatePolicyName}, &def)).To(Succeed())
+		def.Spec.Gates.BakeTime = &metav1.Duration{}
+		Expect(users["alice"].Update(ctx, &def)).To(Succeed())
+		cur := get(ns, "web")
+		cur.Spec.Paused = false
+		Expect(users["alice"].Update(ctx, cur)).To(Succeed())
+		Eventually(approvedBy("web"), 30*time.Second).Should(BeEmpty())
+		Consistently(received(fleet, hash), never).Should(BeZero())
+		Expect(approve(users["alice"], "web", hash)).To(MatchError(ContainSubstring("an approval must come from another user")))
+
 		Expect(approve(users["bob"], "web", hash)).To(Succeed())
 		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(4))
 	})
