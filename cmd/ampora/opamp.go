@@ -58,10 +58,16 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&o.ReportInterval, "report-interval", time.Second, "least time between two status writes for one object")
 	fs.DurationVar(&o.LeaseDuration, "lease-duration", 15*time.Second, "duration of the replica's Lease")
 	fs.DurationVar(&o.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long shutdown waits for sessions to close")
+	var addr replicaAddressFlags
+	addr.bind(fs)
 	tokenFile := fs.String("peer-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "bearer token presented to peer replicas (the operator's ServiceAccount token)")
 	zopts := zap.Options{}
 	zopts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var err error
+	if o.ReplicaAddressCheck, o.ReplicaServiceAccounts, err = addr.parse(); err != nil {
 		return err
 	}
 	o.PeerToken = func() (string, error) {

@@ -67,7 +67,8 @@ var _ = BeforeSuite(func() {
 	cmd := exec.Command(bin, "manager", "--namespace="+harness.OperatorNamespace, "--leader-elect=false",
 		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--sidecar-token-file="+tokenFile,
 		"--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", port), "--webhook-cert-dir="+filepath.Join(dir, "certs"),
-		"--webhook-cert-secret=ampora-webhook-cert", "--webhook-configuration="+webhookConfiguration, "--webhook-cert-hosts=127.0.0.1")
+		"--webhook-cert-secret=ampora-webhook-cert", "--webhook-configuration="+webhookConfiguration, "--webhook-cert-hosts=127.0.0.1",
+		harness.AddressCheckFlag)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig)
 	mgr, err := gexec.Start(cmd, gexec.NewPrefixedWriter("[manager] ", GinkgoWriter), gexec.NewPrefixedWriter("[manager] ", GinkgoWriter))
 	Expect(err).NotTo(HaveOccurred())

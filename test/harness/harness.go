@@ -23,6 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/ampora-io/ampora/controllers"
+	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/opampserver"
 	"github.com/ampora-io/ampora/test/fleetsim"
 	"github.com/ampora-io/ampora/test/testenv"
@@ -33,6 +34,14 @@ const OperatorNamespace = "ampora-system"
 
 // ServiceAccount is the operator's identity in the tests.
 const ServiceAccount = "ampora"
+
+// NoAddressCheck is the --replica-address-check of the replicas the tests run. They run as
+// processes of this machine, not in Pods, and their Leases publish 127.0.0.1 addresses that no
+// Pod has; in a cluster the check stays on (pod), and test/security/discovery covers it.
+const NoAddressCheck = readapi.AddressCheckNone
+
+// AddressCheckFlag is NoAddressCheck as the flag of ampora manager and ampora opamp.
+const AddressCheckFlag = "--replica-address-check=" + NoAddressCheck
 
 // H holds the control plane the parts run against.
 type H struct {
@@ -86,6 +95,8 @@ func (h *H) StartSidecar(replica string, mutate ...func(*opampserver.Options)) *
 		Logger:         logr.Discard(),
 		ShutdownGrace:  5 * time.Second,
 		PeerToken:      h.Token,
+		// Local processes, no Pods: see NoAddressCheck.
+		ReplicaAddressCheck: NoAddressCheck,
 	}
 	for _, m := range mutate {
 		m(&opts)
@@ -111,7 +122,8 @@ func (h *H) StartManager() {
 		Controller:             ctrlConfig(),
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.Setup(mgr, controllers.Options{OperatorNamespace: OperatorNamespace, SidecarToken: h.Token})).To(Succeed())
+	Expect(controllers.Setup(mgr, controllers.Options{OperatorNamespace: OperatorNamespace, SidecarToken: h.Token,
+		ReplicaAddressCheck: NoAddressCheck})).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
