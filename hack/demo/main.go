@@ -217,7 +217,7 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 		return err
 	}
 	if _, err := p.start(dir, "dashboard.log", os.Environ(), filepath.Join(bin, "kubectl-ampora"), "--kubeconfig", viewerConfig,
-		"dashboard", "-n", demoNS, "--address", "127.0.0.1:0"); err != nil {
+		"dashboard", "-n", demoNS, "--address", "127.0.0.1:0", noAddressCheck); err != nil {
 		return err
 	}
 	dashURL, err := dashboardURL(ctx, filepath.Join(dir, "dashboard.log"))

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -56,35 +55,17 @@ func LeaseTimes(l *coordinationv1.Lease) (renewed, expires time.Time) {
 	return renewed, expires
 }
 
-// Replicas lists the sidecars' Leases in operatorNS. When operatorNS is empty it looks in every
-// namespace and, when that is not allowed or finds none, in DefaultOperatorNamespace. It returns
-// the operator namespace it settled on.
-func Replicas(ctx context.Context, c client.Reader, operatorNS string) ([]Replica, string, error) {
+// Replicas lists the sidecars' Leases in the operator namespace operatorNS. The namespace is
+// always given (a flag, the kubeconfig context, DefaultOperatorNamespace), never found from
+// the Leases: anyone may create a labelled Lease in a namespace they edit.
+func Replicas(ctx context.Context, c client.Reader, operatorNS string) ([]Replica, error) {
 	var list coordinationv1.LeaseList
-	ns := operatorNS
-	if ns == "" {
-		var all coordinationv1.LeaseList
-		err := c.List(ctx, &all, client.HasLabels{LabelReplicaLease})
-		switch {
-		case err == nil && len(all.Items) > 0:
-			ns, list = leaseNamespace(all.Items), all
-		case err == nil || apierrors.IsForbidden(err):
-			ns = DefaultOperatorNamespace
-		default:
-			return nil, DefaultOperatorNamespace, err
-		}
-	}
-	if len(list.Items) == 0 {
-		if err := c.List(ctx, &list, client.InNamespace(ns), client.HasLabels{LabelReplicaLease}); err != nil {
-			return nil, ns, err
-		}
+	if err := c.List(ctx, &list, client.InNamespace(operatorNS), client.HasLabels{LabelReplicaLease}); err != nil {
+		return nil, err
 	}
 	var out []Replica
 	for i := range list.Items {
 		l := &list.Items[i]
-		if l.Namespace != ns {
-			continue
-		}
 		r := Replica{Name: l.Name, URL: l.Annotations[AnnotationReadAPI]}
 		if l.Spec.HolderIdentity != nil {
 			r.Name = *l.Spec.HolderIdentity
@@ -93,17 +74,5 @@ func Replicas(ctx context.Context, c client.Reader, operatorNS string) ([]Replic
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, ns, nil
-}
-
-// leaseNamespace picks the namespace that holds the most recently renewed replica Lease.
-func leaseNamespace(items []coordinationv1.Lease) string {
-	var ns string
-	var latest time.Time
-	for i := range items {
-		if r, _ := LeaseTimes(&items[i]); ns == "" || r.After(latest) {
-			ns, latest = items[i].Namespace, r
-		}
-	}
-	return ns
+	return out, nil
 }
