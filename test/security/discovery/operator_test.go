@@ -31,9 +31,10 @@ var _ = Describe("ampora manager", func() {
 		rolloutIn("mgr")
 
 		By("the rollout's first batch needs the live replicas' ranks: the forged one is refused, not asked")
+		Consistently(trap.tokens, 5*time.Second, 100*time.Millisecond).Should(BeEmpty(), "the manager sent its token to the forged Lease's URL")
 		Eventually(mgr.Err, time.Minute).Should(gbytes.Say("replica forged-manager: read-API address " + strings.TrimPrefix(trap.URL(), "http://") +
 			" is not the IP of a running Pod"))
-		Consistently(trap.tokens, 3*time.Second, 100*time.Millisecond).Should(BeEmpty())
+		Expect(trap.tokens()).To(BeEmpty())
 
 		By("control: once a running Pod of the operator's ServiceAccount has that IP, it is asked")
 		runningPod("ampora-running", harness.ServiceAccount, corev1.PodRunning, loopback)
@@ -59,8 +60,9 @@ var _ = Describe("ampora opamp", func() {
 		By("agents new to the replica are handed over to its live peers: the forged one is refused, not told")
 		Eventually(func() error { return dial(url) }, 30*time.Second, 200*time.Millisecond).Should(Succeed())
 		harness.StartFleet(fleetsim.Options{URLs: []string{url}, Token: enroll, Agents: 3, UIDPrefix: ns + "-a"})
+		Consistently(trap.tokens, 5*time.Second, 100*time.Millisecond).Should(BeEmpty(), "the sidecar sent its token to the forged Lease's URL")
 		Eventually(sc.Err, 30*time.Second).Should(gbytes.Say("not notifying a peer of handovers"))
-		Consistently(trap.tokens, 3*time.Second, 100*time.Millisecond).Should(BeEmpty())
+		Expect(trap.tokens()).To(BeEmpty())
 
 		By("control: once a running Pod of the operator's ServiceAccount has that IP, it is told")
 		runningPod("ampora-running", harness.ServiceAccount, corev1.PodRunning, loopback)
