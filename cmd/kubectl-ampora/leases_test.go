@@ -41,6 +41,8 @@ func TestReplicaLeases(t *testing.T) {
 		lease("ops", "ampora-opamp-a", "a", "http://a:8443", now.Add(-time.Second), 15, true),
 		lease("ops", "ampora-rollout-engine", "a_1", "", now.Add(-2*time.Second), 30, false),
 		lease("other", "unrelated", "x", "", now, 15, false),
+		// A Lease that names another replica as its holder stands in for nobody.
+		lease("ops", "ampora-opamp-impostor", "a", "http://impostor:8443", now, 15, true),
 		// A namespace editor's Lease, renewed last: it names no operator namespace.
 		lease("team", "ampora-opamp-evil", "evil", "http://evil:8443", now, 15, true),
 	}

@@ -11,6 +11,8 @@ import (
 
 // What the sidecars publish on their Leases (docs/opamp.md, "Replica Leases").
 const (
+	// LeasePrefix starts the name of every replica's Lease: ampora-opamp-<replica>.
+	LeasePrefix = "ampora-opamp-"
 	// LabelReplicaLease marks every sidecar replica's Lease, ampora-opamp-<replica>.
 	LabelReplicaLease = "fleet.ampora.io/opamp-replica"
 	// AnnotationReadAPI holds the replica's read-API URL on its Lease.
@@ -66,10 +68,12 @@ func Replicas(ctx context.Context, c client.Reader, operatorNS string) ([]Replic
 	var out []Replica
 	for i := range list.Items {
 		l := &list.Items[i]
-		r := Replica{Name: l.Name, URL: l.Annotations[AnnotationReadAPI]}
-		if l.Spec.HolderIdentity != nil {
-			r.Name = *l.Spec.HolderIdentity
+		// A replica holds the Lease of its own name; a Lease that names another holder would
+		// stand in for that replica.
+		if l.Spec.HolderIdentity == nil || l.Name != LeasePrefix+*l.Spec.HolderIdentity {
+			continue
 		}
+		r := Replica{Name: *l.Spec.HolderIdentity, URL: l.Annotations[AnnotationReadAPI]}
 		r.Renewed, r.Expires = LeaseTimes(l)
 		out = append(out, r)
 	}

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/opampserver"
 	"github.com/ampora-io/ampora/test/fleetsim"
 	"github.com/ampora-io/ampora/test/harness"
@@ -39,6 +40,26 @@ var _ = Describe("ampora manager", func() {
 		By("control: once a running Pod of the operator's ServiceAccount has that IP, it is asked")
 		runningPod("ampora-running", harness.ServiceAccount, corev1.PodRunning, loopback)
 		Eventually(trap.tokens, time.Minute, 100*time.Millisecond).Should(ContainElement(bearer))
+	})
+})
+
+var _ = Describe("ampora manager, counting replicas", func() {
+	It("counts a replica Lease only under the replica's own name", func(ctx SpecContext) {
+		bin, tokenFile := h.Operator()
+		trap := newTrap()
+		leaseEditor(mallory, harness.OperatorNamespace)
+		// A Lease of another name that claims to be held by replica ghost: were it counted, ghost
+		// would be live, and its entries in a rollout's status would count.
+		forgeLeaseNamed(mallory, harness.OperatorNamespace, opampserver.LeaseName("impostor"), "ghost", trap.URL())
+		h.Process(bin, "manager", "manager", "--namespace="+harness.OperatorNamespace, "--leader-elect=false",
+			"--metrics-bind-address=0", "--health-probe-bind-address=0", "--sidecar-token-file="+tokenFile, "--webhook-port=0")
+		ns := rolloutIn("ghost")
+		Eventually(func(g Gomega) string {
+			var ro fleetv1alpha1.Rollout
+			g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gw"}, &ro)).To(Succeed())
+			return ro.Status.Message
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).Should(HavePrefix("no OpAMP sidecar replica is live"))
+		Expect(trap.tokens()).To(BeEmpty())
 	})
 })
 

@@ -149,12 +149,19 @@ func leaseEditor(user, ns string) {
 // forgeLease creates, as user, a live replica Lease in ns that publishes url as its read API.
 func forgeLease(user, ns, replica, url string) {
 	GinkgoHelper()
+	forgeLeaseNamed(user, ns, opampserver.LeaseName(replica), replica, url)
+}
+
+// forgeLeaseNamed creates, as user, a live replica Lease name in ns held by holder that
+// publishes url as its read API.
+func forgeLeaseNamed(user, ns, name, holder, url string) {
+	GinkgoHelper()
 	now := metav1.NewMicroTime(time.Now())
 	l := &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: opampserver.LeaseName(replica),
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
 			Labels:      map[string]string{opampserver.LabelReplicaLease: "true"},
 			Annotations: map[string]string{opampserver.AnnotationReadAPI: url}},
-		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(replica), LeaseDurationSeconds: ptr.To(int32(3600)),
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(holder), LeaseDurationSeconds: ptr.To(int32(3600)),
 			AcquireTime: &now, RenewTime: &now},
 	}
 	Expect(impersonating(user).Create(context.Background(), l)).To(Succeed())
