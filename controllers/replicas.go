@@ -13,6 +13,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/opampserver"
 )
 
@@ -26,6 +27,8 @@ type Replicas struct {
 	// Token returns the bearer token presented to the sidecars' read API.
 	Token func() (string, error)
 	HTTP  *http.Client
+	// Check says which Lease URLs may be sent the token (its Namespace is Namespace).
+	Check readapi.AddressCheck
 }
 
 // Replica is one live sidecar replica.
@@ -44,7 +47,9 @@ func (r *Replicas) Live(ctx context.Context, now time.Time) (map[string]Replica,
 	live := map[string]Replica{}
 	for i := range leases.Items {
 		l := &leases.Items[i]
-		if !opampserver.LeaseLive(l, now) || l.Spec.HolderIdentity == nil {
+		// A replica holds the Lease of its own name: another Lease naming it as holder
+		// would stand in for it.
+		if !opampserver.LeaseLive(l, now) || l.Spec.HolderIdentity == nil || l.Name != opampserver.LeaseName(*l.Spec.HolderIdentity) {
 			continue
 		}
 		live[*l.Spec.HolderIdentity] = Replica{Name: *l.Spec.HolderIdentity,
@@ -64,10 +69,20 @@ func (r *Replicas) Ranks(ctx context.Context, live map[string]Replica, ns, group
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
+	check := r.Check
+	check.Namespace = r.Namespace
+	allowed, err := check.Addresses(ctx, r.Client)
+	if err != nil {
+		return nil, err
+	}
 	var all []string
 	for _, rep := range live {
 		if rep.URL == "" {
 			return nil, fmt.Errorf("replica %s publishes no read API", rep.Name)
+		}
+		// The URL is on a Lease: the operator's token goes only to the sidecars' own Pods.
+		if err := allowed.Check(rep.URL); err != nil {
+			return nil, fmt.Errorf("replica %s: %w", rep.Name, err)
 		}
 		q := url.Values{"hash": {hash}, "after": {after}, "limit": {strconv.Itoa(limit)}}
 		u := fmt.Sprintf("%s/v1/namespaces/%s/agentgroups/%s/ranks?%s", rep.URL, url.PathEscape(ns), url.PathEscape(group), q.Encode())

@@ -3,6 +3,7 @@ package controllers
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/utils/clock"
@@ -10,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/internal/revision"
 	"github.com/ampora-io/ampora/opampserver"
 )
@@ -23,6 +25,8 @@ func CacheOptions(operatorNamespace string) cache.Options {
 			Namespaces: map[string]cache.Config{operatorNamespace: {}},
 			Label:      labels.NewSelector().Add(*replicaLeases),
 		},
+		// The sidecars' Pods, whose IPs the read-API URLs on their Leases must be.
+		&corev1.Pod{}:                {Namespaces: map[string]cache.Config{operatorNamespace: {}}},
 		&appsv1.ControllerRevision{}: {Label: labels.SelectorFromSet(labels.Set{revision.LabelConfig: "true"})},
 	}}
 }
@@ -33,7 +37,11 @@ type Options struct {
 	OperatorNamespace string
 	// SidecarToken returns the bearer token for the sidecars' read API.
 	SidecarToken func() (string, error)
-	Clock        clock.Clock
+	// ReplicaAddressCheck (readapi.AddressCheckPod when empty, or AddressCheckNone) and
+	// ReplicaServiceAccounts say which read-API URLs on the sidecars' Leases get the token.
+	ReplicaAddressCheck    string
+	ReplicaServiceAccounts []string
+	Clock                  clock.Clock
 }
 
 // Setup registers the Rollout, AgentGroup and GatePolicy reconcilers with mgr.
@@ -41,7 +49,8 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	replicas := &Replicas{Client: mgr.GetClient(), Namespace: o.OperatorNamespace, Token: o.SidecarToken}
+	replicas := &Replicas{Client: mgr.GetClient(), Namespace: o.OperatorNamespace, Token: o.SidecarToken,
+		Check: readapi.AddressCheck{Mode: o.ReplicaAddressCheck, ServiceAccounts: o.ReplicaServiceAccounts}}
 	events := &Events{Recorder: mgr.GetEventRecorder("ampora-manager")}
 	if err := (&RolloutReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Replicas: replicas, Events: events, Clock: o.Clock,
 		OperatorNamespace: o.OperatorNamespace}).SetupWithManager(mgr); err != nil {

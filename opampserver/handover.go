@@ -14,6 +14,8 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ampora-io/ampora/internal/readapi"
 )
 
 // An agent counts on exactly one replica. When an agent that had a session elsewhere opens one
@@ -139,7 +141,9 @@ func (s *Server) postHandover(ctx context.Context, peers []string, token string,
 	return firstErr
 }
 
-// livePeers lists the read-API URLs of the other replicas with an unexpired Lease.
+// livePeers lists the read-API URLs of the other replicas with an unexpired Lease. A URL is
+// on a Lease, which is not proof of who listens there: only those whose host is the Pod IP of a
+// running Pod of the sidecars' ServiceAccount are sent the token (--replica-address-check).
 func (s *Server) livePeers(ctx context.Context) ([]string, error) {
 	if s.opts.Namespace == "" {
 		return nil, nil
@@ -149,15 +153,31 @@ func (s *Server) livePeers(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	now := s.clock.Now()
-	var urls []string
+	var candidates []string
 	for i := range leases.Items {
 		l := &leases.Items[i]
 		if l.Name == LeaseName(s.opts.Replica) || !LeaseLive(l, now) {
 			continue
 		}
 		if u := l.Annotations[AnnotationReadAPI]; u != "" {
-			urls = append(urls, u)
+			candidates = append(candidates, u)
 		}
+	}
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	check := readapi.AddressCheck{Mode: s.opts.ReplicaAddressCheck, Namespace: s.opts.Namespace, ServiceAccounts: s.opts.ReplicaServiceAccounts}
+	allowed, err := check.Addresses(ctx, s.client)
+	if err != nil {
+		return nil, err
+	}
+	var urls []string
+	for _, u := range candidates {
+		if err := allowed.Check(u); err != nil {
+			s.log.Error(err, "not notifying a peer of handovers: its Lease's address is not one of the operator's Pods")
+			continue
+		}
+		urls = append(urls, u)
 	}
 	return urls, nil
 }

@@ -14,7 +14,7 @@ import (
 
 const (
 	// LeasePrefix starts the name of every replica's Lease: ampora-opamp-<replica>.
-	LeasePrefix = "ampora-opamp-"
+	LeasePrefix = readapi.LeasePrefix
 	// LabelReplicaLease marks replica Leases, so that they can be listed; the read API's
 	// clients find the replicas by it.
 	LabelReplicaLease = readapi.LabelReplicaLease

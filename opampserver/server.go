@@ -118,6 +118,10 @@ type Options struct {
 	// PeerToken returns the bearer token this replica presents to its peers (the Pod's
 	// ServiceAccount token by default).
 	PeerToken func() (string, error)
+	// ReplicaAddressCheck (readapi.AddressCheckPod when empty, or AddressCheckNone) and
+	// ReplicaServiceAccounts say which peers' read-API URLs, on their Leases, get PeerToken.
+	ReplicaAddressCheck    string
+	ReplicaServiceAccounts []string
 
 	Clock  clock.WithTicker
 	Logger logr.Logger

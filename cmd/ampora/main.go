@@ -12,7 +12,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/ampora-io/ampora/internal/readapi"
 )
 
 // command is one subcommand: its flags are registered on fs, run does the work until ctx ends.
@@ -60,4 +63,35 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'ampora COMMAND -h' for a command's flags.")
+}
+
+// replicaAddressFlags are the manager's and the sidecar's say over which read-API URLs, read
+// from the sidecars' Leases, get the operator's token.
+type replicaAddressFlags struct {
+	check           string
+	serviceAccounts string
+}
+
+func (f *replicaAddressFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.check, "replica-address-check", readapi.AddressCheckPod,
+		"which read-API URLs on the sidecars' Leases get the operator's token: pod (only the Pod IP of a running Pod of --replica-service-account in the operator namespace) or none (any: only for processes run outside Pods on one machine, as make demo and the tests do)")
+	fs.StringVar(&f.serviceAccounts, "replica-service-account", strings.Join(readapi.DefaultReplicaServiceAccounts, ","),
+		"ServiceAccount(s) of the sidecars' Pods, comma-separated, for --replica-address-check=pod")
+}
+
+// parse checks the flags and returns the check and the ServiceAccounts.
+func (f *replicaAddressFlags) parse() (string, []string, error) {
+	if err := readapi.ParseAddressCheck(f.check); err != nil {
+		return "", nil, err
+	}
+	var sas []string
+	for _, sa := range strings.Split(f.serviceAccounts, ",") {
+		if sa = strings.TrimSpace(sa); sa != "" {
+			sas = append(sas, sa)
+		}
+	}
+	if len(sas) == 0 && f.check == readapi.AddressCheckPod {
+		return "", nil, fmt.Errorf("--replica-service-account is empty")
+	}
+	return f.check, sas, nil
 }

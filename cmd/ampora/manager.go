@@ -44,6 +44,8 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&renewDeadline, "leader-elect-renew-deadline", 20*time.Second, "how long the leader keeps trying to renew before it steps down")
 	fs.DurationVar(&retryPeriod, "leader-elect-retry-period", 5*time.Second, "how often candidates try to take the Lease")
 	fs.StringVar(&tokenFile, "sidecar-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "bearer token presented to the sidecars' read API")
+	var addr replicaAddressFlags
+	addr.bind(fs)
 	var wf webhookFlags
 	wf.bind(fs)
 	zopts := zap.Options{}
@@ -54,6 +56,10 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	if namespace == "" {
 		return fmt.Errorf("--namespace (or POD_NAMESPACE) is required")
 	}
+	check, sas, err := addr.parse()
+	if err != nil {
+		return err
+	}
 	log := zap.New(zap.UseFlagOptions(&zopts))
 	ctrl.SetLogger(log)
 
@@ -62,7 +68,8 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("no kubeconfig: %w", err)
 	}
 	f := managerFlags{metricsAddr: metricsAddr, probeAddr: probeAddr, namespace: namespace, tokenFile: tokenFile,
-		leaderElect: leaderElect, leaseDuration: leaseDuration, renewDeadline: renewDeadline, retryPeriod: retryPeriod}
+		leaderElect: leaderElect, leaseDuration: leaseDuration, renewDeadline: renewDeadline, retryPeriod: retryPeriod,
+		addressCheck: check, replicaServiceAccounts: sas}
 	// The webhook serves on every replica, through step-downs and campaigns alike.
 	if f.webhookReady, err = wf.startWebhook(ctx, cfg, scheme(), namespace, log.WithName("webhook")); err != nil {
 		return fmt.Errorf("starting the approvals webhook: %w", err)
@@ -97,6 +104,9 @@ type managerFlags struct {
 	metricsAddr, probeAddr, namespace, tokenFile string
 	leaderElect                                  bool
 	leaseDuration, renewDeadline, retryPeriod    time.Duration
+	// addressCheck and replicaServiceAccounts say which sidecar URLs get the token.
+	addressCheck           string
+	replicaServiceAccounts []string
 	// webhookReady passes once the approvals webhook listens; nil when it is off.
 	webhookReady healthz.Checker
 }
@@ -128,7 +138,9 @@ func newManager(cfg *rest.Config, f managerFlags, again bool) (ctrl.Manager, err
 		return nil, err
 	}
 	if err := controllers.Setup(mgr, controllers.Options{
-		OperatorNamespace: f.namespace,
+		OperatorNamespace:      f.namespace,
+		ReplicaAddressCheck:    f.addressCheck,
+		ReplicaServiceAccounts: f.replicaServiceAccounts,
 		SidecarToken: func() (string, error) {
 			b, err := os.ReadFile(f.tokenFile)
 			return strings.TrimSpace(string(b)), err

@@ -61,6 +61,8 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&o.LeaseDuration, "lease-duration", 15*time.Second, "duration of the replica's Lease")
 	fs.DurationVar(&o.ShutdownGrace, "shutdown-grace", 10*time.Second, "how long shutdown waits for sessions to close")
 	tokenNamespaces := fs.String("token-namespaces", allNamespaces, "comma-separated namespaces whose enrollment-token Secrets enroll agents; the informer watches Secrets there only, so RBAC may grant them per namespace. \""+allNamespaces+"\" reads every namespace (needs list and watch of Secrets cluster-wide); empty reads none (only --allow-unauthenticated-into admits agents)")
+	var addr replicaAddressFlags
+	addr.bind(fs)
 	tokenFile := fs.String("peer-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "bearer token presented to peer replicas (the operator's ServiceAccount token)")
 	zopts := zap.Options{}
 	zopts.BindFlags(fs)
@@ -69,6 +71,9 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if o.TokenNamespaces, err = parseTokenNamespaces(*tokenNamespaces); err != nil {
+		return err
+	}
+	if o.ReplicaAddressCheck, o.ReplicaServiceAccounts, err = addr.parse(); err != nil {
 		return err
 	}
 	o.PeerToken = func() (string, error) {

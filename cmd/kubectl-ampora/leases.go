@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ampora-io/ampora/internal/readapi"
@@ -33,22 +36,57 @@ type leaderLease struct {
 	Transitions int32
 }
 
-// replicaLeases lists the sidecars' Leases. Without --operator-namespace it looks in every
-// namespace and, when that is not allowed, in the default operator namespace. It returns the
-// operator namespace it settled on.
+// contextExtension names the kubeconfig context extension that can hold the operator
+// namespace: extensions: [{name: fleet.ampora.io, extension: {operatorNamespace: NS}}].
+const contextExtension = "fleet.ampora.io"
+
+// replicaLeases lists the sidecars' Leases in the operator namespace, which it returns.
 func (o *globalOptions) replicaLeases(ctx context.Context) ([]replicaLease, string, error) {
+	ns, err := o.operatorNS()
+	if err != nil {
+		return nil, ns, err
+	}
 	c, err := o.client()
 	if err != nil {
-		return nil, o.operatorNS(), err
+		return nil, ns, err
 	}
-	return readapi.Replicas(ctx, c, o.operatorNamespace)
+	leases, err := readapi.Replicas(ctx, c, ns)
+	return leases, ns, err
 }
 
-func (o *globalOptions) operatorNS() string {
+// operatorNS is --operator-namespace, else the operatorNamespace of the kubeconfig context's
+// fleet.ampora.io extension, else the default. It is never taken from the Leases in the
+// cluster: whoever edits a namespace can create a labelled Lease there.
+func (o *globalOptions) operatorNS() (string, error) {
 	if o.operatorNamespace != "" {
-		return o.operatorNamespace
+		return o.operatorNamespace, nil
 	}
-	return defaultOperatorNamespace
+	raw, err := o.flags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return defaultOperatorNamespace, nil // no kubeconfig to read: the client says so plainly
+	}
+	name := raw.CurrentContext
+	if o.flags.Context != nil && *o.flags.Context != "" {
+		name = *o.flags.Context
+	}
+	kctx := raw.Contexts[name]
+	if kctx == nil {
+		return defaultOperatorNamespace, nil
+	}
+	ext, ok := kctx.Extensions[contextExtension].(*runtime.Unknown)
+	if !ok {
+		return defaultOperatorNamespace, nil
+	}
+	var v struct {
+		OperatorNamespace string `json:"operatorNamespace"`
+	}
+	if err := json.Unmarshal(ext.Raw, &v); err != nil {
+		return defaultOperatorNamespace, fmt.Errorf("the %s extension of kubeconfig context %s: %w", contextExtension, name, err)
+	}
+	if v.OperatorNamespace == "" {
+		return defaultOperatorNamespace, nil
+	}
+	return v.OperatorNamespace, nil
 }
 
 // leader reads the managers' leader-election Lease in ns.

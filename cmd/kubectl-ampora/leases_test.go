@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -37,8 +41,13 @@ func TestReplicaLeases(t *testing.T) {
 		lease("ops", "ampora-opamp-a", "a", "http://a:8443", now.Add(-time.Second), 15, true),
 		lease("ops", "ampora-rollout-engine", "a_1", "", now.Add(-2*time.Second), 30, false),
 		lease("other", "unrelated", "x", "", now, 15, false),
+		// A Lease that names another replica as its holder stands in for nobody.
+		lease("ops", "ampora-opamp-impostor", "a", "http://impostor:8443", now, 15, true),
+		// A namespace editor's Lease, renewed last: it names no operator namespace.
+		lease("team", "ampora-opamp-evil", "evil", "http://evil:8443", now, 15, true),
 	}
 	o := optionsWith(objs...)
+	o.operatorNamespace = "ops"
 	got, ns, err := o.replicaLeases(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -64,8 +73,37 @@ func TestReplicaLeases(t *testing.T) {
 		t.Errorf("leader in an empty namespace = %+v, %v", l, err)
 	}
 
-	o = optionsWith()
-	if _, ns, err := o.replicaLeases(context.Background()); err != nil || ns != defaultOperatorNamespace {
-		t.Errorf("without Leases: namespace %q, %v", ns, err)
+	// Without the flag: the default namespace, never where labelled Leases happen to be.
+	o = optionsWith(objs...)
+	o.flags.KubeConfig = ptr.To(filepath.Join(t.TempDir(), "none"))
+	if got, ns, err := o.replicaLeases(context.Background()); err != nil || ns != defaultOperatorNamespace || len(got) != 0 {
+		t.Errorf("without --operator-namespace: %+v in %q, %v", got, ns, err)
+	}
+}
+
+func TestOperatorNamespaceFromContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["c"] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:1"}
+	kc.AuthInfos["u"] = &clientcmdapi.AuthInfo{Token: "t"}
+	kc.Contexts["plain"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u", Namespace: "team"}
+	kc.Contexts["ops"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u", Namespace: "team",
+		Extensions: map[string]runtime.Object{contextExtension: &runtime.Unknown{Raw: []byte(`{"operatorNamespace":"ops"}`)}}}
+	kc.CurrentContext = "ops"
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ context, flag, want string }{
+		{"", "", "ops"},
+		{"plain", "", defaultOperatorNamespace},
+		{"", "flagged", "flagged"},
+	} {
+		o := newGlobalOptions(genericiooptions.IOStreams{})
+		o.flags.KubeConfig = ptr.To(path)
+		o.flags.Context = ptr.To(tc.context)
+		o.operatorNamespace = tc.flag
+		if got, err := o.operatorNS(); err != nil || got != tc.want {
+			t.Errorf("context %q, flag %q: operator namespace %q, %v; want %q", tc.context, tc.flag, got, err, tc.want)
+		}
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/ampora-io/ampora/internal/readapi"
 )
 
 func main() {
@@ -65,8 +67,15 @@ It honours kubectl's --kubeconfig, --context, -n/--namespace and -A/--all-namesp
 
 Commands that show agents (why, agents) ask the read API of every live OpAMP sidecar replica
 (the URLs are on the replicas' Leases) with the bearer token of the kubeconfig user, who must be
-allowed to get rollouts in the rollout's namespace.`,
-		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl ampora"},
+allowed to get rollouts in the rollout's namespace. The Leases are read in the operator
+namespace: --operator-namespace, else the kubeconfig context's fleet.ampora.io extension
+(operatorNamespace), else ` + defaultOperatorNamespace + `. A Lease's URL gets the token only when
+its host is the Pod IP of a running Pod of --replica-service-account there (which needs list on
+pods in the operator namespace); --read-api-url names the addresses yourself instead.`,
+		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl ampora"},
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			return readapi.ParseAddressCheck(o.addressCheck)
+		},
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		CompletionOptions: cobra.CompletionOptions{

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/readapi"
 )
 
 // globalOptions are the flags every command shares, and the clients built from them.
@@ -24,12 +25,15 @@ type globalOptions struct {
 	streams       genericiooptions.IOStreams
 	flags         *genericclioptions.ConfigFlags
 	allNamespaces bool
-	// operatorNamespace holds the sidecars' and the leader's Leases; found from the sidecars'
-	// Leases when empty.
+	// operatorNamespace holds the sidecars' and the leader's Leases: the flag, else the
+	// kubeconfig context's extension, else the default (operatorNS).
 	operatorNamespace string
 	// readAPIURLs replace the read-API URLs published on the Leases.
 	readAPIURLs []string
-	now         func() time.Time
+	// addressCheck and replicaServiceAccounts say which Lease URLs may be sent the token.
+	addressCheck           string
+	replicaServiceAccounts []string
+	now                    func() time.Time
 
 	cfg *rest.Config
 	c   client.WithWatch
@@ -49,9 +53,13 @@ func (o *globalOptions) addFlags(cmd *cobra.Command) {
 	fs.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false,
 		"look the rollout up by name in every namespace")
 	fs.StringVar(&o.operatorNamespace, "operator-namespace", "",
-		"namespace of the operator's Leases (default: where the sidecar Leases are found, else "+defaultOperatorNamespace+")")
+		"namespace of the operator's Leases and Pods (default: the kubeconfig context's "+contextExtension+" extension's operatorNamespace, else "+defaultOperatorNamespace+")")
 	fs.StringSliceVar(&o.readAPIURLs, "read-api-url", nil,
 		"read-API URL to ask instead of those on the sidecar Leases (for example http://127.0.0.1:8443 through kubectl port-forward); repeatable")
+	fs.StringVar(&o.addressCheck, "replica-address-check", readapi.AddressCheckPod,
+		"which read-API URLs on the sidecar Leases get your token: pod (only the Pod IP of a running Pod of --replica-service-account in the operator namespace) or none (any: only for operator processes run outside Pods, as make demo does)")
+	fs.StringSliceVar(&o.replicaServiceAccounts, "replica-service-account", readapi.DefaultReplicaServiceAccounts,
+		"ServiceAccount of the sidecars' Pods, for --replica-address-check=pod; repeatable")
 }
 
 func scheme() *runtime.Scheme {

@@ -42,6 +42,11 @@ const (
 	rollout    = "gateways-batching"
 	// approved is the second sample rollout, under the "production" GatePolicy.
 	approved = "gateways-larger-batches"
+	// noAddressCheck turns off the check that a sidecar's read-API URL, as its Lease publishes
+	// it, is the Pod IP of one of the operator's Pods before a token is sent there: the demo runs
+	// its replicas as processes of this machine, on 127.0.0.1, not in Pods. In a cluster the
+	// check stays on (docs/opamp.md, "Replica Leases").
+	noAddressCheck = "--replica-address-check=none"
 	// webhookConfiguration is the MutatingWebhookConfiguration of the approvals webhook.
 	webhookConfiguration = "ampora-approvals"
 	replicas             = 2
@@ -184,7 +189,7 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 		_, err = p.start(dir, name+"-manager.log", env2, filepath.Join(bin, "ampora"), "manager",
 			"--leader-elect-lease-duration=15s", "--leader-elect-renew-deadline=10s", "--leader-elect-retry-period=2s",
 			fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ports[0]), fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", ports[1]),
-			"--sidecar-token-file="+managerTokenFile,
+			"--sidecar-token-file="+managerTokenFile, noAddressCheck,
 			"--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", webhookPorts[i]), "--webhook-cert-dir="+filepath.Join(dir, name+"-webhook"),
 			"--webhook-cert-secret=ampora-webhook-cert", "--webhook-configuration="+webhookConfiguration, "--webhook-cert-hosts=127.0.0.1")
 		if err != nil {
@@ -192,7 +197,7 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 		}
 		_, err = p.start(dir, name+"-opamp.log", env2, filepath.Join(bin, "ampora"), "opamp", "--replica="+name,
 			fmt.Sprintf("--listen=127.0.0.1:%d", ports[2]), fmt.Sprintf("--read-api-addr=127.0.0.1:%d", ports[3]),
-			"--probe-addr=127.0.0.1:0", "--peer-token-file="+opampTokenFile, "--token-namespaces="+demoNS)
+			"--probe-addr=127.0.0.1:0", "--peer-token-file="+opampTokenFile, "--token-namespaces="+demoNS, noAddressCheck)
 		if err != nil {
 			return err
 		}
@@ -216,7 +221,7 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 		return err
 	}
 	if _, err := p.start(dir, "dashboard.log", os.Environ(), filepath.Join(bin, "kubectl-ampora"), "--kubeconfig", viewerConfig,
-		"dashboard", "-n", demoNS, "--address", "127.0.0.1:0"); err != nil {
+		"dashboard", "-n", demoNS, "--address", "127.0.0.1:0", noAddressCheck); err != nil {
 		return err
 	}
 	dashURL, err := dashboardURL(ctx, filepath.Join(dir, "dashboard.log"))

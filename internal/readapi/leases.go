@@ -6,12 +6,13 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // What the sidecars publish on their Leases (docs/opamp.md, "Replica Leases").
 const (
+	// LeasePrefix starts the name of every replica's Lease: ampora-opamp-<replica>.
+	LeasePrefix = "ampora-opamp-"
 	// LabelReplicaLease marks every sidecar replica's Lease, ampora-opamp-<replica>.
 	LabelReplicaLease = "fleet.ampora.io/opamp-replica"
 	// AnnotationReadAPI holds the replica's read-API URL on its Lease.
@@ -56,54 +57,26 @@ func LeaseTimes(l *coordinationv1.Lease) (renewed, expires time.Time) {
 	return renewed, expires
 }
 
-// Replicas lists the sidecars' Leases in operatorNS. When operatorNS is empty it looks in every
-// namespace and, when that is not allowed or finds none, in DefaultOperatorNamespace. It returns
-// the operator namespace it settled on.
-func Replicas(ctx context.Context, c client.Reader, operatorNS string) ([]Replica, string, error) {
+// Replicas lists the sidecars' Leases in the operator namespace operatorNS. The namespace is
+// always given (a flag, the kubeconfig context, DefaultOperatorNamespace), never found from
+// the Leases: anyone may create a labelled Lease in a namespace they edit.
+func Replicas(ctx context.Context, c client.Reader, operatorNS string) ([]Replica, error) {
 	var list coordinationv1.LeaseList
-	ns := operatorNS
-	if ns == "" {
-		var all coordinationv1.LeaseList
-		err := c.List(ctx, &all, client.HasLabels{LabelReplicaLease})
-		switch {
-		case err == nil && len(all.Items) > 0:
-			ns, list = leaseNamespace(all.Items), all
-		case err == nil || apierrors.IsForbidden(err):
-			ns = DefaultOperatorNamespace
-		default:
-			return nil, DefaultOperatorNamespace, err
-		}
-	}
-	if len(list.Items) == 0 {
-		if err := c.List(ctx, &list, client.InNamespace(ns), client.HasLabels{LabelReplicaLease}); err != nil {
-			return nil, ns, err
-		}
+	if err := c.List(ctx, &list, client.InNamespace(operatorNS), client.HasLabels{LabelReplicaLease}); err != nil {
+		return nil, err
 	}
 	var out []Replica
 	for i := range list.Items {
 		l := &list.Items[i]
-		if l.Namespace != ns {
+		// A replica holds the Lease of its own name; a Lease that names another holder would
+		// stand in for that replica.
+		if l.Spec.HolderIdentity == nil || l.Name != LeasePrefix+*l.Spec.HolderIdentity {
 			continue
 		}
-		r := Replica{Name: l.Name, URL: l.Annotations[AnnotationReadAPI]}
-		if l.Spec.HolderIdentity != nil {
-			r.Name = *l.Spec.HolderIdentity
-		}
+		r := Replica{Name: *l.Spec.HolderIdentity, URL: l.Annotations[AnnotationReadAPI]}
 		r.Renewed, r.Expires = LeaseTimes(l)
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, ns, nil
-}
-
-// leaseNamespace picks the namespace that holds the most recently renewed replica Lease.
-func leaseNamespace(items []coordinationv1.Lease) string {
-	var ns string
-	var latest time.Time
-	for i := range items {
-		if r, _ := LeaseTimes(&items[i]); ns == "" || r.After(latest) {
-			ns, latest = items[i].Namespace, r
-		}
-	}
-	return ns
+	return out, nil
 }

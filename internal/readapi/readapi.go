@@ -75,6 +75,9 @@ type Client struct {
 	// NoToken says why there is no token to present.
 	NoToken string
 	HTTP    *http.Client
+	// Allowed says why a replica's URL must not be sent the token, or nil when it may; nil
+	// allows every URL (the ones the user named).
+	Allowed func(url string) error
 }
 
 // New takes the bearer token of the kubeconfig user: the token, else the token file.
@@ -122,6 +125,12 @@ func (c *Client) RolloutAgents(ctx context.Context, replicas []Replica, ns, name
 		if r.URL == "" {
 			res.Problems = append(res.Problems, fmt.Sprintf("replica %s publishes no read-API URL on its Lease", r.Name))
 			continue
+		}
+		if c.Allowed != nil {
+			if err := c.Allowed(r.URL); err != nil {
+				res.Problems = append(res.Problems, fmt.Sprintf("replica %s: %v", r.Name, err))
+				continue
+			}
 		}
 		items, err := c.pages(ctx, r.URL, ns, name, state)
 		if err != nil {

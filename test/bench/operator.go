@@ -60,18 +60,20 @@ func (r *run) startOperator(n int, lease leaseTimes) error {
 				return err
 			}
 		}
+		// The replicas are processes of this machine on loopback addresses, not Pods: their
+		// Leases publish addresses no Pod has, so the Pod-IP check of peers is off.
 		rep.manager, err = r.procs.start(rep.name+"-manager", env, nil, r.bins.ampora, "manager",
 			"--leader-elect-lease-duration="+lease.duration.String(),
 			"--leader-elect-renew-deadline="+lease.renewDeadline.String(),
 			"--leader-elect-retry-period="+lease.retryPeriod.String(),
 			"--metrics-bind-address="+addr(ports[0]), "--health-probe-bind-address="+addr(ports[1]),
-			"--sidecar-token-file="+r.cl.tokenFile, "--webhook-port=0")
+			"--sidecar-token-file="+r.cl.tokenFile, "--webhook-port=0", noAddressCheck)
 		if err != nil {
 			return err
 		}
 		args := []string{"opamp", "--replica=" + rep.name,
 			"--listen=" + addr(ports[2]), "--read-api-addr=" + addr(ports[3]), "--probe-addr=" + addr(ports[4]),
-			"--peer-token-file=" + r.cl.tokenFile}
+			"--peer-token-file=" + r.cl.tokenFile, noAddressCheck}
 		if r.o.profileDir != "" {
 			rep.pprofURL = "http://" + addr(ports[5]) + "/debug/pprof/"
 			args = append(args, "--pprof-bind-address="+addr(ports[5]))
@@ -159,3 +161,7 @@ func joinInts(xs []int) string {
 	}
 	return strings.Join(s, ", ")
 }
+
+// noAddressCheck trusts the read-API URLs on the replicas' Leases (docs/opamp.md, "Replica
+// Leases"): the benchmark runs the replicas outside Pods.
+const noAddressCheck = "--replica-address-check=none"

@@ -103,7 +103,8 @@ var _ = Describe("kubectl ampora dashboard", func() {
 		Expect(len(failing)).To(BeNumerically(">=", 2), "the seed must put at least two failing agents in batch 1 to breach a 10 %% failure ratio")
 
 		By("starting the dashboard with the viewer's kubeconfig, before the rollouts, so that it samples their throughput")
-		dash := exec.Command(plugin, "--kubeconfig", kubeconfig, "dashboard", "-n", ns, "--address", "127.0.0.1:0", "--refresh", "1s")
+		dash := exec.Command(plugin, "--kubeconfig", kubeconfig, "dashboard", "-n", ns, "--address", "127.0.0.1:0", "--refresh", "1s",
+			harness.AddressCheckFlag) // the sidecar runs on 127.0.0.1, not in a Pod
 		dash.Env = append(os.Environ(), "HOME="+GinkgoT().TempDir())
 		session, err := gexec.Start(dash, gexec.NewPrefixedWriter("[dashboard] ", GinkgoWriter), gexec.NewPrefixedWriter("[dashboard] ", GinkgoWriter))
 		Expect(err).NotTo(HaveOccurred())

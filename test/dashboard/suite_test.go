@@ -101,9 +101,9 @@ func startOperator() string {
 	}
 	start("opamp", "opamp", "--replica=dashboard-0", "--namespace="+harness.OperatorNamespace,
 		fmt.Sprintf("--listen=127.0.0.1:%d", ports[0]), fmt.Sprintf("--read-api-addr=127.0.0.1:%d", ports[1]),
-		"--probe-addr=127.0.0.1:0", "--lease-duration=5s", "--peer-token-file="+tokenFile)
+		"--probe-addr=127.0.0.1:0", "--lease-duration=5s", "--peer-token-file="+tokenFile, harness.AddressCheckFlag)
 	start("manager", "manager", "--namespace="+harness.OperatorNamespace, "--leader-elect=false",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--sidecar-token-file="+tokenFile, "--webhook-port=0")
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--sidecar-token-file="+tokenFile, "--webhook-port=0", harness.AddressCheckFlag)
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	Eventually(func() error {
 		c, err := net.Dial("tcp", addr)

@@ -25,7 +25,7 @@ var _ = Describe("Leader failover", func() {
 			return h.Process(bin, name, "manager", "--namespace="+harness.OperatorNamespace,
 				"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=1s",
 				"--metrics-bind-address=0", "--health-probe-bind-address=0", "--sidecar-token-file="+tokenFile,
-				"--webhook-port=0") // no webhook configuration here; two managers would also share a port
+				"--webhook-port=0", harness.AddressCheckFlag) // no webhook configuration here; two managers would also share a port
 		}
 		managers := []*gexec.Session{start("a"), start("b")}
 		var leader, other *gexec.Session

@@ -34,7 +34,7 @@ var _ = Describe("API server outage", func() {
 
 		sc := start("sidecar", "opamp", "--replica=outage-0", "--namespace="+harness.OperatorNamespace,
 			"--listen="+addr(0), "--read-api-addr="+addr(1), "--probe-addr="+addr(2),
-			"--lease-duration=5s", "--peer-token-file="+tokenFile)
+			"--lease-duration=5s", "--peer-token-file="+tokenFile, harness.AddressCheckFlag)
 		Eventually(func() error {
 			c, err := net.Dial("tcp", addr(0))
 			if err == nil {
@@ -46,7 +46,7 @@ var _ = Describe("API server outage", func() {
 		// manager must step down and campaign again.
 		mgr := start("manager", "manager", "--namespace="+harness.OperatorNamespace,
 			"--leader-elect-lease-duration=8s", "--leader-elect-renew-deadline=6s", "--leader-elect-retry-period=1s",
-			"--metrics-bind-address="+addr(3), "--health-probe-bind-address="+addr(4), "--sidecar-token-file="+tokenFile, "--webhook-port=0")
+			"--metrics-bind-address="+addr(3), "--health-probe-bind-address="+addr(4), "--sidecar-token-file="+tokenFile, "--webhook-port=0", harness.AddressCheckFlag)
 		Eventually(mgr.Err, 30*time.Second).Should(gbytes.Say("(?i)successfully acquired lease"))
 
 		ns, tok := h.Namespace("outage")

@@ -134,7 +134,7 @@ var _ = Describe("Faults", func() {
 			Expect(err).NotTo(HaveOccurred())
 			s := h.Process(bin, fmt.Sprintf("kill-%d", i), "opamp", fmt.Sprintf("--replica=kill-%d", i), "--namespace="+harness.OperatorNamespace,
 				fmt.Sprintf("--listen=127.0.0.1:%d", ports[0]), "--probe-addr=127.0.0.1:0",
-				fmt.Sprintf("--read-api-addr=127.0.0.1:%d", ports[1]), "--lease-duration=5s", "--peer-token-file="+tokenFile)
+				fmt.Sprintf("--read-api-addr=127.0.0.1:%d", ports[1]), "--lease-duration=5s", "--peer-token-file="+tokenFile, harness.AddressCheckFlag)
 			sidecars = append(sidecars, s)
 			addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 			Eventually(func() error {

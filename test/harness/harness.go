@@ -26,6 +26,7 @@ import (
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/controllers"
+	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/opampserver"
 	"github.com/ampora-io/ampora/test/fleetsim"
 	"github.com/ampora-io/ampora/test/testenv"
@@ -36,6 +37,14 @@ const OperatorNamespace = "ampora-system"
 
 // ServiceAccount is the operator's identity in the tests.
 const ServiceAccount = "ampora"
+
+// NoAddressCheck is the --replica-address-check of the replicas the tests run. They run as
+// processes of this machine, not in Pods, and their Leases publish 127.0.0.1 addresses that no
+// Pod has; in a cluster the check stays on (pod), and test/security/discovery covers it.
+const NoAddressCheck = readapi.AddressCheckNone
+
+// AddressCheckFlag is NoAddressCheck as the flag of ampora manager and ampora opamp.
+const AddressCheckFlag = "--replica-address-check=" + NoAddressCheck
 
 // H holds the control plane the parts run against.
 type H struct {
@@ -89,6 +98,8 @@ func (h *H) StartSidecar(replica string, mutate ...func(*opampserver.Options)) *
 		Logger:         logr.Discard(),
 		ShutdownGrace:  5 * time.Second,
 		PeerToken:      h.Token,
+		// Local processes, no Pods: see NoAddressCheck.
+		ReplicaAddressCheck: NoAddressCheck,
 	}
 	for _, m := range mutate {
 		m(&opts)
@@ -114,7 +125,8 @@ func (h *H) StartManager() {
 		Controller:             ctrlConfig(),
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.Setup(mgr, controllers.Options{OperatorNamespace: OperatorNamespace, SidecarToken: h.Token})).To(Succeed())
+	Expect(controllers.Setup(mgr, controllers.Options{OperatorNamespace: OperatorNamespace, SidecarToken: h.Token,
+		ReplicaAddressCheck: NoAddressCheck})).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
@@ -219,7 +231,8 @@ func (h *H) StartWebhookManager(bin, tokenFile, configuration string, extra ...s
 	args := append([]string{"manager", "--namespace=" + OperatorNamespace, "--leader-elect=false",
 		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--sidecar-token-file=" + tokenFile,
 		"--webhook-host=127.0.0.1", fmt.Sprintf("--webhook-port=%d", ports[0]), "--webhook-cert-dir=" + filepath.Join(dir, "certs"),
-		"--webhook-cert-secret=" + configuration + "-cert", "--webhook-configuration=" + configuration, "--webhook-cert-hosts=127.0.0.1"}, extra...)
+		"--webhook-cert-secret=" + configuration + "-cert", "--webhook-configuration=" + configuration, "--webhook-cert-hosts=127.0.0.1",
+		AddressCheckFlag}, extra...)
 	s := h.Process(bin, "manager", args...)
 	// The manager puts its CA into the configuration; the API server then reaches the webhook.
 	Expect(testenv.WaitWebhookCA(ctx, h.Env.Client, configuration, 60*time.Second)).To(Succeed())

@@ -114,7 +114,8 @@ func plugin(args ...string) result {
 
 func pluginWith(kc string, args ...string) result {
 	GinkgoHelper()
-	cmd := exec.Command(bin, append([]string{"--kubeconfig", kc}, args...)...)
+	// The harness's sidecar runs on 127.0.0.1, not in a Pod: see harness.NoAddressCheck.
+	cmd := exec.Command(bin, append([]string{"--kubeconfig", kc, harness.AddressCheckFlag}, args...)...)
 	cmd.Env = append(os.Environ(), "HOME="+GinkgoT().TempDir())
 	s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())

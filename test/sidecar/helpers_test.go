@@ -23,6 +23,7 @@ import (
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/membership"
+	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/internal/revision"
 	"github.com/ampora-io/ampora/opampserver"
 	"github.com/ampora-io/ampora/test/fleetsim"
@@ -66,6 +67,9 @@ func startSidecar(replica string, mutate ...func(*opampserver.Options)) *sidecar
 		Logger:         logr.Discard(),
 		ShutdownGrace:  5 * time.Second,
 		PeerToken:      peerToken,
+		// The replicas run in this process on 127.0.0.1, not in Pods: their Leases publish
+		// addresses no Pod has (test/security/discovery covers the check).
+		ReplicaAddressCheck: readapi.AddressCheckNone,
 	}
 	for _, m := range mutate {
 		m(&opts)
