@@ -72,9 +72,19 @@ func (r *RolloutReconciler) handleAction(ctx context.Context, s *scope) error {
 		}
 		r.Events.Warning(ro, "Aborted", "Abort", "abort requested by %s", by)
 	case fleetv1alpha1.ActionRollback:
-		if st.CurrentBatch != nil && st.Phase != fleetv1alpha1.RolloutRolledBack {
-			startRollback(st, now)
+		if st.CurrentBatch == nil || st.Phase == fleetv1alpha1.RolloutRolledBack {
+			break
 		}
+		// A rollback returns agents to what ran before this revision; a Rollout whose revision
+		// is no longer what its group runs (another rollout came after it) has nothing to undo:
+		// rolling it back would push an old config that nobody approved for now.
+		if current, err := r.stillCurrent(ctx, ro); err != nil {
+			return err
+		} else if !current {
+			r.Events.Warning(ro, "RollbackRefused", "Rollback", "rollback requested by %s refused: revision %s is no longer what group %s runs or rolls out", by, st.Revision, ro.Spec.AgentGroup)
+			break
+		}
+		startRollback(st, now)
 		r.Events.Warning(ro, "RollingBack", "Rollback", "rollback requested by %s", by)
 	case fleetv1alpha1.ActionRetry:
 		if st.CurrentBatch != nil && !final(st.Phase) {
@@ -187,6 +197,19 @@ func (r *RolloutReconciler) startRevision(ctx context.Context, s *scope) error {
 		r.Events.Normal(ro, "ConfigDiff", "Diff", "revision %s against %s: %s", st.Revision, orNone(previous), st.Diff.Summary)
 	}
 	return nil
+}
+
+// stillCurrent says whether ro's revision is what its group is running or being rolled out:
+// ro drives the group, or the group's current revision is ro's and no other rollout holds it.
+func (r *RolloutReconciler) stillCurrent(ctx context.Context, ro *fleetv1alpha1.Rollout) (bool, error) {
+	var g fleetv1alpha1.AgentGroup
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ro.Spec.AgentGroup}, &g); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	if g.Status.ActiveRollout == ro.Name {
+		return true, nil
+	}
+	return g.Status.ActiveRollout == "" && g.Status.CurrentConfigHash == ro.Status.ConfigHash, nil
 }
 
 // storeRevision makes sure the config is stored under its full hash, holding exactly that
@@ -360,7 +383,7 @@ func (r *RolloutReconciler) approve(_ context.Context, s *scope) error {
 		return nil
 	}
 	prev := st.Approvals
-	st.Approvals = approvalsFor(s.policies.All(), s.group, approval.Read(ro.Annotations), approval.RolloutDigest(&ro.Spec, st.ConfigHash, s.policies))
+	st.Approvals = approvalsFor(s.policies.All(), s.group, approval.Read(ro.Annotations), approval.RolloutDigest(&ro.Spec, st.ConfigHash, s.policies, s.group))
 	setApproved(ro, st.Approvals)
 	if st.Approvals == nil {
 		return nil
@@ -372,10 +395,22 @@ func (r *RolloutReconciler) approve(_ context.Context, s *scope) error {
 		}
 	}
 	if int32(len(a.ApprovedBy)) >= a.Required {
+		if p := st.Pause; p != nil && p.Reason == fleetv1alpha1.PauseAwaitingApproval {
+			st.Pause, st.Phase = nil, fleetv1alpha1.RolloutProgressing
+		}
 		return nil
 	}
 	if st.CurrentBatch == nil {
 		st.Phase = fleetv1alpha1.RolloutPending
+	} else {
+		// Mid-rollout the decision changed under the approvals: the sidecars offer a paused
+		// rollout's config to no further agent, until it is approved again.
+		if st.Pause == nil || st.Pause.Reason != fleetv1alpha1.PauseAwaitingApproval {
+			r.Events.Warning(ro, "AwaitingApproval", "Approve", "the push decision changed and lacks approvals: no further agent is offered revision %s", st.Revision)
+		}
+		st.Phase = fleetv1alpha1.RolloutPaused
+		st.Pause = &fleetv1alpha1.PauseDetail{Reason: fleetv1alpha1.PauseAwaitingApproval, Since: metav1.NewTime(s.now.Truncate(time.Second)),
+			Batch: batchNumber(st), Message: "waiting for approval"}
 	}
 	st.Message = awaitingMessage(ro.Name, st.Revision, a)
 	s.health = health{reason: fleetv1alpha1.ReasonAwaitingApproval, message: st.Message}

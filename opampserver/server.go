@@ -472,6 +472,14 @@ func (s *Server) agentHandler(plainHTTP http.Handler) http.Handler {
 			s.serveWebSocket(w, r)
 			return
 		}
+		// Nobody without a valid token makes the sidecar read and inflate a body: opamp-go
+		// would refuse them only after it.
+		if ns, _, reason := s.authenticate(r); ns == "" {
+			s.metrics.rejected.WithLabelValues(reason).Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ampora"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
 		// opamp-go inflates a gzip body whole, with no limit: a small body could inflate to
 		// gigabytes. So the body is read and inflated here, within the same limit, and handed
 		// on as it was sent, uncompressed.

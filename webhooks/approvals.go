@@ -10,6 +10,7 @@ import (
 
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -33,7 +34,9 @@ const Path = "/approvals"
 type Approvals struct {
 	// Reader reads ConfigMaps (a Rollout's config), AgentGroups, GatePolicies and Namespaces;
 	// a live reader, so that an approval is checked against the objects as they are now.
-	Reader  client.Reader
+	Reader client.Reader
+	// Reviews creates SubjectAccessReviews: may an approver impersonate the author?
+	Reviews client.Writer
 	Clock   clock.Clock
 	Decoder admission.Decoder
 	// OperatorNamespace holds the operator's default GatePolicy.
@@ -41,8 +44,8 @@ type Approvals struct {
 }
 
 // New returns the handler for a scheme that knows Ampora's kinds.
-func New(reader client.Reader, scheme *runtime.Scheme, clk clock.Clock, operatorNamespace string) *Approvals {
-	return &Approvals{Reader: reader, Clock: clk, Decoder: admission.NewDecoder(scheme), OperatorNamespace: operatorNamespace}
+func New(c client.Client, scheme *runtime.Scheme, clk clock.Clock, operatorNamespace string) *Approvals {
+	return &Approvals{Reader: c, Reviews: c, Clock: clk, Decoder: admission.NewDecoder(scheme), OperatorNamespace: operatorNamespace}
 }
 
 // Handle records the author of a changed config or spec and the approver of an approval, or
@@ -55,7 +58,7 @@ func (a *Approvals) Handle(ctx context.Context, req admission.Request) admission
 		if req.Operation == admissionv1.Delete {
 			return a.deletePolicy(ctx, req)
 		}
-		return a.policy(req)
+		return a.policy(ctx, req)
 	}
 	return admission.Allowed("")
 }
@@ -77,31 +80,34 @@ func (a *Approvals) rollout(ctx context.Context, req admission.Request) admissio
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
+	g, err := a.group(ctx, ro)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
 	c := approval.Change{
 		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed,
-		Hash: approval.RolloutDigest(&ro.Spec, hash, ps), Revision: hash,
+		Hash: approval.RolloutDigest(&ro.Spec, hash, ps, g), Revision: hash,
 		Ask: ro.Annotations[fleetv1alpha1.AnnotationApprove], Kind: "Rollout", Name: ro.Name,
 	}
 	if c.Ask != "" {
-		if c.Requirements, err = a.requirements(ctx, ro, ps); err != nil {
-			return admission.Errored(http.StatusInternalServerError, err)
-		}
+		c.Requirements = approval.Requirements(ps.All(), g)
 	}
-	return a.record(req, ro.Annotations, old.Annotations, c, func(want map[string]string) {
+	return a.record(ctx, req, ro.Annotations, old.Annotations, c, func(want map[string]string) {
 		requestedBy(want, ro.Annotations, old.Annotations, req.UserInfo.Username)
 	})
 }
 
-// requirements are the approval rules of the policies that apply to ro now.
-func (a *Approvals) requirements(ctx context.Context, ro *fleetv1alpha1.Rollout, ps approval.Policies) ([]approval.Requirement, error) {
-	var g *fleetv1alpha1.AgentGroup
-	var group fleetv1alpha1.AgentGroup
-	if err := a.Reader.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ro.Spec.AgentGroup}, &group); err == nil {
-		g = &group
-	} else if !apierrors.IsNotFound(err) {
+// group is ro's AgentGroup as it is now, or nil when it does not exist.
+func (a *Approvals) group(ctx context.Context, ro *fleetv1alpha1.Rollout) (*fleetv1alpha1.AgentGroup, error) {
+	var g fleetv1alpha1.AgentGroup
+	err := a.Reader.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ro.Spec.AgentGroup}, &g)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
 		return nil, err
 	}
-	return approval.Requirements(ps.All(), g), nil
+	return &g, nil
 }
 
 // requestedBy records who asked for the action in the action annotation: the user the API
@@ -119,7 +125,7 @@ func requestedBy(want, annotations, oldAnnotations map[string]string, user strin
 	}
 }
 
-func (a *Approvals) policy(req admission.Request) admission.Response {
+func (a *Approvals) policy(ctx context.Context, req admission.Request) admission.Response {
 	p, old := &fleetv1alpha1.GatePolicy{}, &fleetv1alpha1.GatePolicy{}
 	if err := a.decode(req, p, old); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
@@ -130,7 +136,7 @@ func (a *Approvals) policy(req admission.Request) admission.Response {
 	if req.Operation == admissionv1.Create {
 		in = p
 	}
-	return a.record(req, p.Annotations, old.Annotations, approval.Change{
+	return a.record(ctx, req, p.Annotations, old.Annotations, approval.Change{
 		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed, Hash: approval.SpecHash(&p.Spec),
 		Ask: p.Annotations[fleetv1alpha1.AnnotationApprove], Kind: "GatePolicy", Name: p.Name,
 		Requirements: approval.PolicyRequirements(in),
@@ -150,9 +156,15 @@ func (a *Approvals) decode(req admission.Request, obj, old runtime.Object) error
 
 // record decides and answers with a patch that sets the recorded annotations, whatever the
 // request put there, and removes the approve request.
-func (a *Approvals) record(req admission.Request, annotations, oldAnnotations map[string]string, c approval.Change, fix ...func(want map[string]string)) admission.Response {
+func (a *Approvals) record(ctx context.Context, req admission.Request, annotations, oldAnnotations map[string]string, c approval.Change, fix ...func(want map[string]string)) admission.Response {
 	c.Now = a.Clock.Now()
-	rec, err := approval.Decide(approval.Read(oldAnnotations), c)
+	old := approval.Read(oldAnnotations)
+	if c.Ask != "" {
+		if err := a.notImpersonating(ctx, req, old.AuthorOf(c.Hash), c); err != nil {
+			return admission.Denied(err.Error())
+		}
+	}
+	rec, err := approval.Decide(old, c)
 	if err != nil {
 		return admission.Denied(err.Error())
 	}
@@ -173,6 +185,39 @@ func (a *Approvals) record(req admission.Request, annotations, oldAnnotations ma
 		msg = fmt.Sprintf("approval by %s recorded", c.User)
 	}
 	return admission.Patched(msg, jsonpatch.JsonPatchOperation{Operation: "add", Path: "/metadata/annotations", Value: want})
+}
+
+// notImpersonating refuses an approval by a user who may impersonate the ServiceAccount that
+// wrote what they approve: they could have written it themselves under its name (Kubernetes'
+// edit role may impersonate every ServiceAccount of its namespace).
+func (a *Approvals) notImpersonating(ctx context.Context, req admission.Request, author string, c approval.Change) error {
+	ns, name, ok := approval.ServiceAccount(author)
+	if !ok || author == c.User {
+		return nil
+	}
+	extra := map[string]authorizationv1.ExtraValue{}
+	for k, v := range req.UserInfo.Extra {
+		extra[k] = authorizationv1.ExtraValue(v)
+	}
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, UID: req.UserInfo.UID, Extra: extra,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "impersonate", Resource: "serviceaccounts", Name: name},
+	}}
+	if err := a.Reviews.Create(ctx, sar); err != nil {
+		return fmt.Errorf("cannot check whether %s may impersonate %s: %w", c.User, author, err)
+	}
+	if sar.Status.Allowed {
+		return fmt.Errorf("%s may impersonate ServiceAccount %s, which wrote revision %s of %s %s: an approval must come from someone who could not have written it",
+			c.User, author, approval.Short(orHash(c)), c.Kind, c.Name)
+	}
+	return nil
+}
+
+func orHash(c approval.Change) string {
+	if c.Revision != "" {
+		return c.Revision
+	}
+	return c.Hash
 }
 
 // deletePolicy refuses to delete a policy that requires approvals: removing it loosens every

@@ -317,7 +317,7 @@ const (
 )
 
 // PauseReason says why a Rollout is paused.
-// +kubebuilder:validation:Enum=GateBreach;GateInconclusive;Manual
+// +kubebuilder:validation:Enum=GateBreach;GateInconclusive;Manual;AwaitingApproval
 type PauseReason string
 
 const (
@@ -327,6 +327,9 @@ const (
 	PauseGateInconclusive PauseReason = "GateInconclusive"
 	// PauseManual: spec.paused is true.
 	PauseManual PauseReason = "Manual"
+	// PauseAwaitingApproval: the push decision changed mid-rollout (a policy, the group or the
+	// spec) and lacks approvals; no further agent is offered the config until it has them.
+	PauseAwaitingApproval PauseReason = "AwaitingApproval"
 )
 
 // PauseDetail records why and where a Rollout paused.

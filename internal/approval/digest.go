@@ -12,15 +12,19 @@ import (
 // RolloutDigest is what a Rollout's approvals are bound to: the whole push decision, that is
 // the config's hash, every spec field that decides where and how fast it goes (group,
 // strategy, apply timeout, policy and gate overrides), and the gates and push policies in
-// force from the policies it falls through to. Only spec.paused is left out: pausing and
-// resuming do not widen the push.
-func RolloutDigest(spec *fleetv1alpha1.RolloutSpec, configHash string, ps Policies) string {
+// force from the policies it falls through to, and which agents the group selects. Only
+// spec.paused is left out: pausing and resuming do not widen the push.
+func RolloutDigest(spec *fleetv1alpha1.RolloutSpec, configHash string, ps Policies, group *fleetv1alpha1.AgentGroup) string {
 	decision := struct {
-		ConfigHash string                       `json:"configHash"`
-		Spec       fleetv1alpha1.RolloutSpec    `json:"spec"`
-		Gates      fleetv1alpha1.GateThresholds `json:"gates"`
-		Push       []fleetv1alpha1.PushPolicy   `json:"push,omitempty"`
+		ConfigHash string                        `json:"configHash"`
+		Spec       fleetv1alpha1.RolloutSpec     `json:"spec"`
+		Gates      fleetv1alpha1.GateThresholds  `json:"gates"`
+		Push       []fleetv1alpha1.PushPolicy    `json:"push,omitempty"`
+		Group      *fleetv1alpha1.AgentGroupSpec `json:"group,omitempty"`
 	}{ConfigHash: configHash, Spec: *DecisionSpec(spec), Gates: ps.Gates(spec.Gates).GateThresholds, Push: ps.Push()}
+	if group != nil {
+		decision.Group = &group.Spec
+	}
 	b, err := json.Marshal(decision)
 	if err != nil {
 		panic(fmt.Sprintf("a RolloutSpec always marshals: %v", err))

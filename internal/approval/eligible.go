@@ -67,6 +67,16 @@ func (r Requirement) Eligible(user string, groups []string) error {
 	return nil
 }
 
+// ServiceAccount splits a ServiceAccount's username into its namespace and name.
+func ServiceAccount(user string) (namespace, name string, ok bool) {
+	rest, ok := strings.CutPrefix(user, serviceAccountPrefix)
+	if !ok {
+		return "", "", false
+	}
+	namespace, name, ok = strings.Cut(rest, ":")
+	return namespace, name, ok && namespace != "" && name != "" && !strings.Contains(name, ":")
+}
+
 // eligibleAll is the first refusal among reqs.
 func eligibleAll(reqs []Requirement, user string, groups []string) error {
 	for _, r := range reqs {

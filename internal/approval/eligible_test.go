@@ -60,10 +60,10 @@ func TestRolloutDigest(t *testing.T) {
 	one, two := fleetv1alpha1.FromInt(1), fleetv1alpha1.FromInt(2)
 	body := "receivers: {}"
 	base := fleetv1alpha1.RolloutSpec{AgentGroup: "g", Config: fleetv1alpha1.RolloutConfig{Inline: &body}, Strategy: fleetv1alpha1.RolloutStrategy{BatchSize: &one}}
-	d := RolloutDigest(&base, "h", Policies{})
+	d := RolloutDigest(&base, "h", Policies{}, nil)
 	same := base.DeepCopy()
 	same.Paused = true
-	if RolloutDigest(same, "h", Policies{}) != d {
+	if RolloutDigest(same, "h", Policies{}, nil) != d {
 		t.Error("pausing changed the digest")
 	}
 	for name, mutate := range map[string]func(*fleetv1alpha1.RolloutSpec){
@@ -77,7 +77,7 @@ func TestRolloutDigest(t *testing.T) {
 	} {
 		s := base.DeepCopy()
 		mutate(s)
-		if RolloutDigest(s, "h", Policies{}) == d {
+		if RolloutDigest(s, "h", Policies{}, nil) == d {
 			t.Errorf("a change of %s kept the digest", name)
 		}
 	}
@@ -85,15 +85,21 @@ func TestRolloutDigest(t *testing.T) {
 	// decision too.
 	nsDefault := &fleetv1alpha1.GatePolicy{Spec: fleetv1alpha1.GatePolicySpec{Gates: fleetv1alpha1.GateThresholds{BakeTime: &metav1.Duration{Duration: time.Minute}},
 		PushPolicies: []fleetv1alpha1.PushPolicy{{Name: "freeze", Deny: fleetv1alpha1.DenyAlways}}}}
-	withDefault := RolloutDigest(&base, "h", Policies{NSDefault: nsDefault})
+	withDefault := RolloutDigest(&base, "h", Policies{NSDefault: nsDefault}, nil)
 	if withDefault == d {
 		t.Error("a namespace default's bake time kept the digest")
 	}
 	nsDefault.Spec.PushPolicies = nil
-	if RolloutDigest(&base, "h", Policies{NSDefault: nsDefault}) == withDefault {
+	if RolloutDigest(&base, "h", Policies{NSDefault: nsDefault}, nil) == withDefault {
 		t.Error("removing a push policy kept the digest")
 	}
-	if RolloutDigest(&base, "other", Policies{}) == d {
+	g := &fleetv1alpha1.AgentGroup{Spec: fleetv1alpha1.AgentGroupSpec{Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}}
+	staging := RolloutDigest(&base, "h", Policies{}, g)
+	g.Spec.Selector.MatchAttributes["env"] = "production"
+	if RolloutDigest(&base, "h", Policies{}, g) == staging {
+		t.Error("a change of the group's selector kept the digest")
+	}
+	if RolloutDigest(&base, "other", Policies{}, nil) == d {
 		t.Error("a change of config kept the digest")
 	}
 }

@@ -72,16 +72,7 @@ var _ = Describe("Approvals", func() {
 
 	It("refuses a ServiceAccount's approval: an editor cannot approve their own change by impersonating one", func() {
 		setup(fleetv1alpha1.ApprovalRequirement{})
-		// mallory holds Kubernetes' edit role in the namespace, which may impersonate its
-		// ServiceAccounts, and may edit Ampora's kinds. (edit aggregates its rules from
-		// system:aggregate-to-edit, which a bare API server without a controller manager
-		// does not aggregate: the binding names the source role.)
-		mallory, err := env.AddUser(envtest.User{Name: "mallory"}, nil)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mallory-edit"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:aggregate-to-edit"},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mallory"}}})).To(Succeed())
-		users := h.Editors("mallory")
+		mallory := mallory(ns)
 		body := harness.CollectorConfig("self-approved")
 		hash := collectorconfig.Hash([]byte(body))
 		Expect(users["mallory"].Create(ctx, production("web", body))).To(Succeed())
@@ -90,15 +81,59 @@ var _ = Describe("Approvals", func() {
 		// The namespace's CI ServiceAccount may edit rollouts, as a deploy pipeline's does.
 		ci := "system:serviceaccount:" + ns + ":ci"
 		Expect(testenv.Editors(ctx, env.Client, ci)).To(Succeed())
-		cfg := rest.CopyConfig(mallory.Config())
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: ci}
-		asSA, err := client.New(cfg, client.Options{Scheme: env.Scheme, Mapper: env.Client.RESTMapper()})
-		Expect(err).NotTo(HaveOccurred())
+		asSA := impersonating(mallory, ci)
 		// The webhook answers once mallory's RoleBinding is in force (RBAC caches catch up).
 		Eventually(func() error { return approve(asSA, "web", hash) }, 10*time.Second).Should(
 			MatchError(ContainSubstring("takes no approvals from ServiceAccounts")))
 		Consistently(received(fleet, hash), never).Should(BeZero())
 		Expect(approvedBy("web")()).To(BeEmpty())
+	})
+
+	It("refuses an approval by a user who may impersonate the ServiceAccount that wrote the change", func() {
+		setup(fleetv1alpha1.ApprovalRequirement{})
+		mallory := mallory(ns)
+		ci := "system:serviceaccount:" + ns + ":ci"
+		Expect(testenv.Editors(ctx, env.Client, ci)).To(Succeed())
+		asCI := impersonating(mallory, ci)
+		body := harness.CollectorConfig("written-as-ci")
+		hash := collectorconfig.Hash([]byte(body))
+		// mallory writes the rollout under the CI ServiceAccount's name, then approves it as herself.
+		Eventually(func() error { return asCI.Create(ctx, production("web", body)) }, 10*time.Second).Should(Succeed())
+		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(hash))
+		Expect(approve(users["mallory"], "web", hash)).To(MatchError(ContainSubstring("mallory may impersonate ServiceAccount " + ci)))
+		Consistently(received(fleet, hash), never).Should(BeZero())
+		// bob, who may not impersonate it, may approve.
+		Expect(approve(users["bob"], "web", hash)).To(Succeed())
+		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(4))
+	})
+
+	It("pauses a rollout whose push decision changes mid-rollout: no further agent is offered it until it is approved again", func() {
+		setup(fleetv1alpha1.ApprovalRequirement{})
+		// Batch 2 waits an hour: the test acts in between.
+		bake := []byte(`{"spec":{"gates":{"bakeTime":"1h"}}}`)
+		Expect(env.Client.Patch(ctx, &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "production"}},
+			client.RawPatch(types.MergePatchType, bake))).To(Succeed())
+		body := harness.CollectorConfig("mid-rollout")
+		hash := collectorconfig.Hash([]byte(body))
+		Expect(users["alice"].Create(ctx, production("web", body))).To(Succeed())
+		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(hash))
+		Expect(approve(users["bob"], "web", hash)).To(Succeed())
+		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(2))
+
+		cur := get(ns, "web")
+		cur.Spec.ApplyTimeout = &metav1.Duration{Duration: time.Hour}
+		Expect(users["alice"].Update(ctx, cur)).To(Succeed())
+		Eventually(func() fleetv1alpha1.PauseReason {
+			if p := get(ns, "web").Status.Pause; p != nil {
+				return p.Reason
+			}
+			return ""
+		}, 30*time.Second).Should(Equal(fleetv1alpha1.PauseAwaitingApproval))
+		Expect(get(ns, "web").Status.Phase).To(Equal(fleetv1alpha1.RolloutPaused))
+
+		Expect(approve(users["bob"], "web", hash)).To(Succeed())
+		Eventually(func() *fleetv1alpha1.PauseDetail { return get(ns, "web").Status.Pause }, 30*time.Second).Should(BeNil())
+		Expect(get(ns, "web").Status.Phase).To(Equal(fleetv1alpha1.RolloutProgressing))
 	})
 
 	It("takes approvals only from the policy's approver groups, as the API server authenticates them", func() {
@@ -185,3 +220,29 @@ var _ = Describe("Approvals", func() {
 		}
 	})
 })
+
+// mallory is a user with Kubernetes' edit role in ns, which may impersonate its ServiceAccounts,
+// and the right to edit Ampora's kinds (users["mallory"] acts as her). edit aggregates its
+// rules from system:aggregate-to-edit, which a bare API server without a controller manager
+// does not aggregate: the binding names the source role.
+func mallory(ns string) *envtest.AuthenticatedUser {
+	GinkgoHelper()
+	ctx := context.Background()
+	u, err := env.AddUser(envtest.User{Name: "mallory"}, nil)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mallory-edit"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:aggregate-to-edit"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mallory"}}})).To(Succeed())
+	users["mallory"] = h.Editors("mallory")["mallory"]
+	return u
+}
+
+// impersonating is a client of u that impersonates user.
+func impersonating(u *envtest.AuthenticatedUser, user string) client.Client {
+	GinkgoHelper()
+	cfg := rest.CopyConfig(u.Config())
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme, Mapper: env.Client.RESTMapper()})
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}

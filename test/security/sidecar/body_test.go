@@ -50,6 +50,20 @@ var _ = Describe("plain-HTTP bodies", func() {
 		Expect(reply.ErrorResponse).To(BeNil())
 	})
 
+	It("reads and inflates no body for a poll without a valid token: 401 before the body", func() {
+		tenant("no-token")
+		sc, reg := replica("no-token-0")
+		bomb := describe(newUID(), 0)
+		bomb.AgentDescription.NonIdentifyingAttributes = append(bomb.AgentDescription.NonIdentifyingAttributes,
+			attr("padding", strings.Repeat("a", 64<<20)))
+		data, err := proto.Marshal(bomb)
+		Expect(err).NotTo(HaveOccurred())
+		code, _ := post(sc, "not-a-token", bytes.NewReader(gzipped(data)), http.Header{"Content-Encoding": {"gzip"}})
+		Expect(code).To(Equal(http.StatusUnauthorized))
+		Expect(metric(reg, "ampora_opamp_rejected_connections_total", "reason", "invalid_token")).To(Equal(1.0))
+		Expect(metric(reg, "ampora_opamp_rejected_connections_total", "reason", "too_large")).To(BeZero())
+	})
+
 	It("answers 413 to a chunked body past --max-message-bytes", func() {
 		_, token := tenant("chunked")
 		sc, reg := replica("chunked-0")
