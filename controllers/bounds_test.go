@@ -100,3 +100,35 @@ func TestRequestedByFitsLastAction(t *testing.T) {
 		t.Errorf("requestedBy of %d characters, the CRD takes %d", got, maxRequestedByLen)
 	}
 }
+func TestStaleEntries(t *testing.T) {
+	names := func(prefix string, n int) []string {
+		var out []string
+		for i := 0; i < n; i++ {
+			out = append(out, prefix+string(rune('A'+i%26))+string(rune('a'+i/26)))
+		}
+		return out
+	}
+	full := append(names("dead-", replicaPruneAt-1), "live-0")
+	for _, tc := range []struct {
+		name     string
+		replicas []string
+		live     map[string]Replica
+		want     []int
+	}{
+		{"few entries are left alone", []string{"dead", "live-0"}, liveReplicas("live-0"), nil},
+		{"nearly full: dead ones go, highest index first", full, liveReplicas("live-0"), func() []int {
+			var out []int
+			for i := replicaPruneAt - 2; i >= 0; i-- {
+				out = append(out, i)
+			}
+			return out
+		}()},
+		{"nearly full of live ones: nothing goes", names("live-", replicaPruneAt), liveReplicas(names("live-", replicaPruneAt)...), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := staleEntries(tc.replicas, tc.live); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("staleEntries = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -414,6 +414,15 @@ func (r *RolloutReconciler) observe(ctx context.Context, s *scope) error {
 		return nil
 	}
 	s.obs = aggregate(st.Replicas, live, st.ConfigHash, st.CurrentBatch)
+	names := make([]string, len(st.Replicas))
+	for i, rep := range st.Replicas {
+		names[i] = rep.Replica
+	}
+	// A throwaway object: the pass's own status must stay as read, so that its merge patch
+	// leaves the sidecars' entries alone.
+	if err := pruneEntries(ctx, r.Client, &fleetv1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: s.ro.Namespace, Name: s.ro.Name}}, names, live); err != nil {
+		return err
+	}
 	prevApplied := st.Counts.Applied
 	st.Counts, st.FailedAgents = s.obs.counts, s.obs.failed
 	r.recordDenials(s)
