@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -15,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ampora-io/ampora/internal/membership"
+	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/opampserver"
 )
 
@@ -82,11 +85,17 @@ func (r *Replicas) Ranks(ctx context.Context, live map[string]Replica, ns, group
 		if err != nil {
 			return nil, fmt.Errorf("asking replica %s for ranks: %w", rep.Name, err)
 		}
-		var list opampserver.RankList
-		err = json.NewDecoder(resp.Body).Decode(&list)
+		body, err := readapi.ReadBounded(resp.Body, maxRanksBytes)
 		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return nil, fmt.Errorf("replica %s answered %s", rep.Name, resp.Status)
+		}
+		var list opampserver.RankList
+		if err == nil {
+			err = json.Unmarshal(body, &list)
+		}
+		if err == nil {
+			err = checkRanks(list.Ranks)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("reading ranks from replica %s: %w", rep.Name, err)
@@ -99,6 +108,21 @@ func (r *Replicas) Ranks(ctx context.Context, live map[string]Replica, ns, group
 		all = all[:limit]
 	}
 	return all, nil
+}
+
+// maxRanksBytes bounds a replica's answer of ranks: a sidecar answers at most 100000 ranks
+// of 16 hex digits (about 1.9 MB as JSON).
+const maxRanksBytes = 4 << 20
+
+// checkRanks refuses ranks that are not 16 lowercase hex digits: a cutoff goes into
+// status.currentBatch, whose pattern would refuse the whole status write.
+func checkRanks(ranks []string) error {
+	for _, r := range ranks {
+		if _, err := membership.RankValue(r); err != nil || strings.ToLower(r) != r {
+			return fmt.Errorf("malformed rank %.40q", r)
+		}
+	}
+	return nil
 }
 
 // dedupSorted drops repeated ranks: an agent that moved between replicas while they were
