@@ -56,6 +56,14 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	names := make([]string, len(g.Status.Replicas))
+	for i, rep := range g.Status.Replicas {
+		names[i] = rep.Replica
+	}
+	// A throwaway object, as for Rollouts: g's status must stay as read for the merge patch.
+	if err := pruneEntries(ctx, r.Client, &fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: g.Namespace, Name: g.Name}}, names, live); err != nil {
+		return ctrl.Result{}, err
+	}
 	summarizeGroup(g, live)
 	if err := r.collectRevisions(ctx, g.Namespace); err != nil {
 		return ctrl.Result{}, err

@@ -33,11 +33,10 @@ func policyInForce(p *fleetv1alpha1.GatePolicy, rec approval.Record, fallback fl
 	if len(loosens) > 16 {
 		loosens = loosens[:16]
 	}
-	if len(by) > maxApprovers {
-		by = by[:maxApprovers]
-	}
-	return inForce, &fleetv1alpha1.PolicyChange{Generation: p.Generation, Loosens: loosens,
+	change := &fleetv1alpha1.PolicyChange{Generation: p.Generation, Loosens: loosens,
 		Approvals: fleetv1alpha1.ApprovalStatus{Policy: p.Name, Required: req.Count, Author: rec.AuthorOf(hash), ApprovedBy: by}}
+	boundApprovals(&change.Approvals)
+	return inForce, change
 }
 
 // pendingMessage explains a change that waits for approval.

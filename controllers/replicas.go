@@ -8,11 +8,15 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ampora-io/ampora/internal/membership"
 	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/opampserver"
 )
@@ -95,11 +99,17 @@ func (r *Replicas) Ranks(ctx context.Context, live map[string]Replica, ns, group
 		if err != nil {
 			return nil, fmt.Errorf("asking replica %s for ranks: %w", rep.Name, err)
 		}
-		var list opampserver.RankList
-		err = json.NewDecoder(resp.Body).Decode(&list)
+		body, err := readapi.ReadBounded(resp.Body, maxRanksBytes)
 		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			return nil, fmt.Errorf("replica %s answered %s", rep.Name, resp.Status)
+		}
+		var list opampserver.RankList
+		if err == nil {
+			err = json.Unmarshal(body, &list)
+		}
+		if err == nil {
+			err = checkRanks(list.Ranks)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("reading ranks from replica %s: %w", rep.Name, err)
@@ -114,6 +124,21 @@ func (r *Replicas) Ranks(ctx context.Context, live map[string]Replica, ns, group
 	return all, nil
 }
 
+// maxRanksBytes bounds a replica's answer of ranks: a sidecar answers at most 100000 ranks
+// of 16 hex digits (about 1.9 MB as JSON).
+const maxRanksBytes = 4 << 20
+
+// checkRanks refuses ranks that are not 16 lowercase hex digits: a cutoff goes into
+// status.currentBatch, whose pattern would refuse the whole status write.
+func checkRanks(ranks []string) error {
+	for _, r := range ranks {
+		if _, err := membership.RankValue(r); err != nil || strings.ToLower(r) != r {
+			return fmt.Errorf("malformed rank %.40q", r)
+		}
+	}
+	return nil
+}
+
 // dedupSorted drops repeated ranks: an agent that moved between replicas while they were
 // asked appears once.
 func dedupSorted(s []string) []string {
@@ -124,4 +149,59 @@ func dedupSorted(s []string) []string {
 		}
 	}
 	return out
+}
+
+// maxReplicaEntries is the CRD's bound on status.replicas (Rollout and AgentGroup).
+const maxReplicaEntries = 64
+
+// replicaPruneAt is how full status.replicas may get before the entries of dead replicas are
+// removed. Every sidecar Pod ever started leaves an entry under its own name, and an entry is
+// only ever rewritten by its replica, so without this the list fills after enough restarts
+// and upgrades, and from then on the API server refuses a new replica's entry for good.
+// Pruning well before the bound leaves room for replicas that start meanwhile.
+const replicaPruneAt = maxReplicaEntries * 3 / 4
+
+// staleEntries returns, highest first, the indexes of the entries (by replica name) whose
+// replica is not live, once the list holds replicaPruneAt entries or more; nil before.
+func staleEntries(replicas []string, live map[string]Replica) []int {
+	if len(replicas) < replicaPruneAt {
+		return nil
+	}
+	var out []int
+	for i := len(replicas) - 1; i >= 0; i-- {
+		if _, ok := live[replicas[i]]; !ok {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// pruneEntries removes the entries of dead replicas from obj's status.replicas, when the list
+// is nearly full, with a JSON patch that tests each entry's name before removing it: an entry
+// that moved or was rewritten meanwhile makes the whole patch fail, and the next pass retries.
+func pruneEntries(ctx context.Context, c client.Client, obj client.Object, replicas []string, live map[string]Replica) error {
+	stale := staleEntries(replicas, live)
+	if len(stale) == 0 {
+		return nil
+	}
+	var ops []map[string]any
+	for _, i := range stale {
+		path := fmt.Sprintf("/status/replicas/%d", i)
+		ops = append(ops, map[string]any{"op": "test", "path": path + "/replica", "value": replicas[i]},
+			map[string]any{"op": "remove", "path": path})
+	}
+	body, err := json.Marshal(ops)
+	if err != nil {
+		return err
+	}
+	err = c.Status().Patch(ctx, obj, client.RawPatch(types.JSONPatchType, body))
+	if apierrors.IsNotFound(err) || apierrors.IsInvalid(err) || apierrors.IsConflict(err) {
+		// Gone, or changed since it was read (a failed test reads as invalid): the next pass
+		// sees it as it is now.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("removing %d entries of dead replicas: %w", len(stale), err)
+	}
+	return nil
 }

@@ -98,7 +98,7 @@ func (r *RolloutReconciler) handleAction(ctx context.Context, s *scope) error {
 		r.Events.Warning(ro, "UnknownAction", "Action", "unknown action %q requested by %s: use resume, abort, rollback or retry", action, by)
 	}
 	if action.Valid() {
-		st.LastAction = &fleetv1alpha1.ActionRecord{Action: action, RequestedBy: by, HandledAt: now}
+		st.LastAction = &fleetv1alpha1.ActionRecord{Action: action, RequestedBy: truncate(by, maxRequestedByLen), HandledAt: now}
 	}
 	// The annotation goes once the status that records the action is written (see
 	// Reconcile): a crash in between repeats the action rather than losing it.
@@ -267,11 +267,25 @@ func (r *RolloutReconciler) diff(ctx context.Context, ns, previous, previousHash
 	return out
 }
 
+// Bounds of status.diff's lists, as the CRD sets them.
+const (
+	maxDiffEntries  = 50
+	maxDiffEntryLen = 256
+)
+
+// bounded cuts a diff list to what status accepts: at most maxDiffEntries entries of at most
+// maxDiffEntryLen characters (a component's name alone may be 1024 bytes), and says whether
+// anything was cut.
 func bounded(s []string, truncated bool) ([]string, bool) {
-	if len(s) > 50 {
-		return s[:50], true
+	if len(s) > maxDiffEntries {
+		s, truncated = s[:maxDiffEntries], true
 	}
-	return s, truncated
+	out := make([]string, len(s))
+	for i, e := range s {
+		out[i] = truncate(e, maxDiffEntryLen)
+		truncated = truncated || out[i] != e
+	}
+	return out, truncated
 }
 
 // finishedRevision stops at a final phase, making sure the group is released.
@@ -431,6 +445,15 @@ func (r *RolloutReconciler) observe(ctx context.Context, s *scope) error {
 		return nil
 	}
 	s.obs = aggregate(st.Replicas, live, st.ConfigHash, st.CurrentBatch)
+	names := make([]string, len(st.Replicas))
+	for i, rep := range st.Replicas {
+		names[i] = rep.Replica
+	}
+	// A throwaway object: the pass's own status must stay as read, so that its merge patch
+	// leaves the sidecars' entries alone.
+	if err := pruneEntries(ctx, r.Client, &fleetv1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: s.ro.Namespace, Name: s.ro.Name}}, names, live); err != nil {
+		return err
+	}
 	prevApplied := st.Counts.Applied
 	st.Counts, st.FailedAgents = s.obs.counts, s.obs.failed
 	r.recordDenials(s)

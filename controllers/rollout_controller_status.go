@@ -2,9 +2,11 @@ package controllers
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -222,11 +224,43 @@ func pauseFor(r gates.Result, batch int32, now time.Time) *fleetv1alpha1.PauseDe
 		Batch: batch, Since: metav1.NewTime(now.Truncate(time.Second)), Message: r.Message}
 }
 
+// truncate cuts s to at most n characters (CRD maxLength counts characters, not bytes),
+// ending with "..." to show that it was cut. It never splits a character.
 func truncate(s string, n int) string {
-	if len(s) <= n {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	return s[:n-3] + "..."
+	cut, kept := 0, 0
+	for i := range s {
+		if kept == n-3 {
+			cut = i
+			break
+		}
+		kept++
+	}
+	return s[:cut] + "..."
+}
+
+// Bounds of status fields that carry user names, as the CRD sets them. Kubernetes does not
+// bound a user name: a ServiceAccount's alone is up to 339 characters
+// (system:serviceaccount:<63>:<253>), and an OIDC or webhook user's is whatever the issuer says.
+const (
+	maxUserLen        = 512 // approvals.author, approvals.approvedBy[]
+	maxRequestedByLen = 256 // lastAction.requestedBy
+)
+
+// boundApprovals cuts the user names of a to what status accepts.
+func boundApprovals(a *fleetv1alpha1.ApprovalStatus) {
+	a.Author = truncate(a.Author, maxUserLen)
+	if len(a.ApprovedBy) > maxApprovers {
+		a.ApprovedBy = a.ApprovedBy[:maxApprovers]
+	}
+	for i, u := range a.ApprovedBy {
+		if t := truncate(u, maxUserLen); t != u {
+			a.ApprovedBy = slices.Clone(a.ApprovedBy)
+			a.ApprovedBy[i] = t
+		}
+	}
 }
 
 // approvalsFor says what approvals the rollout's push decision (digest) needs, from the
@@ -242,9 +276,7 @@ func approvalsFor(policies []*fleetv1alpha1.GatePolicy, group *fleetv1alpha1.Age
 	out := &fleetv1alpha1.ApprovalStatus{Policy: strictest.Policy, Required: strictest.Count}
 	out.Author = rec.AuthorOf(digest)
 	out.ApprovedBy = rec.ApprovedBy(digest, reqs...)
-	if len(out.ApprovedBy) > maxApprovers {
-		out.ApprovedBy = out.ApprovedBy[:maxApprovers]
-	}
+	boundApprovals(out)
 	return out
 }
 

@@ -144,12 +144,36 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, keep func(ta
 		items = append(items, info)
 	})
 	sort.Slice(items, func(i, j int) bool { return items[i].InstanceUID < items[j].InstanceUID })
-	out := AgentList{Replica: s.opts.Replica, Items: items}
-	if len(items) > limit {
-		out.Items = items[:limit]
-		out.Continue = items[limit-1].InstanceUID
+	encoded, cont := pageOf(items, limit, readapi.MaxPageBytes)
+	writeJSON(w, encodedPage{Replica: s.opts.Replica, Items: encoded, Continue: cont})
+}
+
+// encodedPage is an AgentList whose agents are encoded already.
+type encodedPage struct {
+	Replica  string            `json:"replica"`
+	Items    []json.RawMessage `json:"items"`
+	Continue string            `json:"continue,omitempty"`
+}
+
+// pageOf encodes items, in order, up to limit of them and maxBytes of encoding (but at least
+// one), and gives the continue token when some are left: the UID of the last one taken.
+func pageOf(items []AgentInfo, limit, maxBytes int) ([]json.RawMessage, string) {
+	var out []json.RawMessage
+	size, taken := 0, 0
+	for ; taken < len(items) && len(out) < limit; taken++ {
+		b, err := json.Marshal(&items[taken])
+		if err != nil {
+			continue // an agent's strings and maps always encode; never seen, never paged
+		}
+		if len(out) > 0 && size+len(b)+1 > maxBytes {
+			break
+		}
+		out, size = append(out, b), size+len(b)+1
 	}
-	writeJSON(w, out)
+	if taken < len(items) && taken > 0 {
+		return out, items[taken-1].InstanceUID
+	}
+	return out, ""
 }
 
 // groupRanks lists the ranks, under ?hash=, of the group's connected agents above ?after=, at

@@ -3,6 +3,7 @@ package opampserver
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -17,6 +18,11 @@ import (
 )
 
 const maxSample = 10
+
+// maxConflictGroups is how many groups status names per conflicting agent (the CRD's
+// conflicts[].groups MaxItems). More AgentGroups may match one agent, since any namespace
+// editor can create them; naming them all would get every entry refused.
+const maxConflictGroups = 8
 
 // failureOrder ranks states for the failed-agent sample: real failures first.
 var failureOrder = map[fleetv1alpha1.AgentState]int{
@@ -112,7 +118,7 @@ func (r *reporter) snapshot(now time.Time) Snapshot {
 				ga.entry.Matching++
 				ga.entry.Conflicting++
 				if len(ga.conflicts) < maxSample*4 {
-					ga.conflicts = append(ga.conflicts, fleetv1alpha1.AgentConflict{InstanceUID: a.UID, Groups: t.conflicts})
+					ga.conflicts = append(ga.conflicts, fleetv1alpha1.AgentConflict{InstanceUID: a.UID, Groups: conflictGroups(t.conflicts, name)})
 				}
 			}
 			return
@@ -151,6 +157,19 @@ func (r *reporter) snapshot(now time.Time) Snapshot {
 		}
 	})
 	return snap
+}
+
+// conflictGroups names at most maxConflictGroups of the groups that match an agent, in order,
+// always including self, the group whose entry lists it.
+func conflictGroups(all []string, self string) []string {
+	if len(all) <= maxConflictGroups {
+		return all
+	}
+	out := slices.Clone(all[:maxConflictGroups])
+	if !slices.Contains(out, self) {
+		out[maxConflictGroups-1] = self
+	}
+	return out
 }
 
 // verdictFor is the verified state of an admitted agent.

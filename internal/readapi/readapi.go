@@ -60,6 +60,34 @@ type AgentList struct {
 // PageSize is the page size asked for: the read API's maximum.
 const PageSize = 5000
 
+// Bounds on the read API's answers. An agent may carry 128 attributes of 256 characters each,
+// so a page of PageSize agents could take a gigabyte; the sidecar cuts a page at MaxPageBytes
+// of encoded agents instead (at least one agent per page) and says where to continue.
+const (
+	// MaxPageBytes bounds the agents of one page, encoded.
+	MaxPageBytes = 4 << 20
+	// MaxAnswerBytes bounds the body a client reads for one page: MaxPageBytes and the page's
+	// envelope, with room to spare.
+	MaxAnswerBytes = MaxPageBytes + 64<<10
+	// MaxReplicaBytes bounds what a client reads from one replica over all its pages.
+	MaxReplicaBytes = 256 << 20
+)
+
+// ErrTooLarge is wrapped by the errors about an answer larger than the bounds above.
+var ErrTooLarge = errors.New("answer too large")
+
+// ReadBounded reads r up to limit bytes, and fails with ErrTooLarge when it holds more.
+func ReadBounded(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+	}
+	return b, nil
+}
+
 // Served says whether the sidecars serve a rollout in phase p, and so list its agents.
 func Served(p fleetv1alpha1.RolloutPhase) bool {
 	switch p {
@@ -152,10 +180,12 @@ func (c *Client) RolloutAgents(ctx context.Context, replicas []Replica, ns, name
 	return res
 }
 
-// pages reads every page of one replica's answer.
+// pages reads every page of one replica's answer, at most MaxReplicaBytes of them. Instance
+// UIDs order the pages, so a continue token that does not move forward ends the answer.
 func (c *Client) pages(ctx context.Context, base, ns, name string, state fleetv1alpha1.AgentState) ([]Agent, error) {
 	var out []Agent
 	cont := ""
+	read := 0
 	for {
 		q := url.Values{"limit": {fmt.Sprint(PageSize)}}
 		if state != "" {
@@ -166,22 +196,26 @@ func (c *Client) pages(ctx context.Context, base, ns, name string, state fleetv1
 		}
 		u := fmt.Sprintf("%s/v1/namespaces/%s/rollouts/%s/agents?%s", strings.TrimRight(base, "/"),
 			url.PathEscape(ns), url.PathEscape(name), q.Encode())
-		page, err := c.get(ctx, u)
+		page, n, err := c.get(ctx, u)
 		if err != nil {
 			return nil, err
 		}
+		if read += n; read > MaxReplicaBytes {
+			return nil, fmt.Errorf("%w: more than %d bytes over all pages; ask for agents in one state", ErrTooLarge, MaxReplicaBytes)
+		}
 		out = append(out, page.Items...)
-		if page.Continue == "" || page.Continue == cont {
+		if page.Continue <= cont {
 			return out, nil
 		}
 		cont = page.Continue
 	}
 }
 
-func (c *Client) get(ctx context.Context, u string) (*AgentList, error) {
+// get reads one page, of at most MaxAnswerBytes, and says how many bytes it took.
+func (c *Client) get(ctx context.Context, u string) (*AgentList, int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
 	resp, err := c.HTTP.Do(req)
@@ -190,20 +224,24 @@ func (c *Client) get(ctx context.Context, u string) (*AgentList, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("unreachable: %w", err)
+		return nil, 0, fmt.Errorf("unreachable: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		msg := strings.TrimSpace(string(body))
 		if msg == "" {
-			return nil, fmt.Errorf("answered %s", resp.Status)
+			return nil, 0, fmt.Errorf("answered %s", resp.Status)
 		}
-		return nil, fmt.Errorf("answered %s: %s", resp.Status, msg)
+		return nil, 0, fmt.Errorf("answered %s: %s", resp.Status, msg)
+	}
+	body, err := ReadBounded(resp.Body, MaxAnswerBytes)
+	if err != nil {
+		return nil, 0, fmt.Errorf("unreadable answer: %w", err)
 	}
 	var page AgentList
-	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
-		return nil, fmt.Errorf("unreadable answer: %w", err)
+	if err := json.Unmarshal(body, &page); err != nil {
+		return nil, 0, fmt.Errorf("unreadable answer: %w", err)
 	}
-	return &page, nil
+	return &page, len(body), nil
 }

@@ -194,3 +194,44 @@ func appliedAgent(uid string) Agent {
 	return Agent{InstanceUID: uid, State: fleetv1alpha1.AgentApplied, ServiceName: "otelcol", ServiceVersion: "0.149.0",
 		HostName: "host-" + uid[len(uid)-2:], Replica: "ampora-a", Connected: true, AcceptsConfig: true, ReportsStatus: true}
 }
+
+// TestRolloutAgentsBounds: a replica's answer is read up to a bound, and a continue token that
+// does not move forward ends it, whatever the replica sends.
+func TestRolloutAgentsBounds(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string // a problem's substring; "" for an answer
+		agents  int
+	}{
+		{"a page larger than the bound", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(`{"replica":"r","items":[{"instanceUID":"` + strings.Repeat("u", MaxAnswerBytes) + `"}]}`))
+		}, "answer too large", 0},
+		{"a continue token that stays", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(`{"replica":"r","items":[{"instanceUID":"u1"}],"continue":"u1"}`))
+		}, "", 1},
+		{"a continue token that goes back", func(w http.ResponseWriter, r *http.Request) {
+			cont := "u5"
+			if r.URL.Query().Get("continue") == "u5" {
+				cont = "u0"
+			}
+			_, _ = w.Write([]byte(`{"replica":"r","items":[{"instanceUID":"` + cont + `x"}],"continue":"` + cont + `"}`))
+		}, "", 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.handler)
+			defer srv.Close()
+			api := &Client{Token: "t0k", HTTP: srv.Client()}
+			res := api.RolloutAgents(context.Background(), []Replica{{Name: "r", URL: srv.URL}}, "demo", "gw", "")
+			if tt.want != "" {
+				if len(res.Problems) != 1 || !strings.Contains(res.Problems[0], tt.want) {
+					t.Fatalf("problems %q, want one with %q", res.Problems, tt.want)
+				}
+				return
+			}
+			if len(res.Problems) != 0 || len(res.Agents) != tt.agents {
+				t.Fatalf("%d agents, problems %q; want %d agents", len(res.Agents), res.Problems, tt.agents)
+			}
+		})
+	}
+}
