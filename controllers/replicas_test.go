@@ -37,7 +37,7 @@ func TestReplicasLiveAndAddresses(t *testing.T) {
 	var asked atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		asked.Add(1)
-		_, _ = w.Write([]byte(`{"ranks":["a"]}`))
+		_, _ = w.Write([]byte(`{"ranks":["000000000000000a"]}`))
 	}))
 	defer srv.Close()
 	s := runtime.NewScheme()

@@ -260,7 +260,8 @@ func (r *RolloutReconciler) diff(ctx context.Context, ns, previous, previousHash
 		}
 	}
 	d := collectorconfig.Compare(before, after)
-	out := &fleetv1alpha1.ConfigDiff{FromRevision: previous, Summary: d.Summary()}
+	// The summary grows with the kinds a config changes: cut to what status takes.
+	out := &fleetv1alpha1.ConfigDiff{FromRevision: previous, Summary: truncate(d.Summary(), 256)}
 	out.Added, out.Truncated = bounded(d.Added, out.Truncated)
 	out.Removed, out.Truncated = bounded(d.Removed, out.Truncated)
 	out.Changed, out.Truncated = bounded(d.Changed, out.Truncated)
@@ -747,6 +748,11 @@ func (r *RolloutReconciler) setGroupRevision(ctx context.Context, s *scope, rev,
 	}
 	patch := client.MergeFromWithOptions(g.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	g.Status.CurrentRevision, g.Status.CurrentConfigHash = rev, hash
+	g.Status.CurrentSelector = nil
+	if hash != "" {
+		// The selector the revision was approved under: it bounds who gets it later.
+		g.Status.CurrentSelector = g.Spec.Selector.DeepCopy()
+	}
 	if g.Status.ActiveRollout == s.ro.Name {
 		g.Status.ActiveRollout = ""
 	}

@@ -93,9 +93,10 @@ func (v *nsView) target(a *Agent, now time.Time) target {
 			return t
 		}
 	}
-	if g.current != nil && a.StatusHash == "" && a.OfferedHash == "" && a.EffectiveHash != g.current.hash {
-		// A new agent gets the group's revision, unless a push policy denies it or it could
-		// not run it.
+	if g.current != nil && a.StatusHash == "" && a.OfferedHash == "" && a.EffectiveHash != g.current.hash &&
+		(g.currentSelector == nil || selector.Matches(*g.currentSelector, a.Attributes)) {
+		// A new agent gets the group's revision, unless a push policy denies it, it could not
+		// run it, or the group's selector widened since the revision was rolled out.
 		if reason, known := compatible(g.currentRequired, a); known && reason == "" && deniedBy(g.policies, a.Attributes, now) == "" {
 			t.push = g.current
 		}

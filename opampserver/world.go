@@ -74,6 +74,9 @@ type groupView struct {
 	selector fleetv1alpha1.AgentSelector
 	excluded map[string]struct{}
 	current  *configRef
+	// currentSelector is the selector current was rolled out under; an agent that joins gets
+	// current only when it matches it too (nil: only the group's).
+	currentSelector *fleetv1alpha1.AgentSelector
 	// currentRequired lists the component types the current revision uses.
 	currentRequired map[string][]string
 	rollout         *rolloutView
@@ -184,6 +187,7 @@ func (w *World) Rebuild(ctx context.Context, ns string) error {
 			gv.excluded[uid] = struct{}{}
 		}
 		gv.current = load(g.Status.CurrentConfigHash)
+		gv.currentSelector = g.Status.CurrentSelector
 		if gv.current != nil && w.parseRequired != nil {
 			gv.currentRequired = w.parseRequired(gv.current.body)
 		}

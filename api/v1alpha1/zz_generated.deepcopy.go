@@ -162,6 +162,11 @@ func (in *AgentGroupStatus) DeepCopyInto(out *AgentGroupStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.CurrentSelector != nil {
+		in, out := &in.CurrentSelector, &out.CurrentSelector
+		*out = new(AgentSelector)
+		(*in).DeepCopyInto(*out)
+	}
 	if in.RevisionHistory != nil {
 		in, out := &in.RevisionHistory, &out.RevisionHistory
 		*out = make([]RevisionRecord, len(*in))

@@ -9,6 +9,9 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/collectorconfig"
@@ -79,5 +82,34 @@ var _ = Describe("Stored revisions", func() {
 		Expect(get(ns, "web").Status.Message).To(ContainSubstring("delete ControllerRevision"))
 		Consistently(func() int { return fleet.Count(func(a *fleetsim.Agent) bool { return len(a.Received()) > 0 }) }, never).Should(BeZero())
 		Expect(received(fleet, hGood)()).To(BeZero())
+	})
+})
+
+var _ = Describe("A group's current revision", func() {
+	It("reaches no agent that a selector edit after the rollout newly selects", func() {
+		ctx := context.Background()
+		ns, token := h.Namespace("widen")
+		sc := h.StartSidecar("widen-" + ns)
+		Expect(users["alice"].Create(ctx, &fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gateways"},
+			Spec: fleetv1alpha1.AgentGroupSpec{Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"service.name": "otelcol", "env": "staging"}}}})).To(Succeed())
+		staging := func(prefix string) *fleetsim.Fleet {
+			return harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 2, Seed: 41, UIDPrefix: prefix,
+				Default: fleetsim.Profile{Attributes: map[string]string{"env": "staging"}}})
+		}
+		staging("first")
+		body := harness.CollectorConfig("staging-only")
+		hash := collectorconfig.Hash([]byte(body))
+		Expect(users["alice"].Create(ctx, rollout(ns, "web", "gateways", body))).To(Succeed())
+		Eventually(phase(ns, "web"), 30*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
+
+		// alice widens the group to every collector; production agents join.
+		patch := []byte(`{"spec":{"selector":{"matchAttributes":{"env":null}}}}`)
+		Expect(users["alice"].Patch(ctx, &fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gateways"}},
+			client.RawPatch(types.MergePatchType, patch))).To(Succeed())
+		prod := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 2, Seed: 42, UIDPrefix: "prod",
+			Default: fleetsim.Profile{Attributes: map[string]string{"env": "production"}}})
+		late := staging("late")
+		Eventually(func() int { return late.Count(func(a *fleetsim.Agent) bool { return a.EffectiveHash() == hash }) }, 30*time.Second).Should(Equal(2))
+		Consistently(received(prod, hash), never).Should(BeZero())
 	})
 })
