@@ -56,7 +56,7 @@ func (r *RolloutReconciler) handleAction(ctx context.Context, s *scope) error {
 	now := metav1.NewTime(s.now.Truncate(time.Second))
 	switch action {
 	case fleetv1alpha1.ActionResume:
-		if st.Phase == fleetv1alpha1.RolloutPaused && st.Pause != nil && st.Pause.Reason != fleetv1alpha1.PauseManual {
+		if st.Phase == fleetv1alpha1.RolloutPaused && st.Pause != nil && gatePause(st.Pause) {
 			// The user accepted the batch as it is; later batches meet the gates as they are now.
 			st.Pause = nil
 			st.Phase = fleetv1alpha1.RolloutProgressing
@@ -88,7 +88,7 @@ func (r *RolloutReconciler) handleAction(ctx context.Context, s *scope) error {
 		r.Events.Warning(ro, "RollingBack", "Rollback", "rollback requested by %s", by)
 	case fleetv1alpha1.ActionRetry:
 		if st.CurrentBatch != nil && !final(st.Phase) {
-			if st.Pause != nil && st.Pause.Reason != fleetv1alpha1.PauseManual {
+			if st.Pause != nil && gatePause(st.Pause) {
 				st.Pause, st.Phase = nil, fleetv1alpha1.RolloutProgressing
 			}
 			st.CurrentBatch.Phase, st.CurrentBatch.StartedAt, st.CurrentBatch.FinishedAt = fleetv1alpha1.BatchPushing, &now, nil
@@ -209,7 +209,17 @@ func (r *RolloutReconciler) stillCurrent(ctx context.Context, ro *fleetv1alpha1.
 	if g.Status.ActiveRollout == ro.Name {
 		return true, nil
 	}
-	return g.Status.ActiveRollout == "" && g.Status.CurrentConfigHash == ro.Status.ConfigHash, nil
+	if g.Status.ActiveRollout != "" {
+		return false, nil
+	}
+	// Completed: this rollout delivered the group's current revision, and no other since.
+	if h := g.Status.RevisionHistory; len(h) > 0 && h[0].Rollout == ro.Name && h[0].ConfigHash == ro.Status.ConfigHash &&
+		g.Status.CurrentConfigHash == ro.Status.ConfigHash {
+		return true, nil
+	}
+	// Aborted or released mid-way: the group still runs what this rollout started from.
+	return !ro.Status.StartedAt.IsZero() && ro.Status.Phase != fleetv1alpha1.RolloutCompleted &&
+		g.Status.CurrentConfigHash == ro.Status.PreviousConfigHash, nil
 }
 
 // storeRevision makes sure the config is stored under its full hash, holding exactly that
@@ -401,6 +411,8 @@ func (r *RolloutReconciler) approve(_ context.Context, s *scope) error {
 	st.Approvals = approvalsFor(s.policies.All(), s.group, approval.Read(ro.Annotations), approval.RolloutDigest(&ro.Spec, st.ConfigHash, s.policies, s.group))
 	setApproved(ro, st.Approvals)
 	if st.Approvals == nil {
+		liftApprovalHold(st)
+		approvedSelector(s)
 		return nil
 	}
 	a := st.Approvals
@@ -410,27 +422,48 @@ func (r *RolloutReconciler) approve(_ context.Context, s *scope) error {
 		}
 	}
 	if int32(len(a.ApprovedBy)) >= a.Required {
-		if p := st.Pause; p != nil && p.Reason == fleetv1alpha1.PauseAwaitingApproval {
-			st.Pause, st.Phase = nil, fleetv1alpha1.RolloutProgressing
-		}
+		liftApprovalHold(st)
+		approvedSelector(s)
 		return nil
 	}
-	if st.CurrentBatch == nil {
+	switch {
+	case st.CurrentBatch == nil:
 		st.Phase = fleetv1alpha1.RolloutPending
-	} else {
+	case st.Pause == nil:
 		// Mid-rollout the decision changed under the approvals: the sidecars offer a paused
 		// rollout's config to no further agent, until it is approved again.
-		if st.Pause == nil || st.Pause.Reason != fleetv1alpha1.PauseAwaitingApproval {
-			r.Events.Warning(ro, "AwaitingApproval", "Approve", "the push decision changed and lacks approvals: no further agent is offered revision %s", st.Revision)
-		}
+		r.Events.Warning(ro, "AwaitingApproval", "Approve", "the push decision changed and lacks approvals: no further agent is offered revision %s", st.Revision)
 		st.Phase = fleetv1alpha1.RolloutPaused
 		st.Pause = &fleetv1alpha1.PauseDetail{Reason: fleetv1alpha1.PauseAwaitingApproval, Since: metav1.NewTime(s.now.Truncate(time.Second)),
 			Batch: batchNumber(st), Message: "waiting for approval"}
+	default:
+		// Already paused (by a gate, by the user, or waiting for approval): that pause stays,
+		// with what it says, and the rollout also waits for approval.
+		st.Phase = fleetv1alpha1.RolloutPaused
 	}
 	st.Message = awaitingMessage(ro.Name, st.Revision, a)
 	s.health = health{reason: fleetv1alpha1.ReasonAwaitingApproval, message: st.Message}
 	s.done = true
 	return nil
+}
+
+// approvedSelector records the group's selector as the approvals (if any) cover it now.
+func approvedSelector(s *scope) {
+	if s.group != nil {
+		s.ro.Status.GroupSelector = s.group.Spec.Selector.DeepCopy()
+	}
+}
+
+// liftApprovalHold ends a pause that waited for approvals once none are missing.
+func liftApprovalHold(st *fleetv1alpha1.RolloutStatus) {
+	if p := st.Pause; p != nil && p.Reason == fleetv1alpha1.PauseAwaitingApproval {
+		st.Pause, st.Phase = nil, fleetv1alpha1.RolloutProgressing
+	}
+}
+
+// gatePause says whether a pause is a gate's, which resume and retry end.
+func gatePause(p *fleetv1alpha1.PauseDetail) bool {
+	return p.Reason == fleetv1alpha1.PauseGateBreach || p.Reason == fleetv1alpha1.PauseGateInconclusive
 }
 
 // observe sums what live sidecar replicas report about this revision.
@@ -748,10 +781,15 @@ func (r *RolloutReconciler) setGroupRevision(ctx context.Context, s *scope, rev,
 	}
 	patch := client.MergeFromWithOptions(g.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	g.Status.CurrentRevision, g.Status.CurrentConfigHash = rev, hash
+	// The selector the revision was rolled out (and approved) under bounds who gets it later:
+	// the rollout's, not the group's as it may have been edited since.
 	g.Status.CurrentSelector = nil
 	if hash != "" {
-		// The selector the revision was approved under: it bounds who gets it later.
-		g.Status.CurrentSelector = g.Spec.Selector.DeepCopy()
+		g.Status.CurrentSelector = s.ro.Status.GroupSelector.DeepCopy()
+		if hash != s.ro.Status.ConfigHash {
+			// Back to the previous revision: it reaches no agent it did not reach before.
+			g.Status.CurrentSelector = s.group.Status.CurrentSelector.DeepCopy()
+		}
 	}
 	if g.Status.ActiveRollout == s.ro.Name {
 		g.Status.ActiveRollout = ""

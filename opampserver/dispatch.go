@@ -63,7 +63,7 @@ func (v *nsView) target(a *Agent, now time.Time) target {
 	}
 	t.conflicts = nil
 	g := t.group
-	if r := g.rollout; r != nil {
+	if r := g.rollout; r != nil && (r.selector == nil || selector.Matches(*r.selector, a.Attributes)) {
 		t.rank = membership.Rank(r.config.hash, a.UID)
 		if membership.Admitted(t.rank, r.toRank) {
 			t.rollout, t.admitted = r, true

@@ -211,6 +211,17 @@ func TestTarget(t *testing.T) {
 		{"two matching groups: a conflict", &nsView{groups: []*groupView{group(), group(func(g *groupView) { g.name = "other" })}}, agent(), nil, ""},
 		{"excluded from the group", &nsView{groups: []*groupView{group(func(g *groupView) { g.excluded[UIDString(testUID(7))] = struct{}{} })}}, agent(), nil, ""},
 		{"admitted to a progressing rollout", &nsView{groups: []*groupView{group()}}, agent(), cfg, ""},
+		{"admitted by rank, but outside the selector the rollout's approvals cover: nothing", &nsView{groups: []*groupView{group(func(g *groupView) {
+			g.rollout.selector = &fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}
+		})}}, agent(), nil, ""},
+		{"rolling back, outside the approved selector: nothing", &nsView{groups: []*groupView{group(func(g *groupView) {
+			g.rollout.phase, g.rollout.previous = fleetv1alpha1.RolloutRollingBack, prev
+			g.rollout.selector = &fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}
+		})}}, agent(), nil, ""},
+		{"a new agent outside the selector the group's revision was rolled out under: nothing", &nsView{groups: []*groupView{group(func(g *groupView) {
+			g.rollout, g.current = nil, prev
+			g.currentSelector = &fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}
+		})}}, agent(), nil, ""},
 		{"not admitted yet: nothing", &nsView{groups: []*groupView{group(func(g *groupView) { g.rollout.toRank = "" })}}, agent(), nil, ""},
 		{"not admitted, new agent: the group's revision", &nsView{groups: []*groupView{group(func(g *groupView) {
 			g.rollout.toRank, g.current = "", prev

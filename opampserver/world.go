@@ -47,10 +47,12 @@ var withdrawal = func() *configRef {
 
 // rolloutView is what the sidecar needs of a Rollout that drives a group.
 type rolloutView struct {
-	name         string
-	phase        fleetv1alpha1.RolloutPhase
-	config       *configRef // the rollout's revision
-	previous     *configRef // what rollback returns to (withdrawal when the group had none)
+	name     string
+	phase    fleetv1alpha1.RolloutPhase
+	config   *configRef // the rollout's revision
+	previous *configRef // what rollback returns to (withdrawal when the group had none)
+	// selector is the group's selector as the rollout's approvals cover it (nil: none recorded).
+	selector     *fleetv1alpha1.AgentSelector
 	fromRank     string
 	toRank       string
 	batch        int32
@@ -242,6 +244,7 @@ func (w *World) rolloutView(r *fleetv1alpha1.Rollout, current *configRef, load f
 		name:     r.Name,
 		phase:    r.Status.Phase,
 		config:   cfg,
+		selector: r.Status.GroupSelector,
 		fromRank: r.Status.CurrentBatch.FromRank,
 		toRank:   r.Status.CurrentBatch.ToRank,
 		batch:    r.Status.CurrentBatch.Number,

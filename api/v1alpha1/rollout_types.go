@@ -553,6 +553,12 @@ type RolloutStatus struct {
 	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
 	PreviousConfigHash string `json:"previousConfigHash,omitempty"`
 
+	// groupSelector is the group's selector as the rollout's approvals last covered it (or as
+	// it is, when none are asked). The sidecars offer the config, or a rollback, only to agents
+	// that match it as well as the group's own selector: a selector edit waits for approval.
+	// +optional
+	GroupSelector *AgentSelector `json:"groupSelector,omitempty"`
+
 	// groupSize is the number of agents the group matched when the revision started; the
 	// batch plan is computed from it.
 	// +optional

@@ -886,6 +886,11 @@ func (in *RolloutStatus) DeepCopyInto(out *RolloutStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.GroupSelector != nil {
+		in, out := &in.GroupSelector, &out.GroupSelector
+		*out = new(AgentSelector)
+		(*in).DeepCopyInto(*out)
+	}
 	if in.Plan != nil {
 		in, out := &in.Plan, &out.Plan
 		*out = make([]int32, len(*in))

@@ -88,10 +88,7 @@ var _ = Describe("Stored revisions", func() {
 var _ = Describe("A group's current revision", func() {
 	It("reaches no agent that a selector edit after the rollout newly selects", func() {
 		ctx := context.Background()
-		ns, token := h.Namespace("widen")
-		sc := h.StartSidecar("widen-" + ns)
-		Expect(users["alice"].Create(ctx, &fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gateways"},
-			Spec: fleetv1alpha1.AgentGroupSpec{Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"service.name": "otelcol", "env": "staging"}}}})).To(Succeed())
+		ns, token, sc := stagingGroup("widen")
 		staging := func(prefix string) *fleetsim.Fleet {
 			return harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 2, Seed: 41, UIDPrefix: prefix,
 				Default: fleetsim.Profile{Attributes: map[string]string{"env": "staging"}}})
@@ -113,3 +110,43 @@ var _ = Describe("A group's current revision", func() {
 		Consistently(received(prod, hash), never).Should(BeZero())
 	})
 })
+
+var _ = Describe("A running rollout's group", func() {
+	It("offers the config to no agent a selector edit newly selects while approvals are missing", func() {
+		ctx := context.Background()
+		ns, token, sc := stagingGroup("widen-mid")
+		// Approvals are required; batch 2 waits an hour, so the edit lands mid-rollout.
+		Expect(env.Client.Create(ctx, &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fleetv1alpha1.DefaultGatePolicyName},
+			Spec: fleetv1alpha1.GatePolicySpec{Gates: fleetv1alpha1.GateThresholds{BakeTime: &metav1.Duration{Duration: time.Hour}},
+				RequiredApprovals: &fleetv1alpha1.ApprovalRequirement{Count: 1}}})).To(Succeed())
+		harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 4, Seed: 51, UIDPrefix: "staging",
+			Default: fleetsim.Profile{Attributes: map[string]string{"env": "staging"}}})
+		prod := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 8, Seed: 52, UIDPrefix: "prod",
+			Default: fleetsim.Profile{Attributes: map[string]string{"env": "production"}}})
+		body := harness.CollectorConfig("staging-approved")
+		hash := collectorconfig.Hash([]byte(body))
+		Expect(users["alice"].Create(ctx, rollout(ns, "web", "gateways", body))).To(Succeed())
+		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(hash))
+		approve := []byte(`{"metadata":{"annotations":{"` + fleetv1alpha1.AnnotationApprove + `":"` + hash + `"}}}`)
+		Expect(users["bob"].Patch(ctx, get(ns, "web"), client.RawPatch(types.MergePatchType, approve))).To(Succeed())
+		Eventually(func() int32 { return get(ns, "web").Status.Counts.Applied }, 60*time.Second).Should(Equal(int32(2)))
+
+		// alice widens the group to production while batch 1 bakes.
+		patch := []byte(`{"spec":{"selector":{"matchAttributes":{"env":null}}}}`)
+		Expect(users["alice"].Patch(ctx, &fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gateways"}},
+			client.RawPatch(types.MergePatchType, patch))).To(Succeed())
+		Eventually(func() fleetv1alpha1.RolloutPhase { return get(ns, "web").Status.Phase }, 30*time.Second).Should(Equal(fleetv1alpha1.RolloutPaused))
+		Consistently(received(prod, hash), never).Should(BeZero())
+	})
+})
+
+// stagingGroup makes a namespace with a sidecar and, as alice, the group gateways of its
+// staging collectors.
+func stagingGroup(prefix string) (ns, token string, sc *harness.Sidecar) {
+	GinkgoHelper()
+	ns, token = h.Namespace(prefix)
+	sc = h.StartSidecar(prefix + "-" + ns)
+	Expect(users["alice"].Create(context.Background(), &fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gateways"},
+		Spec: fleetv1alpha1.AgentGroupSpec{Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"service.name": "otelcol", "env": "staging"}}}})).To(Succeed())
+	return ns, token, sc
+}
