@@ -187,9 +187,10 @@ func (a *Approvals) record(ctx context.Context, req admission.Request, annotatio
 	return admission.Patched(msg, jsonpatch.JsonPatchOperation{Operation: "add", Path: "/metadata/annotations", Value: want})
 }
 
-// notImpersonating refuses an approval by a user who may impersonate the ServiceAccount that
-// wrote what they approve: they could have written it themselves under its name (Kubernetes'
-// edit role may impersonate every ServiceAccount of its namespace).
+// notImpersonating refuses an approval by a user who could act as the ServiceAccount that
+// wrote what they approve: impersonate it, request a token for it, or run a Pod as it in its
+// namespace (Kubernetes' edit role may do all three). They could have written the change
+// themselves under its name.
 func (a *Approvals) notImpersonating(ctx context.Context, req admission.Request, author string, c approval.Change) error {
 	ns, name, ok := approval.ServiceAccount(author)
 	if !ok || author == c.User {
@@ -199,16 +200,25 @@ func (a *Approvals) notImpersonating(ctx context.Context, req admission.Request,
 	for k, v := range req.UserInfo.Extra {
 		extra[k] = authorizationv1.ExtraValue(v)
 	}
-	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, UID: req.UserInfo.UID, Extra: extra,
-		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "impersonate", Resource: "serviceaccounts", Name: name},
-	}}
-	if err := a.Reviews.Create(ctx, sar); err != nil {
-		return fmt.Errorf("cannot check whether %s may impersonate %s: %w", c.User, author, err)
-	}
-	if sar.Status.Allowed {
-		return fmt.Errorf("%s may impersonate ServiceAccount %s, which wrote revision %s of %s %s: an approval must come from someone who could not have written it",
-			c.User, author, approval.Short(orHash(c)), c.Kind, c.Name)
+	for _, how := range []struct {
+		what string
+		attr authorizationv1.ResourceAttributes
+	}{
+		{"impersonate", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "impersonate", Resource: "serviceaccounts", Name: name}},
+		{"request a token for", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "serviceaccounts", Subresource: "token", Name: name}},
+		{"run a Pod as", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "pods"}},
+	} {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: req.UserInfo.Username, Groups: req.UserInfo.Groups, UID: req.UserInfo.UID, Extra: extra,
+			ResourceAttributes: &how.attr,
+		}}
+		if err := a.Reviews.Create(ctx, sar); err != nil {
+			return fmt.Errorf("cannot check whether %s may act as %s: %w", c.User, author, err)
+		}
+		if sar.Status.Allowed {
+			return fmt.Errorf("%s may %s ServiceAccount %s, which wrote revision %s of %s %s: an approval must come from someone who could not have written it",
+				c.User, how.what, author, approval.Short(orHash(c)), c.Kind, c.Name)
+		}
 	}
 	return nil
 }

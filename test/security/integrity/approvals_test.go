@@ -101,6 +101,15 @@ var _ = Describe("Approvals", func() {
 		Eventually(func() error { return asCI.Create(ctx, production("web", body)) }, 10*time.Second).Should(Succeed())
 		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(hash))
 		Expect(approve(users["mallory"], "web", hash)).To(MatchError(ContainSubstring("mallory may impersonate ServiceAccount " + ci)))
+		// dave may not impersonate it, but may run a Pod in the namespace, which can run as it.
+		Expect(env.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pods"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}}}})).To(Succeed())
+		Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dave-pods"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "pods"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "dave"}}})).To(Succeed())
+		dave := h.Editors("dave")["dave"]
+		Eventually(func() error { return approve(dave, "web", hash) }, 10*time.Second).Should(
+			MatchError(ContainSubstring("dave may run a Pod as ServiceAccount " + ci)))
 		Consistently(received(fleet, hash), never).Should(BeZero())
 		// bob, who may not impersonate it, may approve.
 		Expect(approve(users["bob"], "web", hash)).To(Succeed())
