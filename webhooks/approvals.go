@@ -68,33 +68,46 @@ func (a *Approvals) rollout(ctx context.Context, req admission.Request) admissio
 	if err := a.decode(req, ro, old); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	hash, err := a.configHash(ctx, ro)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
 	// The approval covers the whole push decision: a change of any of it has a new author and
 	// voids the approvals of what was there before.
 	changed := req.Operation == admissionv1.Create || !equality.Semantic.DeepEqual(old.Spec.Config, ro.Spec.Config) ||
 		!equality.Semantic.DeepEqual(approval.DecisionSpec(&old.Spec), approval.DecisionSpec(&ro.Spec))
-	ps, err := approval.ReadPolicies(ctx, a.Reader, ro, a.OperatorNamespace)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
-	g, err := a.group(ctx, ro)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
 	c := approval.Change{
 		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed,
-		Hash: approval.RolloutDigest(&ro.Spec, hash, ps, g), Revision: hash,
 		Ask: ro.Annotations[fleetv1alpha1.AnnotationApprove], Kind: "Rollout", Name: ro.Name,
 	}
-	if c.Ask != "" {
-		c.Requirements = approval.Requirements(ps.All(), g)
+	if !changed && c.Ask == "" {
+		// Nothing to decide (a GitOps sync, the engine clearing an action): the record stays as
+		// it is, without reading what the digest is made of.
+		c.Hash = approval.Read(old.Annotations).ApprovedHash()
+	} else if err := a.decision(ctx, ro, &c); err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
 	}
 	return a.record(ctx, req, ro.Annotations, old.Annotations, c, func(want map[string]string) {
 		requestedBy(want, ro.Annotations, old.Annotations, req.UserInfo.Username)
 	})
+}
+
+// decision fills in what c decides about: the config's hash, the digest of the push decision,
+// and, for an approval, the rules of the policies that apply now.
+func (a *Approvals) decision(ctx context.Context, ro *fleetv1alpha1.Rollout, c *approval.Change) error {
+	hash, err := a.configHash(ctx, ro)
+	if err != nil {
+		return err
+	}
+	ps, err := approval.ReadPolicies(ctx, a.Reader, ro, a.OperatorNamespace)
+	if err != nil {
+		return err
+	}
+	g, err := a.group(ctx, ro)
+	if err != nil {
+		return err
+	}
+	c.Hash, c.Revision = approval.RolloutDigest(&ro.Spec, hash, ps, g), hash
+	if c.Ask != "" {
+		c.Requirements = approval.Requirements(ps.All(), g)
+	}
+	return nil
 }
 
 // group is ro's AgentGroup as it is now, or nil when it does not exist.
@@ -217,17 +230,10 @@ func (a *Approvals) notImpersonating(ctx context.Context, req admission.Request,
 		}
 		if sar.Status.Allowed {
 			return fmt.Errorf("%s may %s ServiceAccount %s, which wrote revision %s of %s %s: an approval must come from someone who could not have written it",
-				c.User, how.what, author, approval.Short(orHash(c)), c.Kind, c.Name)
+				c.User, how.what, author, approval.Short(c.Named()), c.Kind, c.Name)
 		}
 	}
 	return nil
-}
-
-func orHash(c approval.Change) string {
-	if c.Revision != "" {
-		return c.Revision
-	}
-	return c.Hash
 }
 
 // deletePolicy refuses to delete a policy that requires approvals: removing it loosens every

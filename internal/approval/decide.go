@@ -30,6 +30,14 @@ type Change struct {
 	Now time.Time
 }
 
+// Named is what an approval names and messages show: the Revision, else the Hash.
+func (c Change) Named() string {
+	if c.Revision != "" {
+		return c.Revision
+	}
+	return c.Hash
+}
+
 // Decide computes the record after the request from the record before it, or refuses the
 // request with a message for the user. An approval binds to the hash of what it approves: a
 // change of it drops every approval of another hash.
@@ -46,10 +54,7 @@ func Decide(old Record, c Change) (Record, error) {
 	if c.Ask == "" {
 		return rec, nil
 	}
-	rev := c.Revision
-	if rev == "" {
-		rev = c.Hash
-	}
+	rev := c.Named()
 	if !Names(c.Ask, rev) {
 		return old, fmt.Errorf("%s %s is at revision %s, not %s: review the current one and approve again", c.Kind, c.Name, Short(rev), c.Ask)
 	}

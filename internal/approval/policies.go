@@ -2,6 +2,7 @@ package approval
 
 import (
 	"context"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -78,20 +79,11 @@ func (p Policies) Push() []fleetv1alpha1.PushPolicy {
 func (p Policies) All() []*fleetv1alpha1.GatePolicy {
 	var out []*fleetv1alpha1.GatePolicy
 	for _, q := range []*fleetv1alpha1.GatePolicy{p.Named, p.NSDefault, p.Operator} {
-		if q != nil && (len(out) == 0 || !containsUID(out, q)) {
+		if q != nil && !slices.ContainsFunc(out, func(o *fleetv1alpha1.GatePolicy) bool { return o.Namespace == q.Namespace && o.Name == q.Name }) {
 			out = append(out, q)
 		}
 	}
 	return out
-}
-
-func containsUID(ps []*fleetv1alpha1.GatePolicy, p *fleetv1alpha1.GatePolicy) bool {
-	for _, q := range ps {
-		if q.UID == p.UID && q.Namespace == p.Namespace && q.Name == p.Name {
-			return true
-		}
-	}
-	return false
 }
 
 // PolicyRequirements is the approval rule a change of p is approved under: that of the spec

@@ -33,15 +33,12 @@ func TestApprovals(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
-	var err error
-	env, err = testenv.Start()
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() { Expect(env.Stop()).To(Succeed()) })
-	h = &harness.H{Env: env}
-	h.Setup()
+	h = harness.Start()
+	env = h.Env
 
 	users = h.Editors("alice", "bob")
 	bin, tokenFile := h.Operator()
+	var err error
 	plugin, err = gexec.Build("github.com/ampora-io/ampora/cmd/kubectl-ampora")
 	Expect(err).NotTo(HaveOccurred())
 	h.StartWebhookManager(bin, tokenFile, webhookConfiguration)

@@ -268,3 +268,15 @@ func (h *H) Rollout(ns, name string) *fleetv1alpha1.Rollout {
 	Expect(h.Env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, r)).To(Succeed())
 	return r
 }
+
+// Start starts the control plane for a suite (call it from BeforeSuite), stops it when the
+// suite ends, and sets up the operator namespace and ServiceAccount.
+func Start() *H {
+	GinkgoHelper()
+	env, err := testenv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { Expect(env.Stop()).To(Succeed()) })
+	h := &H{Env: env}
+	h.Setup()
+	return h
+}

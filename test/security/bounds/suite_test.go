@@ -25,11 +25,7 @@ func TestBounds(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
-	var err error
-	env, err = testenv.Start()
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() { Expect(env.Stop()).To(Succeed()) })
-	h = &harness.H{Env: env}
-	h.Setup()
+	h = harness.Start()
+	env = h.Env
 	h.StartManager()
 })

@@ -49,11 +49,8 @@ func TestDiscovery(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	logf.SetLogger(GinkgoLogr)
-	var err error
-	env, err = testenv.Start()
-	Expect(err).NotTo(HaveOccurred())
-	h = &harness.H{Env: env}
-	h.Setup()
+	h = harness.Start()
+	env = h.Env
 	built, err := gexec.Build("github.com/ampora-io/ampora/cmd/kubectl-ampora")
 	Expect(err).NotTo(HaveOccurred())
 	// Moved out of gexec's artifacts, which h.Operator cleans up when its spec ends.
@@ -61,12 +58,7 @@ var _ = BeforeSuite(func() {
 	Expect(os.Rename(built, plugin)).To(Succeed())
 })
 
-var _ = AfterSuite(func() {
-	gexec.CleanupBuildArtifacts()
-	if env != nil {
-		Expect(env.Stop()).To(Succeed())
-	}
-})
+var _ = AfterSuite(func() { gexec.CleanupBuildArtifacts() })
 
 // trap is an HTTP listener on 127.0.0.1 that records the Authorization header of every request.
 type trap struct {

@@ -30,12 +30,8 @@ func TestIntegrity(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
-	var err error
-	env, err = testenv.Start()
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() { Expect(env.Stop()).To(Succeed()) })
-	h = &harness.H{Env: env}
-	h.Setup()
+	h = harness.Start()
+	env = h.Env
 	users = h.Editors("alice", "bob")
 	bin, tokenFile := h.Operator()
 	h.StartWebhookManager(bin, tokenFile, webhookConfiguration)

@@ -26,15 +26,6 @@ func TestSidecarSecurity(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	ctrllog.SetLogger(GinkgoLogr)
-	var err error
-	env, err = testenv.Start()
-	Expect(err).NotTo(HaveOccurred())
-	h = &harness.H{Env: env}
-	h.Setup()
-})
-
-var _ = AfterSuite(func() {
-	if env != nil {
-		Expect(env.Stop()).To(Succeed())
-	}
+	h = harness.Start()
+	env = h.Env
 })
