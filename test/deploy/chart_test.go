@@ -132,7 +132,7 @@ var _ = Describe("The Helm chart", func() {
 			op := container(d, "opamp")
 			Expect(op.Args[0]).To(Equal("opamp"))
 			Expect(op.Args).To(ContainElements("--listen=:4320", "--read-api-addr=:8443",
-				"--read-api-url=http://$(POD_IP):8443", "--probe-addr=:8082", "--token-namespaces="))
+				"--read-api-url=http://$(POD_IP):8443", "--probe-addr=:8082", "--token-namespaces=", "--max-agents-per-token=50000"))
 			for _, a := range op.Args {
 				Expect(a).NotTo(HavePrefix("--tls-"))
 				Expect(a).NotTo(HavePrefix("--client-ca-file"))
@@ -291,7 +291,7 @@ var _ = Describe("The Helm chart", func() {
 			}
 			op := container(d, "opamp")
 			Expect(op.Args).To(ContainElements("--listen=:4443", "--path=/opamp", "--read-api-url=http://$(POD_IP):9443",
-				"--max-message-bytes=8388608", "--client-ca-file=/etc/ampora/client-ca/ca.crt", "--report-interval=2s"))
+				"--max-message-bytes=8388608", "--max-agents-per-token=2000", "--client-ca-file=/etc/ampora/client-ca/ca.crt", "--report-interval=2s"))
 			Expect(d.Spec.Template.Spec.Affinity).To(BeNil(), "podAntiAffinity: none")
 			Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal("ampora-sa"))
 			svc := typed[corev1.Service](find(objs, "Service", "ampora-operator-opamp"))
