@@ -39,62 +39,81 @@ func TestSessionUIDNeverChanges(t *testing.T) {
 	}
 }
 
-func TestDuplicateUID(t *testing.T) {
+// A UID another principal holds (an open session of the same token, another token of the
+// namespace, another namespace; live or not) is never given to a newcomer, and never denied it
+// either: the newcomer is served under a new UID and told to adopt it, the holder's record is
+// left alone, so nobody can take over an agent's record nor squat its UID to keep it out.
+func TestTakenUIDReassigned(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		other  func(g *enrollment) *enrollment // the newcomer's grant
+		close  bool                            // the holder's session ends first
+		reason string
+	}{
+		{"duplicate of an open session of the same token", func(g *enrollment) *enrollment { return g }, false, reassignedDuplicate},
+		{"another token of the namespace, holder connected", func(*enrollment) *enrollment { return &enrollment{namespace: testNamespace} }, false, reassignedDuplicate},
+		{"another token of the namespace, holder gone", func(*enrollment) *enrollment { return &enrollment{namespace: testNamespace} }, true, reassignedToken},
+		{"another namespace, holder connected", func(*enrollment) *enrollment { return &enrollment{namespace: "staging"} }, false, reassignedNamespace},
+		{"another namespace, holder gone", func(*enrollment) *enrollment { return &enrollment{namespace: "staging"} }, true, reassignedNamespace},
+	} {
+		for _, transport := range []string{transportWS, transportHTTP} {
+			t.Run(tc.name+"/"+transport, func(t *testing.T) {
+				s, _ := newTestServer(t)
+				g := &enrollment{namespace: testNamespace}
+				uid := testUID(1)
+				holder, holderConn := grantSession(s, g)
+				holder.onMessage(context.Background(), holderConn, describe(uid, 0, capsFull))
+				if tc.close {
+					holder.onClose(holderConn)
+				}
+				other := tc.other(g)
+				sess, conn := &session{srv: s, namespace: other.namespace, transport: transport, token: other}, &fakeConn{}
+				if transport == transportWS {
+					sess, conn = grantSession(s, other)
+				}
+				r := sess.onMessage(context.Background(), conn, withStatus(describe(uid, 0, capsFull), "bb", applied))
+				newUID := r.GetAgentIdentification().GetNewInstanceUid()
+				if r.ErrorResponse != nil || len(newUID) != 16 || sess.closeAfterReply {
+					t.Fatalf("reply %v (closed %v), want it served under a new instance UID", r, sess.closeAfterReply)
+				}
+				a, _ := agentCopy(s, uid)
+				if a.StatusHash != "" || a.token != g || a.Namespace != testNamespace || a.Connected == tc.close {
+					t.Errorf("the holder's record was touched: %+v", a)
+				}
+				if n, ok := agentCopy(s, newUID); !ok || n.StatusHash != "bb" || n.token != other || n.Namespace != other.namespace {
+					t.Errorf("the newcomer's report is not under its new UID: %+v", n)
+				}
+				if transport == transportWS {
+					// A message sent with the old UID before the agent read the reply is told again.
+					if r := sess.onMessage(context.Background(), conn, heartbeat(uid, 1)); string(r.GetAgentIdentification().GetNewInstanceUid()) != string(newUID) {
+						t.Errorf("old UID on the reassigned session: %v", r)
+					}
+				}
+				if got := counterValue(t, s.metrics.uidsReassigned.WithLabelValues(tc.reason)); got != 1 {
+					t.Errorf("reassigned{reason=%s} = %v, want 1", tc.reason, got)
+				}
+			})
+		}
+	}
+}
+
+// Once the token an agent is bound to is revoked, another token of the namespace resumes the
+// agent under its UID (the rotation's last step).
+func TestRevokedTokensAgentResumed(t *testing.T) {
 	s, _ := newTestServer(t)
 	g := &enrollment{namespace: testNamespace}
 	other := &enrollment{namespace: testNamespace}
 	uid := testUID(1)
 	first, firstConn := grantSession(s, g)
 	first.onMessage(context.Background(), firstConn, describe(uid, 0, capsFull))
-
-	// Another token of the namespace: refused, whatever the transport.
-	intruder, intruderConn := grantSession(s, other)
-	if r := intruder.onMessage(context.Background(), intruderConn, describe(uid, 0, capsFull)); errMessage(r) == "" || !intruder.closeAfterReply {
-		t.Errorf("another token's session was served: %v", r)
-	}
-	poll := &session{srv: s, namespace: testNamespace, transport: transportHTTP, token: other}
-	if r := poll.onMessage(context.Background(), &fakeConn{}, describe(uid, 0, capsFull)); errMessage(r) == "" {
-		t.Errorf("another token's poll was served: %v", r)
-	}
-
-	// The same token while the first session is open: a new UID, the old record untouched.
-	dup, dupConn := grantSession(s, g)
-	r := dup.onMessage(context.Background(), dupConn, withStatus(describe(uid, 0, capsFull), "bb", applied))
-	newUID := r.GetAgentIdentification().GetNewInstanceUid()
-	if r.ErrorResponse != nil || len(newUID) != 16 {
-		t.Fatalf("duplicate: reply %v, want a new instance UID", r)
-	}
-	if a, _ := agentCopy(s, uid); a.conn != firstConn || a.StatusHash != "" || a.token != g {
-		t.Errorf("the first session's record was touched: %+v", a)
-	}
-	if a, ok := agentCopy(s, newUID); !ok || a.conn != dupConn || a.StatusHash != "bb" {
-		t.Errorf("the duplicate's report is not under its new UID: %+v", a)
-	}
-	// A message sent with the old UID before the agent read the reply is told again.
-	if r := dup.onMessage(context.Background(), dupConn, heartbeat(uid, 1)); string(r.GetAgentIdentification().GetNewInstanceUid()) != string(newUID) {
-		t.Errorf("old UID on the reassigned session: %v", r)
-	}
-	if got := counterValue(t, s.metrics.uidsReassigned); got != 1 {
-		t.Errorf("reassigned = %v, want 1", got)
-	}
-	if n := g.agents.Load(); n != 2 {
-		t.Errorf("token holds %d agents, want 2", n)
-	}
-
-	// Closed, the agent's record is still bound to its token: another token is refused it,
-	// until the token is revoked.
 	first.onClose(firstConn)
-	late, lateConn := grantSession(s, other)
-	if r := late.onMessage(context.Background(), lateConn, heartbeat(uid, 1)); errMessage(r) != "instance_uid is bound to another session or enrollment token" {
-		t.Errorf("another token resumed a disconnected agent: %v", r)
-	}
 	g.revoked.Store(true)
 	resumed, resumedConn := grantSession(s, other)
-	if r := resumed.onMessage(context.Background(), resumedConn, heartbeat(uid, 1)); r.ErrorResponse != nil {
+	if r := resumed.onMessage(context.Background(), resumedConn, heartbeat(uid, 1)); r.ErrorResponse != nil || r.AgentIdentification != nil {
 		t.Errorf("another token of the namespace could not resume after the revocation: %v", r)
 	}
-	if a, _ := agentCopy(s, uid); a.token != other || other.agents.Load() != 1 {
-		t.Errorf("resumed agent bound to %v, token holds %d", a.token, other.agents.Load())
+	if a, _ := agentCopy(s, uid); a.token != other || other.agents.Load() != 1 || g.agents.Load() != 0 {
+		t.Errorf("resumed agent bound to %v, tokens hold %d and %d", a.token, other.agents.Load(), g.agents.Load())
 	}
 }
 

@@ -14,7 +14,7 @@ type metrics struct {
 	messages       *prometheus.CounterVec
 	rejected       *prometheus.CounterVec
 	agentsRefused  *prometheus.CounterVec
-	uidsReassigned prometheus.Counter
+	uidsReassigned *prometheus.CounterVec
 	policyDenied   *prometheus.CounterVec
 	agentsByState  *prometheus.GaugeVec
 	statusWrites   *prometheus.CounterVec
@@ -59,16 +59,16 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		}, []string{"type"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ampora_opamp_rejected_connections_total",
-			Help: "Connections, sessions and messages refused or cut off, by reason (unauthenticated, invalid_token, token_revoked, namespace_mismatch, overloaded, connection_limit, timeout, too_large).",
+			Help: "Connections, sessions and messages refused or cut off, by reason (unauthenticated, invalid_token, token_revoked, overloaded, connection_limit, timeout, too_large).",
 		}, []string{"reason"}),
 		agentsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ampora_opamp_agents_refused_total",
-			Help: "Agent messages refused for their instance UID, by reason (agent_limit, uid_bound, uid_changed); WebSocket sessions are closed.",
+			Help: "Agent messages refused for their instance UID, by reason (agent_limit, uid_changed, uid_bound); WebSocket sessions are closed.",
 		}, []string{"reason"}),
-		uidsReassigned: prometheus.NewCounter(prometheus.CounterOpts{
+		uidsReassigned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ampora_opamp_instance_uids_reassigned_total",
-			Help: "Duplicate agents (their instance UID held by another open session of the same token) told to adopt a new instance UID.",
-		}),
+			Help: "Agents told to adopt a new instance UID because another principal holds theirs, by reason (duplicate: an open session holds it; token: it is bound to another enrollment token of the namespace; namespace: it is enrolled in another namespace).",
+		}, []string{"reason"}),
 		policyDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ampora_policy_denied_total",
 			Help: "Pushes denied by a push policy, by policy name; counted once per agent and revision.",
@@ -84,5 +84,8 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 	}
 	reg.MustRegister(m.connected, m.registryAgents, m.openConns, m.applyDuration, m.dispatchLocal, m.dispatchFwd,
 		m.dispatchNoSess, m.messages, m.rejected, m.agentsRefused, m.uidsReassigned, m.policyDenied, m.agentsByState, m.statusWrites)
+	for _, reason := range []string{reassignedDuplicate, reassignedToken, reassignedNamespace} {
+		m.uidsReassigned.WithLabelValues(reason) // at 0 from the start, so that a rate has a base
+	}
 	return m
 }

@@ -246,13 +246,11 @@ const (
 	refusedAgentLimit = "agent_limit"
 	refusedUIDBound   = "uid_bound"
 	refusedUIDChanged = "uid_changed"
-	// refusedNamespace counts in ampora_opamp_rejected_connections_total, as it always did.
-	refusedNamespace = "namespace_mismatch"
 )
 
 // refuse answers a message with BAD_REQUEST and the reason, touching no record. A WebSocket
-// session is then closed (but for a namespace mismatch, which leaves it open as before): it is
-// bound to no UID or to another one, so nothing it sends can be served.
+// session is then closed: it is bound to no UID or to another one, so nothing it sends can be
+// served.
 func (sess *session) refuse(reply *protobufs.ServerToAgent, reason, uid string) *protobufs.ServerToAgent {
 	s := sess.srv
 	var text string
@@ -263,15 +261,9 @@ func (sess *session) refuse(reply *protobufs.ServerToAgent, reason, uid string) 
 		text = "instance_uid is bound to another session or enrollment token"
 	case refusedUIDChanged:
 		text = "instance_uid changed on this session"
-	case refusedNamespace:
-		text = "instance_uid is enrolled in another namespace"
 	}
-	if reason == refusedNamespace {
-		s.metrics.rejected.WithLabelValues(reason).Inc()
-	} else {
-		s.metrics.agentsRefused.WithLabelValues(reason).Inc()
-		sess.closeAfterReply = sess.transport == transportWS
-	}
+	s.metrics.agentsRefused.WithLabelValues(reason).Inc()
+	sess.closeAfterReply = sess.transport == transportWS
 	s.log.Info("agent refused", "reason", reason, "namespace", sess.namespace, "instanceUID", uid,
 		"transport", sess.transport, "sessionUID", sess.uid)
 	return &protobufs.ServerToAgent{InstanceUid: reply.InstanceUid, ErrorResponse: &protobufs.ServerErrorResponse{
@@ -288,7 +280,7 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 	now := s.clock.Now()
 	view := s.world.View(sess.namespace)
 	refusal := ""
-	duplicate := false
+	reassignFor := "" // why the UID is taken: the newcomer is served under a new one
 	var send bool
 	s.registry.Claim(uid, func(a *Agent) bool {
 		switch {
@@ -303,21 +295,19 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 				reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)
 			}
 		case a.Namespace != sess.namespace:
-			refusal = refusedNamespace
+			// Enrolled in another namespace: the record is left alone, and the newcomer, whoever
+			// was first, still gets served under a UID of its own (no one can squat a UID).
+			reassignFor, refusal = takenBy(mayReassign, reassignedNamespace)
 			return true
 		case sess.uid != uid && a.Connected && a.conn != nil:
 			// Another open WebSocket session holds the UID: it keeps it.
-			if a.token == sess.token && mayReassign {
-				duplicate = true
-			} else {
-				refusal = refusedUIDBound
-			}
+			reassignFor, refusal = takenBy(mayReassign, reassignedDuplicate)
 			return true
 		case a.token != sess.token:
 			// Bound to another token; once that one is revoked, another token of the namespace
 			// may resume the agent (the rotation's last step).
 			if !a.token.Revoked() {
-				refusal = refusedUIDBound
+				reassignFor, refusal = takenBy(mayReassign, reassignedToken)
 				return true
 			}
 			if !sess.token.reserve(s.opts.MaxAgentsPerToken) {
@@ -366,8 +356,8 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 	if refusal != "" {
 		return sess.refuse(reply, refusal, uid)
 	}
-	if duplicate {
-		return sess.reassign(conn, msg, uid, reply)
+	if reassignFor != "" {
+		return sess.reassign(conn, msg, uid, reassignFor, reply)
 	}
 	if send {
 		s.metrics.dispatchLocal.Inc()
@@ -375,20 +365,36 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 	return reply
 }
 
-// reassign serves a duplicate agent (its UID is held by another open session of the same
-// token: a cloned VM, a bad UID generator, or a reconnect the server has not seen the old
-// session of end yet) under a new UID, and tells it to adopt that UID, as the OpAMP spec
-// recommends. The other session's record is left alone.
-func (sess *session) reassign(conn types.Connection, msg *protobufs.AgentToServer, uid string, reply *protobufs.ServerToAgent) *protobufs.ServerToAgent {
+// Why a newcomer's UID was taken: ampora_opamp_instance_uids_reassigned_total{reason}.
+const (
+	reassignedDuplicate = "duplicate" // an open session holds it
+	reassignedToken     = "token"     // it is bound to another enrollment token of the namespace
+	reassignedNamespace = "namespace" // it is enrolled in another namespace
+)
+
+// takenBy is what becomes of a message whose UID another principal holds: served under a new
+// UID (reason) when the session may be given one, refused otherwise (a new UID already taken).
+func takenBy(mayReassign bool, reason string) (string, string) {
+	if mayReassign {
+		return reason, ""
+	}
+	return "", refusedUIDBound
+}
+
+// reassign serves an agent whose UID another principal holds (a cloned VM, a bad UID
+// generator, a reconnect the server has not seen the old session of end yet, or someone
+// squatting the UID) under a new UID, and tells it to adopt that UID, as the OpAMP spec
+// recommends for duplicates. The holder's record is left alone, whoever came first.
+func (sess *session) reassign(conn types.Connection, msg *protobufs.AgentToServer, uid, reason string, reply *protobufs.ServerToAgent) *protobufs.ServerToAgent {
 	s := sess.srv
 	id, err := uuid.NewV7()
 	if err != nil {
 		return sess.refuse(reply, refusedUIDBound, uid)
 	}
 	newUID := UIDString(id[:])
-	s.metrics.uidsReassigned.Inc()
-	s.log.Info("duplicate instance UID: agent given a new one", "namespace", sess.namespace,
-		"instanceUID", uid, "newInstanceUID", newUID, "transport", sess.transport)
+	s.metrics.uidsReassigned.WithLabelValues(reason).Inc()
+	s.log.Info("instance UID held by another principal: agent given a new one", "reason", reason,
+		"namespace", sess.namespace, "instanceUID", uid, "newInstanceUID", newUID, "transport", sess.transport)
 	out := sess.handle(conn, msg, newUID, reply, false)
 	if out.ErrorResponse == nil {
 		sess.replaced, sess.newUID = uid, id[:]

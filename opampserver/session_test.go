@@ -143,9 +143,9 @@ func TestOnMessage(t *testing.T) {
 			{name: "17 bytes", msg: describe(append(testUID(1), 1), 0, capsFull), err: badRequest},
 			{name: "empty", msg: describe(nil, 0, capsFull), err: badRequest, check: registered(0)},
 		}},
-		{"a UID enrolled in another namespace is refused and left alone", []step{
+		{"a UID enrolled in another namespace is left alone, the newcomer served under a new one", []step{
 			{name: "enrolled", msg: describe(uid, 0, capsFull), offer: true},
-			{name: "other namespace", session: 1, ns: "staging", advance: time.Minute, err: badRequest,
+			{name: "other namespace", session: 1, ns: "staging", advance: time.Minute,
 				msg: &protobufs.AgentToServer{InstanceUid: uid, SequenceNum: 9, Capabilities: capsReadOnly,
 					AgentDescription:   &protobufs.AgentDescription{IdentifyingAttributes: []*protobufs.KeyValue{strAttr("service.name", "intruder")}},
 					RemoteConfigStatus: &protobufs.RemoteConfigStatus{Status: failed, ErrorMessage: "x"},
@@ -157,8 +157,12 @@ func TestOnMessage(t *testing.T) {
 						a.Status != 0 || a.connSeq != 1 {
 						t.Errorf("agent modified: %+v", a)
 					}
-					if got := counterValue(t, s.metrics.rejected.WithLabelValues("namespace_mismatch")); got != 1 {
-						t.Errorf("namespace_mismatch rejections = %v, want 1", got)
+					newUID := reply.GetAgentIdentification().GetNewInstanceUid()
+					if n, ok := agentCopy(s, newUID); !ok || n.Namespace != "staging" || n.ServiceName() != "intruder" {
+						t.Errorf("the newcomer is not served under its new UID: %+v", n)
+					}
+					if got := counterValue(t, s.metrics.uidsReassigned.WithLabelValues(reassignedNamespace)); got != 1 {
+						t.Errorf("reassigned{reason=namespace} = %v, want 1", got)
 					}
 				}},
 			{name: "own namespace carries on, its offer due again", msg: heartbeat(uid, 1), offer: true},

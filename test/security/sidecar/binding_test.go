@@ -14,10 +14,20 @@ import (
 	"github.com/ampora-io/ampora/test/harness"
 )
 
-const refused = "ampora_opamp_agents_refused_total"
+const (
+	refused    = "ampora_opamp_agents_refused_total"
+	reassigned = "ampora_opamp_instance_uids_reassigned_total"
+)
 
 // forgedHash is the config hash an attacker reports APPLIED for, in another agent's name.
 var forgedHash = []byte("0123456789abcdef0123456789abcdef")
+
+// describedApplied is a full description that also reports APPLIED for forgedHash.
+func describedApplied(uid []byte, seq uint64) *protobufs.AgentToServer {
+	m := describe(uid, seq)
+	m.RemoteConfigStatus = applied(uid, seq, forgedHash).RemoteConfigStatus
+	return m
+}
 
 var _ = Describe("instance UID binding", func() {
 	BeforeEach(func() { h.Setup() })
@@ -47,39 +57,77 @@ var _ = Describe("instance UID binding", func() {
 		Expect(victim.send(&protobufs.AgentToServer{InstanceUid: victimUID, SequenceNum: 1}).ErrorResponse).To(BeNil())
 	})
 
-	It("refuses a live agent's instance_uid to a session or poll of another token or namespace, and leaves its record alone", func() {
+	It("serves a session or poll of another token or namespace that presents an agent's instance_uid under a new UID, and leaves the agent's record alone", func() {
 		ns, token := tenant("uid-other-token")
 		other := secondToken(ns)
-		_, foreign := tenant("uid-other-ns")
+		foreignNS, foreign := tenant("uid-other-ns")
 		sc, reg := replica("uid-other-token-0")
 		victimUID := newUID()
 		victim := dialWS(sc, token)
 		Expect(victim.send(describe(victimUID, 0)).ErrorResponse).To(BeNil())
+		// servedElsewhere: the reply tells the sender to adopt a new UID, and what it reported
+		// is recorded under that UID, in the sender's own namespace.
+		servedElsewhere := func(r *protobufs.ServerToAgent, senderNS string) {
+			GinkgoHelper()
+			Expect(r.GetErrorResponse()).To(BeNil())
+			newUID := r.GetAgentIdentification().GetNewInstanceUid()
+			Expect(newUID).To(HaveLen(16))
+			Expect(agents(sc, senderNS)).To(HaveKeyWithValue(uidString(newUID), HaveField("StatusHash", Not(BeEmpty()))))
+		}
 
-		By("a WebSocket session of another token of the namespace")
+		By("a WebSocket session of another token of the namespace, reporting APPLIED in the victim's name")
 		ws := dialWS(sc, other)
-		reply := ws.send(applied(victimUID, 1, forgedHash))
-		Expect(reply.GetErrorResponse().GetErrorMessage()).To(Equal("instance_uid is bound to another session or enrollment token"))
-		Expect(ws.closedByServer()).To(BeTrue())
+		servedElsewhere(ws.send(describedApplied(victimUID, 1)), ns)
 
 		By("plain-HTTP polls of another token, then of another namespace")
-		code, r := poll(sc, other, applied(victimUID, 1, forgedHash))
+		code, r := poll(sc, other, describedApplied(victimUID, 1))
 		Expect(code).To(Equal(http.StatusOK))
-		Expect(r.GetErrorResponse().GetErrorMessage()).To(Equal("instance_uid is bound to another session or enrollment token"))
-		code, r = poll(sc, foreign, applied(victimUID, 1, forgedHash))
+		servedElsewhere(r, ns)
+		code, r = poll(sc, foreign, describedApplied(victimUID, 1))
 		Expect(code).To(Equal(http.StatusOK))
-		Expect(r.GetErrorResponse().GetErrorMessage()).To(Equal("instance_uid is enrolled in another namespace"))
+		servedElsewhere(r, foreignNS)
 
 		By("after the victim disconnects, its UID stays bound to its token")
 		victim.send(&protobufs.AgentToServer{InstanceUid: victimUID, SequenceNum: 1, AgentDisconnect: &protobufs.AgentDisconnect{}})
-		code, r = poll(sc, other, applied(victimUID, 2, forgedHash))
+		code, r = poll(sc, other, describedApplied(victimUID, 2))
 		Expect(code).To(Equal(http.StatusOK))
-		Expect(r.GetErrorResponse()).NotTo(BeNil())
+		servedElsewhere(r, ns)
 
 		v := agents(sc, ns)[uidString(victimUID)]
 		Expect(v.StatusHash).To(BeEmpty(), "another principal reported for the victim")
 		Expect(v.Transport).To(Equal("ws"))
-		Expect(metric(reg, refused, "reason", "uid_bound")).To(Equal(3.0))
+		Expect(agents(sc, foreignNS)).NotTo(HaveKey(uidString(victimUID)))
+		Expect(metric(reg, reassigned, "reason", "duplicate")).To(Equal(2.0))
+		Expect(metric(reg, reassigned, "reason", "namespace")).To(Equal(1.0))
+		Expect(metric(reg, reassigned, "reason", "token")).To(Equal(1.0))
+		Expect(metric(reg, refused, "reason", "uid_bound")).To(BeZero())
+	})
+
+	It("lets no token holder squat another namespace's agent UID: the agent, coming second, is served under a new UID", func() {
+		ns, token := tenant("uid-squat")
+		_, squatter := tenant("uid-squat-attacker")
+		sc, reg := replica("uid-squat-0")
+		victimUID := newUID() // known to the attacker (it is in the agent's own files and logs)
+		By("the attacker enrols the UID first, over WebSocket and keeps the session open")
+		squat := dialWS(sc, squatter)
+		Expect(squat.send(describe(victimUID, 0)).ErrorResponse).To(BeNil())
+
+		By("the real agent connects with its UID, adopts the one it is given, and reports under it")
+		agent := dialWS(sc, token)
+		r := agent.send(describe(victimUID, 0))
+		Expect(r.GetErrorResponse()).To(BeNil(), "the agent was kept out")
+		newUID := r.GetAgentIdentification().GetNewInstanceUid()
+		Expect(newUID).To(HaveLen(16))
+		Expect(agent.send(describe(newUID, 1)).ErrorResponse).To(BeNil())
+		Expect(agents(sc, ns)).To(HaveKeyWithValue(uidString(newUID), HaveField("Connected", BeTrue())))
+		Expect(agents(sc, ns)).NotTo(HaveKey(uidString(victimUID)))
+
+		By("over plain HTTP too")
+		code, pr := poll(sc, token, describe(victimUID, 0))
+		Expect(code).To(Equal(http.StatusOK))
+		Expect(pr.GetErrorResponse()).To(BeNil())
+		Expect(pr.GetAgentIdentification().GetNewInstanceUid()).To(HaveLen(16))
+		Expect(metric(reg, reassigned, "reason", "namespace")).To(Equal(2.0))
 	})
 
 	It("gives a second agent of the same token that presents a live agent's UID a new one (OpAMP's duplicate instance_uid rule), and keeps the first", func() {
@@ -95,7 +143,7 @@ var _ = Describe("instance UID binding", func() {
 		DeferCleanup(clone.Stop)
 		Expect(clone.Agents[0].UID.String()).To(Equal(uid))
 		Eventually(func() int { return len(agents(sc, ns)) }, 10*time.Second).Should(Equal(2), "the clone took over the first agent's record")
-		Expect(metric(reg, "ampora_opamp_instance_uids_reassigned_total")).To(Equal(1.0))
+		Expect(metric(reg, reassigned, "reason", "duplicate")).To(Equal(1.0))
 		Expect(agents(sc, ns)).To(HaveKeyWithValue(uid, HaveField("Connected", BeTrue())))
 
 		By("the clone's session ending leaves the first agent connected")
