@@ -26,6 +26,8 @@ import (
 type GatePolicyReconciler struct {
 	Client client.Client
 	Events *Events
+	// ApprovalKey checks that the approvals webhook sealed a policy's approval record.
+	ApprovalKey approval.Key
 }
 
 // SetupWithManager registers the reconciler; a Rollout's change updates its policy's count.
@@ -76,7 +78,7 @@ func (r *GatePolicyReconciler) decide(p *fleetv1alpha1.GatePolicy) {
 	st := &p.Status
 	before := st.PendingChange
 	adopted := st.ApprovedSpec != nil && !equality.Semantic.DeepEqual(*st.ApprovedSpec, p.Spec)
-	rec := approval.Read(p.Annotations)
+	rec, _ := r.ApprovalKey.ReadSealed(p.Annotations, approval.PolicySubject(p))
 	st.ApprovedSpec, st.PendingChange = policyInForce(p, rec, gates.Defaults())
 	st.ObservedGeneration = p.Generation
 	set := func(t string, s metav1.ConditionStatus, reason, msg string) {

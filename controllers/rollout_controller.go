@@ -47,6 +47,8 @@ type RolloutReconciler struct {
 	Clock    clock.Clock
 	// OperatorNamespace holds the operator's default GatePolicy (named "default").
 	OperatorNamespace string
+	// ApprovalKey checks that the approvals webhook sealed a Rollout's approval record.
+	ApprovalKey approval.Key
 
 	// denied remembers the PushDenied Events recorded, so that each is recorded once.
 	denied sync.Map

@@ -408,7 +408,8 @@ func (r *RolloutReconciler) approve(_ context.Context, s *scope) error {
 		return nil
 	}
 	prev := st.Approvals
-	st.Approvals = approvalsFor(s.policies.All(), s.group, approval.Read(ro.Annotations), approval.RolloutDigest(&ro.Spec, st.ConfigHash, s.policies, s.group))
+	rec, _ := r.ApprovalKey.ReadSealed(ro.Annotations, approval.RolloutSubject(ro))
+	st.Approvals = approvalsFor(s.policies.All(), s.group, rec, approval.RolloutDigest(&ro.Spec, st.ConfigHash, s.policies, s.group))
 	setApproved(ro, st.Approvals)
 	if st.Approvals == nil {
 		liftApprovalHold(st)

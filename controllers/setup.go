@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ampora-io/ampora/internal/approval"
 	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/internal/revision"
 	"github.com/ampora-io/ampora/opampserver"
@@ -35,6 +36,9 @@ func CacheOptions(operatorNamespace string) cache.Options {
 type Options struct {
 	// OperatorNamespace holds the sidecars' Leases and the operator's default GatePolicy.
 	OperatorNamespace string
+	// ApprovalKey checks the seals of approval records: a record the webhook did not seal
+	// counts no author and no approval.
+	ApprovalKey approval.Key
 	// SidecarToken returns the bearer token for the sidecars' read API.
 	SidecarToken func() (string, error)
 	// ReplicaAddressCheck (readapi.AddressCheckPod when empty, or AddressCheckNone) and
@@ -53,11 +57,11 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Check: readapi.AddressCheck{Mode: o.ReplicaAddressCheck, ServiceAccounts: o.ReplicaServiceAccounts}}
 	events := &Events{Recorder: mgr.GetEventRecorder("ampora-manager")}
 	if err := (&RolloutReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Replicas: replicas, Events: events, Clock: o.Clock,
-		OperatorNamespace: o.OperatorNamespace}).SetupWithManager(mgr); err != nil {
+		OperatorNamespace: o.OperatorNamespace, ApprovalKey: o.ApprovalKey}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&AgentGroupReconciler{Client: mgr.GetClient(), Replicas: replicas, Clock: o.Clock}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	return (&GatePolicyReconciler{Client: mgr.GetClient(), Events: events}).SetupWithManager(mgr)
+	return (&GatePolicyReconciler{Client: mgr.GetClient(), Events: events, ApprovalKey: o.ApprovalKey}).SetupWithManager(mgr)
 }

@@ -41,11 +41,13 @@ type Approvals struct {
 	Decoder admission.Decoder
 	// OperatorNamespace holds the operator's default GatePolicy.
 	OperatorNamespace string
+	// Key seals what the webhook records; a record it did not seal is not read.
+	Key approval.Key
 }
 
 // New returns the handler for a scheme that knows Ampora's kinds.
-func New(c client.Client, scheme *runtime.Scheme, clk clock.Clock, operatorNamespace string) *Approvals {
-	return &Approvals{Reader: c, Reviews: c, Clock: clk, Decoder: admission.NewDecoder(scheme), OperatorNamespace: operatorNamespace}
+func New(c client.Client, scheme *runtime.Scheme, clk clock.Clock, operatorNamespace string, key approval.Key) *Approvals {
+	return &Approvals{Reader: c, Reviews: c, Clock: clk, Decoder: admission.NewDecoder(scheme), OperatorNamespace: operatorNamespace, Key: key}
 }
 
 // Handle records the author of a changed config or spec and the approver of an approval, or
@@ -76,14 +78,16 @@ func (a *Approvals) rollout(ctx context.Context, req admission.Request) admissio
 		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed,
 		Ask: ro.Annotations[fleetv1alpha1.AnnotationApprove], Kind: "Rollout", Name: ro.Name,
 	}
+	subjects := [2]approval.Subject{approval.RolloutSubject(ro), approval.RolloutSubject(old)}
 	if !changed && c.Ask == "" {
 		// Nothing to decide (a GitOps sync, the engine clearing an action): the record stays as
 		// it is, without reading what the digest is made of.
-		c.Hash = approval.Read(old.Annotations).ApprovedHash()
+		rec, _ := a.Key.ReadSealed(old.Annotations, subjects[1])
+		c.Hash = rec.ApprovedHash()
 	} else if err := a.decision(ctx, ro, &c); err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
-	return a.record(ctx, req, ro.Annotations, old.Annotations, c, func(want map[string]string) {
+	return a.record(ctx, req, ro.Annotations, old.Annotations, subjects, c, func(want map[string]string) {
 		requestedBy(want, ro.Annotations, old.Annotations, req.UserInfo.Username)
 	})
 }
@@ -149,7 +153,7 @@ func (a *Approvals) policy(ctx context.Context, req admission.Request) admission
 	if req.Operation == admissionv1.Create {
 		in = p
 	}
-	return a.record(ctx, req, p.Annotations, old.Annotations, approval.Change{
+	return a.record(ctx, req, p.Annotations, old.Annotations, [2]approval.Subject{approval.PolicySubject(p), approval.PolicySubject(old)}, approval.Change{
 		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed, Hash: approval.SpecHash(&p.Spec),
 		Ask: p.Annotations[fleetv1alpha1.AnnotationApprove], Kind: "GatePolicy", Name: p.Name,
 		Requirements: approval.PolicyRequirements(in),
@@ -167,11 +171,17 @@ func (a *Approvals) decode(req admission.Request, obj, old runtime.Object) error
 	return nil
 }
 
-// record decides and answers with a patch that sets the recorded annotations, whatever the
-// request put there, and removes the approve request.
-func (a *Approvals) record(ctx context.Context, req admission.Request, annotations, oldAnnotations map[string]string, c approval.Change, fix ...func(want map[string]string)) admission.Response {
+// record decides and answers with a patch that sets the recorded annotations, sealed,
+// whatever the request put there, and removes the approve request. subjects are the object's
+// after and before the request. A stored record the webhook did not seal (written while it
+// was bypassed, or copied from another object) is dropped, and nothing can be approved until a
+// change of the spec records an author again.
+func (a *Approvals) record(ctx context.Context, req admission.Request, annotations, oldAnnotations map[string]string, subjects [2]approval.Subject, c approval.Change, fix ...func(want map[string]string)) admission.Response {
 	c.Now = a.Clock.Now()
-	old := approval.Read(oldAnnotations)
+	old, sealed := a.Key.ReadSealed(oldAnnotations, subjects[1])
+	if c.Ask != "" && !sealed && req.Operation == admissionv1.Update && !c.Changed {
+		return admission.Denied(fmt.Sprintf("%s %s has no author recorded by the approvals webhook (it was created or changed while the webhook was bypassed, or its record was written by hand): change its spec to record one, then approve", c.Kind, c.Name))
+	}
 	if c.Ask != "" {
 		if err := a.notImpersonating(ctx, req, old.AuthorOf(c.Hash), c); err != nil {
 			return admission.Denied(err.Error())
@@ -186,7 +196,7 @@ func (a *Approvals) record(ctx context.Context, req admission.Request, annotatio
 		want[k] = v
 	}
 	delete(want, fleetv1alpha1.AnnotationApprove)
-	want = rec.Write(want)
+	want = a.Key.Seal(rec.Write(want), subjects[0])
 	for _, f := range fix {
 		f(want)
 	}

@@ -465,6 +465,9 @@ const (
 	AnnotationAuthor = "fleet.ampora.io/author"
 	// AnnotationApprovals records, as JSON, the approvals of the current config (spec).
 	AnnotationApprovals = "fleet.ampora.io/approvals"
+	// AnnotationSeal seals AnnotationAuthor and AnnotationApprovals to the object and its
+	// spec, with a key only the manager holds: a record without a valid seal does not count.
+	AnnotationSeal = "fleet.ampora.io/seal"
 )
 
 // ApprovalStatus says what approvals a Rollout needs before it pushes, and has.

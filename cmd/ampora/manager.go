@@ -10,11 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -22,6 +24,8 @@ import (
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/controllers"
+	"github.com/ampora-io/ampora/internal/approval"
+	"github.com/ampora-io/ampora/webhooks"
 )
 
 // LeaderElectionID names the Lease the managers compete for.
@@ -32,9 +36,9 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		metricsAddr, probeAddr, namespace, tokenFile string
-		leaderElect                                  bool
-		leaseDuration, renewDeadline, retryPeriod    time.Duration
+		metricsAddr, probeAddr, namespace, tokenFile, keySecret string
+		leaderElect                                             bool
+		leaseDuration, renewDeadline, retryPeriod               time.Duration
 	)
 	fs.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of /metrics (0 turns it off)")
 	fs.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
@@ -43,6 +47,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&leaseDuration, "leader-elect-lease-duration", 30*time.Second, "how long a leader's Lease lasts without renewal")
 	fs.DurationVar(&renewDeadline, "leader-elect-renew-deadline", 20*time.Second, "how long the leader keeps trying to renew before it steps down")
 	fs.DurationVar(&retryPeriod, "leader-elect-retry-period", 5*time.Second, "how often candidates try to take the Lease")
+	fs.StringVar(&keySecret, "approval-key-secret", webhooks.DefaultKeySecret, "Secret in the operator namespace that holds the key sealing approval records, made by the first replica")
 	fs.StringVar(&tokenFile, "sidecar-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "bearer token presented to the sidecars' read API")
 	var addr replicaAddressFlags
 	addr.bind(fs)
@@ -70,8 +75,11 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	f := managerFlags{metricsAddr: metricsAddr, probeAddr: probeAddr, namespace: namespace, tokenFile: tokenFile,
 		leaderElect: leaderElect, leaseDuration: leaseDuration, renewDeadline: renewDeadline, retryPeriod: retryPeriod,
 		addressCheck: check, replicaServiceAccounts: sas}
+	if f.approvalKey, err = loadApprovalKey(ctx, cfg, namespace, keySecret, log); err != nil {
+		return err
+	}
 	// The webhook serves on every replica, through step-downs and campaigns alike.
-	if f.webhookReady, err = wf.startWebhook(ctx, cfg, scheme(), namespace, log.WithName("webhook")); err != nil {
+	if f.webhookReady, err = wf.startWebhook(ctx, cfg, scheme(), namespace, f.approvalKey, log.WithName("webhook")); err != nil {
 		return fmt.Errorf("starting the approvals webhook: %w", err)
 	}
 	log.Info("starting the rollout engine", "namespace", namespace, "leaderElection", leaderElect, "leaseDuration", leaseDuration)
@@ -109,6 +117,26 @@ type managerFlags struct {
 	replicaServiceAccounts []string
 	// webhookReady passes once the approvals webhook listens; nil when it is off.
 	webhookReady healthz.Checker
+	// approvalKey seals approval records (the webhook) and checks them (the engine).
+	approvalKey approval.Key
+}
+
+// loadApprovalKey reads, or makes, the key of Secret name, retrying while the API server is
+// not there yet (an install in progress).
+func loadApprovalKey(ctx context.Context, cfg *rest.Config, namespace, name string, log logr.Logger) (approval.Key, error) {
+	c, err := client.New(cfg, client.Options{Scheme: scheme()})
+	if err != nil {
+		return nil, err
+	}
+	var key approval.Key
+	err = wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+		if key, err = webhooks.LoadKey(ctx, c, namespace, name); err != nil {
+			log.Info("approval key not ready, retrying", "secret", name, "error", err.Error())
+			return false, nil
+		}
+		return true, nil
+	})
+	return key, err
 }
 
 // newManager builds a manager with the engine's controllers. again is set when this process
@@ -139,6 +167,7 @@ func newManager(cfg *rest.Config, f managerFlags, again bool) (ctrl.Manager, err
 	}
 	if err := controllers.Setup(mgr, controllers.Options{
 		OperatorNamespace:      f.namespace,
+		ApprovalKey:            f.approvalKey,
 		ReplicaAddressCheck:    f.addressCheck,
 		ReplicaServiceAccounts: f.replicaServiceAccounts,
 		SidecarToken: func() (string, error) {

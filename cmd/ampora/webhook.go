@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"github.com/ampora-io/ampora/internal/approval"
 	"github.com/ampora-io/ampora/webhooks"
 )
 
@@ -53,7 +54,7 @@ func (w *webhookFlags) hosts() []string {
 // startWebhook serves the approvals webhook until ctx ends, apart from the controllers: it
 // keeps answering while this replica's manager waits for, or campaigns again for, the leader
 // Lease. It returns a readiness check that passes once the server listens; nil when off.
-func (w *webhookFlags) startWebhook(ctx context.Context, cfg *rest.Config, s *runtime.Scheme, namespace string, log logr.Logger) (healthz.Checker, error) {
+func (w *webhookFlags) startWebhook(ctx context.Context, cfg *rest.Config, s *runtime.Scheme, namespace string, key approval.Key, log logr.Logger) (healthz.Checker, error) {
 	if w.port == 0 {
 		return nil, nil
 	}
@@ -85,7 +86,7 @@ func (w *webhookFlags) startWebhook(ctx context.Context, cfg *rest.Config, s *ru
 		}, reinjectEvery)
 	}
 	srv := webhook.NewServer(webhook.Options{Host: w.host, Port: w.port, CertDir: w.certDir})
-	srv.Register(webhooks.Path, &webhook.Admission{Handler: webhooks.New(c, s, clock.RealClock{}, namespace)})
+	srv.Register(webhooks.Path, &webhook.Admission{Handler: webhooks.New(c, s, clock.RealClock{}, namespace, key)})
 	go func() {
 		if err := srv.Start(ctx); err != nil {
 			log.Error(err, "the approvals webhook stopped")

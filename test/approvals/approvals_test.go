@@ -2,11 +2,14 @@ package approvals_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -15,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/approval"
 	"github.com/ampora-io/ampora/internal/collectorconfig"
 	"github.com/ampora-io/ampora/test/fleetsim"
 	"github.com/ampora-io/ampora/test/harness"
@@ -199,5 +203,70 @@ var _ = Describe("Four-eyes approvals", func() {
 		Expect(policy().Status.PendingChange).To(BeNil())
 		Eventually(events("GatePolicy", p, "ChangeApproved"), 10*time.Second).ShouldNot(BeEmpty())
 		Expect(strings.Join(events("GatePolicy", p, "Approved")(), "\n")).To(ContainSubstring("bob approved generation"))
+	})
+
+	It("counts no record written while the webhook was bypassed, and approves nothing until a recorded change", func() {
+		body := harness.CollectorConfig("v1")
+		hash := collectorconfig.Hash([]byte(body))
+		r := rollout(body)
+		Eventually(approved, 30*time.Second, 200*time.Millisecond).Should(HaveField("Reason", fleetv1alpha1.ReasonAwaitingApproval))
+
+		By("taking the webhook out of the path, as failurePolicy Ignore with no replica answering would")
+		var cfg admissionregistrationv1.MutatingWebhookConfiguration
+		Expect(env.Client.Get(ctx, client.ObjectKey{Name: webhookConfiguration}, &cfg)).To(Succeed())
+		Expect(env.Client.Delete(ctx, &cfg)).To(Succeed())
+		restore := func() {
+			saved := cfg.DeepCopy()
+			saved.ResourceVersion, saved.UID = "", ""
+			Expect(client.IgnoreAlreadyExists(env.Client.Create(ctx, saved))).To(Succeed())
+		}
+		DeferCleanup(restore)
+		Eventually(func() error {
+			// Gone once a write with a forged seal gets through unchanged.
+			probe := []byte(`{"metadata":{"annotations":{"` + fleetv1alpha1.AnnotationSeal + `":"probe"}}}`)
+			if err := users["alice"].Patch(ctx, get(), client.RawPatch(types.MergePatchType, probe)); err != nil {
+				return err
+			}
+			if get().Annotations[fleetv1alpha1.AnnotationSeal] != "probe" {
+				return errors.New("the webhook still answers")
+			}
+			return nil
+		}, 20*time.Second, 200*time.Millisecond).Should(Succeed())
+
+		By("alice writing, by hand, the record the webhook would have written for carol's change and bob's approval")
+		cur := get()
+		var group fleetv1alpha1.AgentGroup
+		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: cur.Spec.AgentGroup}, &group)).To(Succeed())
+		ps, err := approval.ReadPolicies(ctx, env.Client, cur, harness.OperatorNamespace)
+		Expect(err).NotTo(HaveOccurred())
+		digest := approval.RolloutDigest(&cur.Spec, hash, ps, &group)
+		forged := approval.Record{Author: &approval.Author{User: "carol", Hash: digest},
+			Approvals: []approval.Approval{{User: "bob", Hash: digest, At: time.Now().UTC().Truncate(time.Second)}}}.Write(nil)
+		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": forged}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(users["alice"].Patch(ctx, cur, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
+		Expect(get().Annotations).To(HaveKey(fleetv1alpha1.AnnotationApprovals), "the forged record was not stored")
+		Consistently(func() []string {
+			if a := get().Status.Approvals; a != nil {
+				return a.ApprovedBy
+			}
+			return nil
+		}, 3*time.Second, 250*time.Millisecond).Should(BeEmpty())
+		Expect(approved()).To(HaveField("Status", metav1.ConditionFalse))
+		Expect(received(hash)()).To(BeZero())
+
+		By("with the webhook back, refusing approvals until a change records an author")
+		restore()
+		Eventually(func() error { return approveAs(users["bob"], r, hash) }, 20*time.Second, 200*time.Millisecond).Should(
+			MatchError(ContainSubstring("has no author recorded by the approvals webhook")))
+
+		Expect(users["alice"].Patch(ctx, get(), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"applyTimeout":"4m"}}`)))).To(Succeed())
+		rec := approval.Read(get().Annotations)
+		Expect(rec.Approvals).To(BeEmpty(), "the forged approval was kept")
+		Expect(rec.Author).To(HaveField("User", "alice"))
+		out, err := kubectlAmpora("bob", "approve", "web", "-n", ns)
+		Expect(err).NotTo(HaveOccurred(), out)
+		Eventually(func() fleetv1alpha1.RolloutPhase { return get().Status.Phase }, 60*time.Second, 250*time.Millisecond).Should(Equal(fleetv1alpha1.RolloutCompleted))
+		Expect(get().Status.Approvals).To(HaveField("ApprovedBy", Equal([]string{"bob"})))
 	})
 })

@@ -210,10 +210,12 @@ func namedAccesses(rules []rbacv1.PolicyRule, rename map[string]string) []string
 // rule, each name narrowed to the install's own configuration and Secret.
 func expectWebhookRoles(objs []*unstructured.Unstructured, prefix string) {
 	GinkgoHelper()
-	rename := map[string]string{"ampora-approvals": prefix + "-approvals", "ampora-webhook-cert": prefix + "-webhook-cert"}
+	rename := map[string]string{"ampora-approvals": prefix + "-approvals", "ampora-webhook-cert": prefix + "-webhook-cert",
+		"ampora-approval-key": prefix + "-approval-key"}
 	for _, c := range []struct{ file, kind, name string }{
 		{"config/rbac/webhook_role.yaml", "ClusterRole", prefix + "-webhook"},
 		{"config/rbac/webhook_cert_role.yaml", "Role", prefix + "-webhook-cert"},
+		{"config/rbac/approval_key_role.yaml", "Role", prefix + "-approval-key"},
 	} {
 		src := parseFile(c.file)
 		Expect(src).To(HaveLen(1))
@@ -223,12 +225,14 @@ func expectWebhookRoles(objs []*unstructured.Unstructured, prefix string) {
 	}
 	// Each right on the configuration and on the Secret names them, but for create, which
 	// cannot.
-	for _, a := range append(namedAccesses(rulesOf(find(objs, "ClusterRole", prefix+"-webhook")), nil),
-		namedAccesses(rulesOf(find(objs, "Role", prefix+"-webhook-cert")), nil)...) {
+	named := namedAccesses(rulesOf(find(objs, "ClusterRole", prefix+"-webhook")), nil)
+	named = append(named, namedAccesses(rulesOf(find(objs, "Role", prefix+"-webhook-cert")), nil)...)
+	named = append(named, namedAccesses(rulesOf(find(objs, "Role", prefix+"-approval-key")), nil)...)
+	for _, a := range named {
 		if strings.HasPrefix(a, "create ") || strings.Contains(a, " namespaces.") {
 			continue
 		}
-		Expect(a).To(Or(HaveSuffix("/"+prefix+"-approvals"), HaveSuffix("/"+prefix+"-webhook-cert")), a)
+		Expect(a).To(Or(HaveSuffix("/"+prefix+"-approvals"), HaveSuffix("/"+prefix+"-webhook-cert"), HaveSuffix("/"+prefix+"-approval-key")), a)
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/ampora-io/ampora/opampserver"
 	"github.com/ampora-io/ampora/test/fleetsim"
 	"github.com/ampora-io/ampora/test/testenv"
+	"github.com/ampora-io/ampora/webhooks"
 )
 
 // OperatorNamespace is where the tests run the operator: its Leases and ServiceAccount.
@@ -125,8 +126,12 @@ func (h *H) StartManager() {
 		Controller:             ctrlConfig(),
 	})
 	Expect(err).NotTo(HaveOccurred())
+	// The key the webhook (an `ampora manager` process, see StartWebhookManager) seals
+	// approvals with: the Secret in the operator namespace that either of them makes first.
+	key, err := webhooks.LoadKey(context.Background(), h.Env.Client, OperatorNamespace, webhooks.DefaultKeySecret)
+	Expect(err).NotTo(HaveOccurred())
 	Expect(controllers.Setup(mgr, controllers.Options{OperatorNamespace: OperatorNamespace, SidecarToken: h.Token,
-		ReplicaAddressCheck: NoAddressCheck})).To(Succeed())
+		ReplicaAddressCheck: NoAddressCheck, ApprovalKey: key})).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()

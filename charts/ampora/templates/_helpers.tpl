@@ -107,4 +107,5 @@ enrollment.namespaces and the namespace of each of enrollmentTokens. Empty: none
 {{- define "ampora.webhookService" -}}{{ include "ampora.fullname" . }}-webhook{{- end }}
 {{- define "ampora.webhookConfiguration" -}}{{ include "ampora.fullname" . }}-approvals{{- end }}
 {{- define "ampora.webhookCertSecret" -}}{{ include "ampora.fullname" . }}-webhook-cert{{- end }}
+{{- define "ampora.approvalKeySecret" -}}{{ include "ampora.fullname" . }}-approval-key{{- end }}
 {{- define "ampora.webhookCertDir" -}}/tmp/ampora-webhook{{- end }}
