@@ -120,7 +120,7 @@ var _ = Describe("The Helm chart", func() {
 			Expect(mgr.Args[0]).To(Equal("manager"))
 			Expect(mgr.Args).To(ContainElements("--leader-elect=true", "--health-probe-bind-address=:8081",
 				"--webhook-port=9443", "--webhook-cert-dir=/tmp/ampora-webhook", "--webhook-cert-secret=ampora-webhook-cert",
-				"--webhook-configuration=ampora-approvals",
+				"--webhook-configuration=ampora-approvals", "--approval-key-secret=ampora-approval-key",
 				"--webhook-cert-hosts=ampora-webhook,ampora-webhook."+releaseNS+",ampora-webhook."+releaseNS+".svc,ampora-webhook."+releaseNS+".svc.cluster.local"))
 			Expect(portOf(mgr, "webhook")).To(Equal(int32(9443)))
 			Expect(mgr.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "webhook-cert", MountPath: "/tmp/ampora-webhook"}))

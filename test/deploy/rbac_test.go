@@ -463,7 +463,7 @@ var _ = Describe("RBAC", func() {
 				case "--webhook-cert-hosts":
 					hosts = strings.Split(value, ",")
 					value += ",127.0.0.1"
-				case "--webhook-cert-secret", "--webhook-configuration":
+				case "--webhook-cert-secret", "--webhook-configuration", "--approval-key-secret":
 				default:
 					continue
 				}

@@ -19,6 +19,7 @@ import (
 	"github.com/ampora-io/ampora/internal/collectorconfig"
 	"github.com/ampora-io/ampora/test/fleetsim"
 	"github.com/ampora-io/ampora/test/harness"
+	"github.com/ampora-io/ampora/webhooks"
 )
 
 // longServiceAccount is the name the API server authenticates for a ServiceAccount with the
@@ -103,12 +104,15 @@ var _ = Describe("Status bounds", func() {
 		ro.Spec.GatePolicyRef = &fleetv1alpha1.LocalObjectReference{Name: "production"}
 		Expect(env.Client.Create(ctx, ro)).To(Succeed())
 		// An OIDC issuer may name users with anything; the webhook records the name as the API
-		// server authenticated it. (Written here as the webhook would have: it is not running.)
+		// server authenticated it. (Written and sealed here as the webhook would have: it is not
+		// running.)
 		author := "https://issuer.example/#" + strings.Repeat("u", 600)
 		ro = h.Rollout(ns, "web")
+		key, err := webhooks.LoadKey(ctx, env.Client, harness.OperatorNamespace, webhooks.DefaultKeySecret)
+		Expect(err).NotTo(HaveOccurred())
 		// The last author counts whatever hash they wrote.
 		rec := approval.Record{Author: &approval.Author{User: author, Hash: collectorconfig.Hash([]byte(body))}}
-		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": rec.Write(nil)}})
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": key.Seal(rec.Write(nil), approval.RolloutSubject(ro))}})
 		Expect(env.Client.Patch(ctx, ro, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
 
 		Eventually(func(g Gomega) {
