@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -29,6 +30,7 @@ const Path = "/approvals"
 
 // +kubebuilder:webhook:path=/approvals,mutating=true,failurePolicy=fail,sideEffects=None,groups=fleet.ampora.io,resources=rollouts,verbs=create;update,versions=v1alpha1,name=rollouts.approvals.fleet.ampora.io,admissionReviewVersions=v1,timeoutSeconds=10
 // +kubebuilder:webhook:path=/approvals,mutating=true,failurePolicy=fail,sideEffects=None,groups=fleet.ampora.io,resources=gatepolicies,verbs=create;update;delete,versions=v1alpha1,name=gatepolicies.approvals.fleet.ampora.io,admissionReviewVersions=v1,timeoutSeconds=10
+// +kubebuilder:webhook:path=/approvals,mutating=true,failurePolicy=fail,sideEffects=None,groups=fleet.ampora.io,resources=agentgroups,verbs=create;update,versions=v1alpha1,name=agentgroups.approvals.fleet.ampora.io,admissionReviewVersions=v1,timeoutSeconds=10
 
 // Approvals is the admission handler for Rollouts and GatePolicies.
 type Approvals struct {
@@ -61,8 +63,25 @@ func (a *Approvals) Handle(ctx context.Context, req admission.Request) admission
 			return a.deletePolicy(ctx, req)
 		}
 		return a.policy(ctx, req)
+	case "AgentGroup":
+		return a.agentGroup(ctx, req)
 	}
 	return admission.Allowed("")
+}
+
+// agentGroup records who last changed a group's spec: its selector decides which agents a
+// Rollout's approval covers, so its author may not approve a Rollout that the change moved.
+// Nothing approves a group itself; an approve annotation on one is dropped.
+func (a *Approvals) agentGroup(ctx context.Context, req admission.Request) admission.Response {
+	g, old := &fleetv1alpha1.AgentGroup{}, &fleetv1alpha1.AgentGroup{}
+	if err := a.decode(req, g, old); err != nil {
+		return admission.Errored(http.StatusBadRequest, err)
+	}
+	changed := req.Operation == admissionv1.Create || !equality.Semantic.DeepEqual(old.Spec, g.Spec)
+	return a.record(ctx, req, g.Annotations, old.Annotations, [2]approval.Subject{approval.GroupSubject(g), approval.GroupSubject(old)}, approval.Change{
+		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed, Hash: approval.GroupSubject(g).Spec,
+		Kind: "AgentGroup", Name: g.Name,
+	})
 }
 
 func (a *Approvals) rollout(ctx context.Context, req admission.Request) admission.Response {
@@ -79,12 +98,12 @@ func (a *Approvals) rollout(ctx context.Context, req admission.Request) admissio
 		Ask: ro.Annotations[fleetv1alpha1.AnnotationApprove], Kind: "Rollout", Name: ro.Name,
 	}
 	subjects := [2]approval.Subject{approval.RolloutSubject(ro), approval.RolloutSubject(old)}
+	rec, _ := a.Key.ReadSealed(old.Annotations, subjects[1])
 	if !changed && c.Ask == "" {
 		// Nothing to decide (a GitOps sync, the engine clearing an action): the record stays as
 		// it is, without reading what the digest is made of.
-		rec, _ := a.Key.ReadSealed(old.Annotations, subjects[1])
 		c.Hash = rec.ApprovedHash()
-	} else if err := a.decision(ctx, ro, &c); err != nil {
+	} else if err := a.decision(ctx, ro, rec, &c); err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
 	return a.record(ctx, req, ro.Annotations, old.Annotations, subjects, c, func(want map[string]string) {
@@ -93,8 +112,9 @@ func (a *Approvals) rollout(ctx context.Context, req admission.Request) admissio
 }
 
 // decision fills in what c decides about: the config's hash, the digest of the push decision,
-// and, for an approval, the rules of the policies that apply now.
-func (a *Approvals) decision(ctx context.Context, ro *fleetv1alpha1.Rollout, c *approval.Change) error {
+// and, for an approval, the rules of the policies that apply now and who moved the decision
+// from outside the Rollout since its last recorded change (rec, the stored record).
+func (a *Approvals) decision(ctx context.Context, ro *fleetv1alpha1.Rollout, rec approval.Record, c *approval.Change) error {
 	hash, err := a.configHash(ctx, ro)
 	if err != nil {
 		return err
@@ -110,6 +130,11 @@ func (a *Approvals) decision(ctx context.Context, ro *fleetv1alpha1.Rollout, c *
 	c.Hash, c.Revision = approval.RolloutDigest(&ro.Spec, hash, ps, g), hash
 	if c.Ask != "" {
 		c.Requirements = approval.Requirements(ps.All(), g)
+		var since time.Time
+		if rec.Author != nil {
+			since = rec.Author.At
+		}
+		c.Contributors = approval.Contributors(a.Key, since, g, ps)
 	}
 	return nil
 }
@@ -183,8 +208,16 @@ func (a *Approvals) record(ctx context.Context, req admission.Request, annotatio
 		return admission.Denied(fmt.Sprintf("%s %s has no author recorded by the approvals webhook (it was created or changed while the webhook was bypassed, or its record was written by hand): change its spec to record one, then approve", c.Kind, c.Name))
 	}
 	if c.Ask != "" {
-		if err := a.notImpersonating(ctx, req, old.AuthorOf(c.Hash), c); err != nil {
-			return admission.Denied(err.Error())
+		// Neither the author nor whoever moved the decision from outside may have been the
+		// approver under a ServiceAccount's name.
+		writers := []string{old.AuthorOf(c.Hash)}
+		for _, w := range c.Contributors {
+			writers = append(writers, w.User)
+		}
+		for _, w := range writers {
+			if err := a.notImpersonating(ctx, req, w, c); err != nil {
+				return admission.Denied(err.Error())
+			}
 		}
 	}
 	rec, err := approval.Decide(old, c)

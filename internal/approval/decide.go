@@ -24,6 +24,8 @@ type Change struct {
 	Ask string
 	// Requirements are the approval rules that apply; an approver must satisfy each.
 	Requirements []Requirement
+	// Contributors moved the decision from outside the object; they may not approve it.
+	Contributors []Contributor
 	// Kind and Name name the object in messages.
 	Kind, Name string
 	// Now stamps a new approval.
@@ -44,7 +46,7 @@ func (c Change) Named() string {
 func Decide(old Record, c Change) (Record, error) {
 	rec := Record{Author: old.Author}
 	if c.Changed {
-		rec.Author = &Author{User: c.User, Hash: c.Hash}
+		rec.Author = &Author{User: c.User, Hash: c.Hash, At: c.Now.UTC()}
 	}
 	for _, a := range old.Approvals {
 		if a.Hash == c.Hash {
@@ -63,6 +65,9 @@ func Decide(old Record, c Change) (Record, error) {
 	}
 	if author := rec.AuthorOf(c.Hash); author == c.User {
 		return old, fmt.Errorf("%s wrote revision %s of %s %s: an approval must come from another user", c.User, Short(rev), c.Kind, c.Name)
+	}
+	if err := refuseContributor(c.Contributors, c.User, c.Kind, c.Name); err != nil {
+		return old, err
 	}
 	if err := eligibleAll(c.Requirements, c.User, c.Groups); err != nil {
 		return old, fmt.Errorf("approval of %s %s refused: %w", c.Kind, c.Name, err)

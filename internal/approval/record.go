@@ -21,6 +21,9 @@ const MaxApprovals = 10
 type Author struct {
 	User string `json:"user"`
 	Hash string `json:"hash"`
+	// At is when the change was recorded, so that a change of what a Rollout's decision is
+	// made of (its AgentGroup, a policy) can be told to come after the Rollout's own.
+	At time.Time `json:"at,omitzero"`
 }
 
 // Approval is one user's approval of one hash.

@@ -211,6 +211,41 @@ var _ = Describe("Approvals", func() {
 		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(4))
 	})
 
+	It("refuses the approval of whoever moved the decision from outside the Rollout: the editor who changed its group, or a policy it falls through to", func() {
+		setup(fleetv1alpha1.ApprovalRequirement{})
+		Expect(users["alice"].Create(ctx, &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fleetv1alpha1.DefaultGatePolicyName},
+			Spec: fleetv1alpha1.GatePolicySpec{Gates: fleetv1alpha1.GateThresholds{BakeTime: &metav1.Duration{Duration: time.Hour}}}})).To(Succeed())
+		mallory(ns)
+		body := harness.CollectorConfig("moved-from-outside")
+		hash := collectorconfig.Hash([]byte(body))
+		approvedWhilePaused(body) // alice wrote it, bob approved it
+
+		By("mallory, who may edit AgentGroups, changes the group's selector and approves the result herself")
+		var g fleetv1alpha1.AgentGroup
+		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gateways"}, &g)).To(Succeed())
+		g.Spec.Selector.MatchExpressions = []fleetv1alpha1.AttributeRequirement{{Key: "deployment.environment", Operator: fleetv1alpha1.AttributeOpNotIn, Values: []string{"lab"}}}
+		Expect(users["mallory"].Update(ctx, &g)).To(Succeed())
+		Eventually(approvedBy("web"), 30*time.Second).Should(BeEmpty())
+		Expect(approve(users["mallory"], "web", hash)).To(MatchError(ContainSubstring("mallory last changed AgentGroup gateways")))
+		Expect(approve(users["bob"], "web", hash)).To(Succeed())
+		Eventually(approvedBy("web"), 30*time.Second).Should(Equal([]string{"bob"}))
+
+		By("carol loosens the namespace's default policy, which requires no approvals of its own, and approves the result herself")
+		carol := h.Editors("carol")["carol"]
+		var def fleetv1alpha1.GatePolicy
+		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: fleetv1alpha1.DefaultGatePolicyName}, &def)).To(Succeed())
+		def.Spec.Gates.BakeTime = &metav1.Duration{}
+		Expect(carol.Update(ctx, &def)).To(Succeed())
+		Eventually(approvedBy("web"), 30*time.Second).Should(BeEmpty())
+		Expect(approve(carol, "web", hash)).To(MatchError(ContainSubstring("carol last changed GatePolicy " + ns + "/default")))
+		Consistently(received(fleet, hash), never).Should(BeZero())
+
+		By("an approval by someone who changed none of it counts")
+		Expect(approve(users["bob"], "web", hash)).To(Succeed())
+		Expect(users["alice"].Patch(ctx, get(ns, "web"), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"paused":false}}`)))).To(Succeed())
+		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(4))
+	})
+
 	It("records who asked for an action from the request, not from the annotation", func() {
 		setup(fleetv1alpha1.ApprovalRequirement{})
 		Expect(users["alice"].Create(ctx, rollout(ns, "web", "gateways", harness.CollectorConfig("action")))).To(Succeed())
