@@ -212,7 +212,7 @@ var _ = Describe("The approvals webhook", func() {
 			GinkgoHelper()
 			var cfg admissionregistrationv1.MutatingWebhookConfiguration
 			Expect(env.Client.Get(ctx, client.ObjectKey{Name: name}, &cfg)).To(Succeed())
-			Expect(cfg.Webhooks).To(HaveLen(2))
+			Expect(cfg.Webhooks).To(HaveLen(len(generatedWebhooks().Webhooks)))
 			return cfg.Webhooks
 		}
 
@@ -236,7 +236,7 @@ var _ = Describe("The approvals webhook", func() {
 			Expect(gp.Annotations).NotTo(HaveKey(fleetv1alpha1.AnnotationAuthor))
 		})
 
-		It("refuses every other write of a Rollout or GatePolicy while no replica answers", func(ctx SpecContext) {
+		It("refuses every other write of a Rollout, AgentGroup or GatePolicy while no replica answers", func(ctx SpecContext) {
 			const gatepolicies, rollouts = "gatepolicies.approvals.fleet.ampora.io", "rollouts.approvals.fleet.ampora.io"
 			// The webhook sees the configuration once the API server has caught up.
 			Eventually(func() error {
@@ -262,6 +262,10 @@ var _ = Describe("The approvals webhook", func() {
 			ro := parseFile("config/samples/fleet_v1alpha1_rollout.yaml")[0]
 			ro.SetNamespace(ns)
 			refusedByWebhook(env.Client.Create(ctx, ro, client.DryRunAll), rollouts)
+			By("an AgentGroup")
+			g := parseFile("config/samples/fleet_v1alpha1_agentgroup.yaml")[0]
+			g.SetNamespace(ns)
+			refusedByWebhook(env.Client.Create(ctx, g, client.DryRunAll), "agentgroups.approvals.fleet.ampora.io")
 
 			By("but not the creation of the default GatePolicy as Helm installs it: it gets as far as the store")
 			again := &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: gp.Name,
