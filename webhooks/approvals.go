@@ -243,27 +243,34 @@ func (a *Approvals) record(ctx context.Context, req admission.Request, annotatio
 	return admission.Patched(msg, jsonpatch.JsonPatchOperation{Operation: "add", Path: "/metadata/annotations", Value: want})
 }
 
-// notImpersonating refuses an approval by a user who could act as the ServiceAccount that
-// wrote what they approve: impersonate it, request a token for it, or run a Pod as it in its
-// namespace (Kubernetes' edit role may do all three). They could have written the change
-// themselves under its name.
+// notImpersonating refuses an approval by a user who could act as the author of what they
+// approve: impersonate a user author; impersonate a ServiceAccount author, request a token for
+// it, or run a Pod as it in its namespace (Kubernetes' edit role may do all three). They could
+// have written the change themselves under its name.
 func (a *Approvals) notImpersonating(ctx context.Context, req admission.Request, author string, c approval.Change) error {
-	ns, name, ok := approval.ServiceAccount(author)
-	if !ok || author == c.User {
+	if author == "" || author == c.User {
 		return nil
+	}
+	type way struct {
+		what string
+		attr authorizationv1.ResourceAttributes
+	}
+	// A user author: only impersonating them would have let the approver write as them.
+	ways := []way{{"impersonate", authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "users", Name: author}}}
+	kind := "user"
+	if ns, name, ok := approval.ServiceAccount(author); ok {
+		kind = "ServiceAccount"
+		ways = []way{
+			{"impersonate", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "impersonate", Resource: "serviceaccounts", Name: name}},
+			{"request a token for", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "serviceaccounts", Subresource: "token", Name: name}},
+			{"run a Pod as", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "pods"}},
+		}
 	}
 	extra := map[string]authorizationv1.ExtraValue{}
 	for k, v := range req.UserInfo.Extra {
 		extra[k] = authorizationv1.ExtraValue(v)
 	}
-	for _, how := range []struct {
-		what string
-		attr authorizationv1.ResourceAttributes
-	}{
-		{"impersonate", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "impersonate", Resource: "serviceaccounts", Name: name}},
-		{"request a token for", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "serviceaccounts", Subresource: "token", Name: name}},
-		{"run a Pod as", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "pods"}},
-	} {
+	for _, how := range ways {
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 			User: req.UserInfo.Username, Groups: req.UserInfo.Groups, UID: req.UserInfo.UID, Extra: extra,
 			ResourceAttributes: &how.attr,
@@ -272,8 +279,8 @@ func (a *Approvals) notImpersonating(ctx context.Context, req admission.Request,
 			return fmt.Errorf("cannot check whether %s may act as %s: %w", c.User, author, err)
 		}
 		if sar.Status.Allowed {
-			return fmt.Errorf("%s may %s ServiceAccount %s, which wrote revision %s of %s %s: an approval must come from someone who could not have written it",
-				c.User, how.what, author, approval.Short(c.Named()), c.Kind, c.Name)
+			return fmt.Errorf("%s may %s %s %s, who wrote (part of) revision %s of %s %s: an approval must come from someone who could not have written it",
+				c.User, how.what, kind, author, approval.Short(c.Named()), c.Kind, c.Name)
 		}
 	}
 	return nil

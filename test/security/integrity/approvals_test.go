@@ -116,6 +116,27 @@ var _ = Describe("Approvals", func() {
 		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(4))
 	})
 
+	It("refuses an approval by a user who may impersonate the user who wrote the change", func() {
+		setup(fleetv1alpha1.ApprovalRequirement{})
+		u := mallory(ns)
+		h.Editors("erin")
+		// mallory may impersonate erin (a support role, say), though not as a ServiceAccount.
+		Expect(env.Client.Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "impersonate-erin-" + ns},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"users"}, Verbs: []string{"impersonate"}, ResourceNames: []string{"erin"}}}})).To(Succeed())
+		Expect(env.Client.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "impersonate-erin-" + ns},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "impersonate-erin-" + ns},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mallory"}}})).To(Succeed())
+		asErin := impersonating(u, "erin")
+		body := harness.CollectorConfig("written-as-erin")
+		hash := collectorconfig.Hash([]byte(body))
+		Eventually(func() error { return asErin.Create(ctx, production("web", body)) }, 10*time.Second).Should(Succeed())
+		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(hash))
+		Expect(approve(users["mallory"], "web", hash)).To(MatchError(ContainSubstring("mallory may impersonate user erin")))
+		Consistently(received(fleet, hash), never).Should(BeZero())
+		Expect(approve(users["bob"], "web", hash)).To(Succeed())
+		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(4))
+	})
+
 	It("pauses a rollout whose push decision changes mid-rollout: no further agent is offered it until it is approved again", func() {
 		setup(fleetv1alpha1.ApprovalRequirement{})
 		// Batch 2 waits an hour: the test acts in between.
