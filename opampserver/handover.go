@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -225,15 +226,19 @@ func (s *Server) handleHandover(w http.ResponseWriter, r *http.Request) {
 }
 
 // reviewToken asks the API server who a bearer token belongs to (TokenReview).
+// reviewToken authenticates a bearer token: one bound to the read API's audience (the
+// manager's), else one for the API server's own audiences (a user's, a peer's).
 func (s *Server) reviewToken(ctx context.Context, token string) (authenticationv1.UserInfo, error) {
-	tr := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}
-	if err := s.client.Create(ctx, tr); err != nil {
-		return authenticationv1.UserInfo{}, fmt.Errorf("token review failed: %w", err)
+	for _, audiences := range [][]string{{s.opts.ReadAPIAudience}, nil} {
+		tr := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: audiences}}
+		if err := s.client.Create(ctx, tr); err != nil {
+			return authenticationv1.UserInfo{}, fmt.Errorf("token review failed: %w", err)
+		}
+		if tr.Status.Authenticated && (audiences == nil || slices.Contains(tr.Status.Audiences, s.opts.ReadAPIAudience)) {
+			return tr.Status.User, nil
+		}
 	}
-	if !tr.Status.Authenticated {
-		return authenticationv1.UserInfo{}, fmt.Errorf("token not authenticated")
-	}
-	return tr.Status.User, nil
+	return authenticationv1.UserInfo{}, fmt.Errorf("token not authenticated")
 }
 
 // selfIdentity is the user this replica's own peer token reviews to, looked up once.

@@ -118,6 +118,11 @@ type Options struct {
 	// PeerToken returns the bearer token this replica presents to its peers (the Pod's
 	// ServiceAccount token by default).
 	PeerToken func() (string, error)
+	// ReadAPIAudience is the audience of the tokens the manager presents to the read API
+	// (DefaultReadAPIAudience when empty): a token bound to it is refused by the API server, so
+	// the internet-facing sidecar never holds a credential that acts as the manager there.
+	// Tokens for the API server's own audiences (users', peers') are accepted too.
+	ReadAPIAudience string
 	// ReplicaAddressCheck (readapi.AddressCheckPod when empty, or AddressCheckNone) and
 	// ReplicaServiceAccounts say which peers' read-API URLs, on their Leases, get PeerToken.
 	ReplicaAddressCheck    string
@@ -181,6 +186,9 @@ func (o *Options) defaults() {
 	if o.ShutdownGrace == 0 {
 		o.ShutdownGrace = 10 * time.Second
 	}
+	if o.ReadAPIAudience == "" {
+		o.ReadAPIAudience = DefaultReadAPIAudience
+	}
 	if o.PeerToken == nil {
 		o.PeerToken = defaultPeerToken
 	}
@@ -199,6 +207,11 @@ func (o *Options) readsTokens() bool { return o.TokenNamespaces == nil || len(o.
 // DefaultMaxAgentsPerToken is above the WebSocket sessions one replica can hold (about 19,990
 // with the open-files limit), leaving room for agents kept for an hour after disconnecting.
 const DefaultMaxAgentsPerToken = 50000
+
+// DefaultReadAPIAudience is the audience of the manager's read-API token: the chart and
+// config/manager mount a projected ServiceAccount token bound to it for the manager, as
+// --sidecar-token-file.
+const DefaultReadAPIAudience = "ampora-read-api"
 
 // Server is one sidecar replica.
 type Server struct {

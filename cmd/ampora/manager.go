@@ -48,7 +48,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&renewDeadline, "leader-elect-renew-deadline", 20*time.Second, "how long the leader keeps trying to renew before it steps down")
 	fs.DurationVar(&retryPeriod, "leader-elect-retry-period", 5*time.Second, "how often candidates try to take the Lease")
 	fs.StringVar(&keySecret, "approval-key-secret", webhooks.DefaultKeySecret, "Secret in the operator namespace that holds the key sealing approval records, made by the first replica")
-	fs.StringVar(&tokenFile, "sidecar-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "bearer token presented to the sidecars' read API")
+	fs.StringVar(&tokenFile, "sidecar-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "bearer token presented to the sidecars' read API: mount one bound to the sidecars' --read-api-audience (the chart's read-api-token), so that a sidecar cannot act as the manager with it")
 	var addr replicaAddressFlags
 	addr.bind(fs)
 	var wf webhookFlags

@@ -63,6 +63,7 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	tokenNamespaces := fs.String("token-namespaces", allNamespaces, "comma-separated namespaces whose enrollment-token Secrets enroll agents; the informer watches Secrets there only, so RBAC may grant them per namespace. \""+allNamespaces+"\" reads every namespace (needs list and watch of Secrets cluster-wide); empty reads none (only --allow-unauthenticated-into admits agents)")
 	var addr replicaAddressFlags
 	addr.bind(fs)
+	fs.StringVar(&o.ReadAPIAudience, "read-api-audience", opampserver.DefaultReadAPIAudience, "audience of the tokens the manager presents to the read API (its projected token bound to it, which the API server refuses); tokens for the API server are accepted too")
 	tokenFile := fs.String("peer-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "bearer token presented to peer replicas (the operator's ServiceAccount token)")
 	zopts := zap.Options{}
 	zopts.BindFlags(fs)

@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"context"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/opampserver"
 )
 
 // valuesFiles are the non-default values the chart is checked with (test/deploy/testdata).
@@ -42,6 +44,46 @@ func portOf(c corev1.Container, name string) int32 {
 	}
 	Fail("container " + c.Name + " has no port " + name)
 	return 0
+}
+
+// readAPIAudience is the audience of the token the manager presents to the sidecars' read
+// API: that of the projected token --sidecar-token-file names. It is also the sidecar's
+// --read-api-audience.
+func readAPIAudience(d *appsv1.Deployment) string {
+	GinkgoHelper()
+	mgr := container(d, "manager")
+	var file string
+	for _, a := range mgr.Args {
+		if v, ok := strings.CutPrefix(a, "--sidecar-token-file="); ok {
+			file = v
+		}
+	}
+	Expect(file).NotTo(BeEmpty(), "the manager's --sidecar-token-file")
+	audience := ""
+	for _, m := range mgr.VolumeMounts {
+		if filepath.Dir(file) != m.MountPath {
+			continue
+		}
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Name != m.Name || v.Projected == nil {
+				continue
+			}
+			for _, src := range v.Projected.Sources {
+				if t := src.ServiceAccountToken; t != nil && t.Path == filepath.Base(file) {
+					audience = t.Audience
+				}
+			}
+		}
+	}
+	Expect(audience).NotTo(BeEmpty(), "%s is a projected ServiceAccount token bound to an audience", file)
+	want := opampserver.DefaultReadAPIAudience
+	for _, a := range container(d, "opamp").Args {
+		if v, ok := strings.CutPrefix(a, "--read-api-audience="); ok {
+			want = v
+		}
+	}
+	Expect(audience).To(Equal(want), "the sidecar's --read-api-audience")
+	return audience
 }
 
 func deployment(objs []*unstructured.Unstructured) *appsv1.Deployment {
@@ -77,6 +119,7 @@ var _ = Describe("The Helm chart", func() {
 					Expect(o.GetNamespace()).NotTo(BeEmpty(), "%s/%s has no namespace", o.GetKind(), o.GetName())
 				}
 			}
+			Expect(readAPIAudience(deployment(objs))).To(Equal(opampserver.DefaultReadAPIAudience))
 			check(objs)
 		},
 		Entry("default values", nil, func(objs []*unstructured.Unstructured) {

@@ -8,6 +8,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/ampora-io/ampora/opampserver"
 )
 
 var _ = Describe("The kustomize install (config/default)", func() {
@@ -45,6 +47,7 @@ var _ = Describe("The kustomize install (config/default)", func() {
 		d := deployment(objs)
 		Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal("ampora-manager"))
 		expectTokens(objs, d, "ampora-manager", "ampora-opamp")
+		Expect(readAPIAudience(d)).To(Equal(opampserver.DefaultReadAPIAudience))
 		Expect(container(d, "opamp").Args).To(ContainElement("--token-namespaces="), "no namespace opts in to enrollment tokens")
 		for _, name := range []string{"ampora-opamp", "ampora-webhook"} {
 			svc := typed[corev1.Service](find(objs, "Service", name))

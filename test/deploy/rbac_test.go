@@ -27,9 +27,11 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
@@ -431,8 +433,19 @@ var _ = Describe("RBAC", func() {
 				}, kubeconfig)).To(Succeed())
 				return token, tokenFile, append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE="+ns, "POD_NAME="+replica)
 			}
-			token, tokenFile, processEnv := accountEnv(manager_, sa)
+			token, _, processEnv := accountEnv(manager_, sa)
 			opampToken, opampTokenFile, opampEnv := accountEnv(opamp_, opampSA)
+			// What the manager presents to the sidecars, as the chart mounts it: a token of its
+			// ServiceAccount bound to the read API's audience, which the API server refuses.
+			readAPIToken := serviceAccountToken(ctx, ns, sa, "--audience="+readAPIAudience(deployment(objs)))
+			readAPITokenFile := filepath.Join(dir, "read-api-token")
+			Expect(os.WriteFile(readAPITokenFile, []byte(readAPIToken), 0o600)).To(Succeed())
+			refused := rest.AnonymousClientConfig(env.Config)
+			refused.BearerToken = readAPIToken
+			asManager, err := client.New(refused, client.Options{Scheme: env.Scheme})
+			Expect(err).NotTo(HaveOccurred())
+			err = asManager.List(ctx, &corev1.SecretList{}, client.InNamespace(ns))
+			Expect(apierrors.IsUnauthorized(err)).To(BeTrue(), "the read API's token acts as the manager at the API server: %v", err)
 
 			// The chart's token namespaces: the sidecar's informer watches Secrets there only.
 			var tokenNamespaces string
@@ -451,7 +464,7 @@ var _ = Describe("RBAC", func() {
 			webhookAddr := freeAddr()
 			_, webhookPort, _ := net.SplitHostPort(webhookAddr)
 			managerArgs := []string{"manager", "--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:0",
-				"--sidecar-token-file=" + tokenFile, "--webhook-host=127.0.0.1"}
+				"--sidecar-token-file=" + readAPITokenFile, "--webhook-host=127.0.0.1"}
 			var hosts []string
 			for _, a := range container(deployment(objs), "manager").Args {
 				flag, value, _ := strings.Cut(a, "=")
@@ -495,7 +508,7 @@ var _ = Describe("RBAC", func() {
 				g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: certSecret}, &sec)).To(Succeed())
 				g.Expect(sec.Data).To(HaveKey("ca.crt"))
 				g.Expect(env.Client.Get(ctx, client.ObjectKey{Name: webhookCfg}, &cfg)).To(Succeed())
-				g.Expect(cfg.Webhooks).To(HaveLen(2))
+				g.Expect(cfg.Webhooks).To(HaveLen(len(generatedWebhooks().Webhooks)))
 				for _, w := range cfg.Webhooks {
 					g.Expect(w.ClientConfig.CABundle).To(Equal(sec.Data["ca.crt"]), w.Name)
 				}
@@ -584,9 +597,9 @@ func read(rel string) string {
 }
 
 // serviceAccountToken asks the API server for a token of a ServiceAccount (TokenRequest).
-func serviceAccountToken(ctx context.Context, ns, name string) string {
+func serviceAccountToken(ctx context.Context, ns, name string, flags ...string) string {
 	GinkgoHelper()
-	out, errOut, err := env.Kubectl(ctx, "", "create", "token", name, "-n", ns, "--duration=1h")
+	out, errOut, err := env.Kubectl(ctx, "", append([]string{"create", "token", name, "-n", ns, "--duration=1h"}, flags...)...)
 	Expect(err).NotTo(HaveOccurred(), errOut)
 	return strings.TrimSpace(out)
 }

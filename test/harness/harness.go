@@ -86,6 +86,13 @@ func (h *H) Token() (string, error) {
 	return testenv.AccountToken(context.Background(), h.Env.Client, OperatorNamespace, ServiceAccount, 3600)
 }
 
+// ReadAPIToken is the token the manager presents to the sidecars' read API, as the chart
+// mounts it: the operator ServiceAccount's, bound to the read API's audience, which the API
+// server refuses.
+func (h *H) ReadAPIToken() (string, error) {
+	return testenv.AccountToken(context.Background(), h.Env.Client, OperatorNamespace, ServiceAccount, 3600, opampserver.DefaultReadAPIAudience)
+}
+
 // StartSidecar runs a replica until the spec ends (or Stop).
 func (h *H) StartSidecar(replica string, mutate ...func(*opampserver.Options)) *Sidecar {
 	GinkgoHelper()
@@ -130,7 +137,7 @@ func (h *H) StartManager() {
 	// approvals with: the Secret in the operator namespace that either of them makes first.
 	key, err := webhooks.LoadKey(context.Background(), h.Env.Client, OperatorNamespace, webhooks.DefaultKeySecret)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.Setup(mgr, controllers.Options{OperatorNamespace: OperatorNamespace, SidecarToken: h.Token,
+	Expect(controllers.Setup(mgr, controllers.Options{OperatorNamespace: OperatorNamespace, SidecarToken: h.ReadAPIToken,
 		ReplicaAddressCheck: NoAddressCheck, ApprovalKey: key})).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -202,7 +209,7 @@ func (h *H) Operator() (bin, tokenFile string) {
 	bin, err := gexec.Build("github.com/ampora-io/ampora/cmd/ampora")
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(gexec.CleanupBuildArtifacts)
-	token, err := h.Token()
+	token, err := h.ReadAPIToken()
 	Expect(err).NotTo(HaveOccurred())
 	tokenFile = filepath.Join(GinkgoT().TempDir(), "token")
 	Expect(os.WriteFile(tokenFile, []byte(token), 0o600)).To(Succeed())

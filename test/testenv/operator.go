@@ -37,9 +37,9 @@ func OperatorAccess(ctx context.Context, c client.Client, namespace, account, ro
 
 // AccountToken mints a token of a ServiceAccount, as its Pod would have mounted, valid for
 // seconds.
-func AccountToken(ctx context.Context, c client.Client, namespace, account string, seconds int64) (string, error) {
+func AccountToken(ctx context.Context, c client.Client, namespace, account string, seconds int64, audiences ...string) (string, error) {
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: account}}
-	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(seconds)}}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(seconds), Audiences: audiences}}
 	if err := c.SubResource("token").Create(ctx, sa, tr); err != nil {
 		return "", fmt.Errorf("requesting a token of %s/%s: %w", namespace, account, err)
 	}

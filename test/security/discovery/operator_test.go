@@ -13,7 +13,9 @@ import (
 	"github.com/onsi/gomega/gbytes"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
@@ -40,6 +42,14 @@ var _ = Describe("ampora manager", func() {
 		By("control: once a running Pod of the operator's ServiceAccount has that IP, it is asked")
 		runningPod("ampora-running", harness.ServiceAccount, corev1.PodRunning, loopback)
 		Eventually(trap.tokens, time.Minute, 100*time.Millisecond).Should(ContainElement(bearer))
+
+		By("what a replica is sent is bound to the read API's audience: the API server refuses it, so a sidecar cannot act as the manager")
+		cfg := rest.AnonymousClientConfig(env.Config)
+		cfg.BearerToken = strings.TrimPrefix(bearer, "Bearer ")
+		asManager, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+		Expect(err).NotTo(HaveOccurred())
+		err = asManager.List(context.Background(), &corev1.SecretList{}, client.InNamespace(harness.OperatorNamespace))
+		Expect(apierrors.IsUnauthorized(err)).To(BeTrue(), "the token a replica was sent acts at the API server: %v", err)
 	})
 })
 
