@@ -114,7 +114,7 @@ var _ = Describe("The Helm chart", func() {
 			expectAllApplied(out, objs)
 			for _, o := range objs {
 				switch o.GetKind() {
-				case "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration":
+				case "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
 				default:
 					Expect(o.GetNamespace()).NotTo(BeEmpty(), "%s/%s has no namespace", o.GetKind(), o.GetName())
 				}

@@ -259,6 +259,7 @@ var _ = Describe("RBAC", func() {
 			"charts/ampora/files/rbac/opamp_leases_role.yaml": "config/rbac/opamp_leases_role.yaml",
 			"charts/ampora/files/rbac/opamp_tokens_role.yaml": "config/rbac/opamp_tokens_role.yaml",
 			"charts/ampora/files/webhook.yaml":                "config/webhook/manifests.yaml",
+			"charts/ampora/files/sidecar_status_policy.yaml":  "config/policy/sidecar_status_policy.yaml",
 		} {
 			Expect(read(dst)).To(Equal(read(src)), "%s is stale: run make manifests", dst)
 		}

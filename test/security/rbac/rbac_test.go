@@ -236,6 +236,60 @@ var _ = Describe("The operator's RBAC", Ordered, ContinueOnFailure, func() {
 				u.SetName(in.prefix + "-approvals")
 				forbidden(c.Patch(ctx, &u, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"x":"y"}}}`))), "patch the webhook configuration")
 				forbidden(c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: "forged"}}), "create a Secret in the operator namespace")
+				forbidden(c.Get(ctx, client.ObjectKey{Namespace: in.namespace, Name: in.prefix + "-approval-key"}, &corev1.Secret{}), "read the approval seal key")
+			})
+
+			It("lets the sidecar change only status.replicas: not the status it and its peers push from", func(ctx SpecContext) {
+				ns := "sec-status-" + name
+				Expect(client.IgnoreAlreadyExists(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))).To(Succeed())
+				body := "receivers: {}"
+				batch := fleetv1alpha1.FromInt(2)
+				ro := &fleetv1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+					Spec: fleetv1alpha1.RolloutSpec{AgentGroup: "gateways", Config: fleetv1alpha1.RolloutConfig{Inline: &body},
+						Strategy: fleetv1alpha1.RolloutStrategy{BatchSize: &batch}}}
+				g := &fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gateways"},
+					Spec: fleetv1alpha1.AgentGroupSpec{Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"service.name": "otelcol"}}}}
+				Expect(env.Client.Create(ctx, ro)).To(Succeed())
+				Expect(env.Client.Create(ctx, g)).To(Succeed())
+				// What the manager wrote: the approved revision and selector.
+				approved := strings.Repeat("a", 64)
+				ro.Status.ConfigHash, ro.Status.Phase = approved, fleetv1alpha1.RolloutProgressing
+				ro.Status.GroupSelector = &fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"service.name": "otelcol"}}
+				Expect(env.Client.Status().Update(ctx, ro)).To(Succeed())
+				g.Status.CurrentConfigHash, g.Status.CurrentSelector = approved, ro.Status.GroupSelector
+				Expect(env.Client.Status().Update(ctx, g)).To(Succeed())
+
+				c := sidecar.client()
+				forged := strings.Repeat("f", 64)
+				for _, attempt := range []struct {
+					obj   client.Object
+					patch string
+				}{
+					{ro, `{"status":{"configHash":"` + forged + `"}}`},
+					{ro, `{"status":{"groupSelector":{"matchAttributes":{"service.name":"everything"}}}}`},
+					{ro, `{"status":{"phase":"Completed"}}`},
+					{ro, `{"status":{"previousConfigHash":"` + forged + `"}}`},
+					{g, `{"status":{"currentConfigHash":"` + forged + `"}}`},
+					{g, `{"status":{"currentSelector":null}}`},
+				} {
+					err := c.Status().Patch(ctx, attempt.obj, client.RawPatch(types.MergePatchType, []byte(attempt.patch)))
+					forbidden(err, "patch "+attempt.patch)
+					Expect(err.Error()).To(ContainSubstring("may change only status.replicas"))
+				}
+				var after fleetv1alpha1.Rollout
+				Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(ro), &after)).To(Succeed())
+				Expect(after.Status.ConfigHash).To(Equal(approved))
+
+				By("its own entry, written as the sidecar writes it (server-side apply of status.replicas)")
+				for _, kind := range []string{"Rollout", "AgentGroup"} {
+					name := map[string]string{"Rollout": "web", "AgentGroup": "gateways"}[kind]
+					u := &unstructured.Unstructured{Object: map[string]any{
+						"apiVersion": fleetv1alpha1.GroupVersion.String(), "kind": kind,
+						"metadata": map[string]any{"name": name, "namespace": ns},
+						"status":   map[string]any{"replicas": []any{map[string]any{"replica": "sec-0", "reportedAt": "2026-12-03T10:00:00Z"}}},
+					}}
+					Expect(c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("ampora-opamp-sec-0"), client.ForceOwnership)).To(Succeed(), kind)
+				}
 			})
 
 			It("refuses the manager the enrollment tokens", func(ctx SpecContext) {
@@ -314,7 +368,8 @@ func rbacOf(manifest string) []*unstructured.Unstructured {
 		Expect(err).NotTo(HaveOccurred())
 		o := &unstructured.Unstructured{Object: m}
 		switch o.GetKind() {
-		case "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Secret":
+		case "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Secret",
+			"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
 			objs = append(objs, o)
 		}
 	}
