@@ -106,9 +106,48 @@ func (a *Approvals) rollout(ctx context.Context, req admission.Request) admissio
 	} else if err := a.decision(ctx, ro, rec, &c); err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
+	if ref := ro.Spec.Config.ConfigMapRef; ref != nil && c.Ask != "" {
+		if err := a.notConfigMapWriter(ctx, req, ro.Namespace, ref.Name, c); err != nil {
+			return admission.Denied(err.Error())
+		}
+	}
 	return a.record(ctx, req, ro.Annotations, old.Annotations, subjects, c, func(want map[string]string) {
 		requestedBy(want, ro.Annotations, old.Annotations, req.UserInfo.Username)
 	})
+}
+
+// notConfigMapWriter refuses an approval by a user who may change the ConfigMap that holds
+// the config: the webhook does not see who edited it, so whoever may could have written what
+// they approve.
+func (a *Approvals) notConfigMapWriter(ctx context.Context, req admission.Request, ns, name string, c approval.Change) error {
+	for _, verb := range []string{"update", "patch"} {
+		ok, err := a.may(ctx, req, authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Resource: "configmaps", Name: name})
+		if err != nil {
+			return fmt.Errorf("cannot check whether %s may change ConfigMap %s: %w", c.User, name, err)
+		}
+		if ok {
+			return fmt.Errorf("%s may %s ConfigMap %s, which holds revision %s of %s %s, and nothing records who last changed it: an approval must come from someone who could not have written it (keep the config inline in the Rollout, or approve as a user who may not change the ConfigMap)",
+				c.User, verb, name, approval.Short(c.Named()), c.Kind, c.Name)
+		}
+	}
+	return nil
+}
+
+// may asks the API server whether the user of req may do attr (SubjectAccessReview, with the
+// user's groups and extra as the API server authenticated them).
+func (a *Approvals) may(ctx context.Context, req admission.Request, attr authorizationv1.ResourceAttributes) (bool, error) {
+	extra := map[string]authorizationv1.ExtraValue{}
+	for k, v := range req.UserInfo.Extra {
+		extra[k] = authorizationv1.ExtraValue(v)
+	}
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, UID: req.UserInfo.UID, Extra: extra,
+		ResourceAttributes: &attr,
+	}}
+	if err := a.Reviews.Create(ctx, sar); err != nil {
+		return false, err
+	}
+	return sar.Status.Allowed, nil
 }
 
 // decision fills in what c decides about: the config's hash, the digest of the push decision,
@@ -266,19 +305,12 @@ func (a *Approvals) notImpersonating(ctx context.Context, req admission.Request,
 			{"run a Pod as", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "pods"}},
 		}
 	}
-	extra := map[string]authorizationv1.ExtraValue{}
-	for k, v := range req.UserInfo.Extra {
-		extra[k] = authorizationv1.ExtraValue(v)
-	}
 	for _, how := range ways {
-		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-			User: req.UserInfo.Username, Groups: req.UserInfo.Groups, UID: req.UserInfo.UID, Extra: extra,
-			ResourceAttributes: &how.attr,
-		}}
-		if err := a.Reviews.Create(ctx, sar); err != nil {
+		ok, err := a.may(ctx, req, how.attr)
+		if err != nil {
 			return fmt.Errorf("cannot check whether %s may act as %s: %w", c.User, author, err)
 		}
-		if sar.Status.Allowed {
+		if ok {
 			return fmt.Errorf("%s may %s %s %s, who wrote (part of) revision %s of %s %s: an approval must come from someone who could not have written it",
 				c.User, how.what, kind, author, approval.Short(c.Named()), c.Kind, c.Name)
 		}

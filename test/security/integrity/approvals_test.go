@@ -2,10 +2,12 @@ package integrity_test
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -134,6 +136,39 @@ var _ = Describe("Approvals", func() {
 		Expect(approve(users["mallory"], "web", hash)).To(MatchError(ContainSubstring("mallory may impersonate user erin")))
 		Consistently(received(fleet, hash), never).Should(BeZero())
 		Expect(approve(users["bob"], "web", hash)).To(Succeed())
+		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(4))
+	})
+
+	It("refuses an approval by a user who may change the ConfigMap that holds the config: nothing records who edited it", func() {
+		setup(fleetv1alpha1.ApprovalRequirement{})
+		mallory(ns)
+		body := harness.CollectorConfig("in-a-configmap")
+		Expect(users["alice"].Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "collector"},
+			Data: map[string]string{"config.yaml": body}})).To(Succeed())
+		ro := production("web", "")
+		ro.Spec.Config = fleetv1alpha1.RolloutConfig{ConfigMapRef: &fleetv1alpha1.ConfigMapKeyReference{Name: "collector", Key: "config.yaml"}}
+		ro.Spec.Paused = true
+		Expect(users["alice"].Create(ctx, ro)).To(Succeed())
+
+		By("mallory, who may edit ConfigMaps, puts her own config in, then approves it")
+		mine := harness.CollectorConfig("mallory's")
+		hash := collectorconfig.Hash([]byte(mine))
+		Expect(users["mallory"].Patch(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "collector"}},
+			client.RawPatch(types.MergePatchType, []byte(`{"data":{"config.yaml":`+strconv.Quote(mine)+`}}`)))).To(Succeed())
+		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(hash))
+		Expect(approve(users["mallory"], "web", hash)).To(MatchError(ContainSubstring("mallory may update ConfigMap collector")))
+		Expect(approve(users["bob"], "web", hash)).To(MatchError(ContainSubstring("bob may update ConfigMap collector")))
+
+		By("a reviewer who may approve Rollouts but not change the ConfigMap")
+		Expect(env.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rollout-approver"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{fleetv1alpha1.GroupVersion.Group}, Resources: []string{"rollouts"}, Verbs: []string{"get", "list", "watch", "patch"}}}})).To(Succeed())
+		Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rita-approver"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "rollout-approver"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "rita"}}})).To(Succeed())
+		rita := h.As(rest.ImpersonationConfig{UserName: "rita"})
+		Eventually(func() error { return approve(rita, "web", hash) }, 10*time.Second).Should(Succeed())
+		Eventually(approvedBy("web"), 30*time.Second).Should(Equal([]string{"rita"}))
+		Expect(users["alice"].Patch(ctx, get(ns, "web"), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"paused":false}}`)))).To(Succeed())
 		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(4))
 	})
 
