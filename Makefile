@@ -7,7 +7,7 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 
 # Generated files that `make verify` keeps in step with their sources.
-GENERATED := api config/crd config/rbac config/webhook/manifests.yaml config/policy/sidecar_status_policy.yaml charts/ampora/crds charts/ampora/files/rbac charts/ampora/files/webhook.yaml charts/ampora/files/sidecar_status_policy.yaml charts/ampora/values.schema.json docs/reference.md
+GENERATED := api config/crd config/rbac config/webhook/manifests.yaml config/policy/sidecar_status_policy.yaml charts/ampora/crds charts/ampora/files/rbac charts/ampora/files/webhook.yaml charts/ampora/files/sidecar_status_policy.yaml charts/ampora/files/sidecar_leases_policy.yaml charts/ampora/values.schema.json docs/reference.md
 
 .PHONY: all
 all: build
@@ -30,7 +30,7 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and the webhook configuratio
 		config/rbac/opamp_tokens_role.yaml charts/ampora/files/rbac/
 	cp config/webhook/manifests.yaml charts/ampora/files/webhook.yaml
 	go run ./hack/statuspolicy -o config/policy/sidecar_status_policy.yaml
-	cp config/policy/sidecar_status_policy.yaml charts/ampora/files/sidecar_status_policy.yaml
+	cp config/policy/sidecar_status_policy.yaml config/policy/sidecar_leases_policy.yaml charts/ampora/files/
 	cd hack/tools/chartschema && go run . $(CURDIR)/config/crd/bases/fleet.ampora.io_gatepolicies.yaml $(CURDIR)/charts/ampora/values.schema.json
 	go run ./hack/crdref -crds config/crd/bases -o docs/reference.md
 

@@ -86,7 +86,6 @@ func expectRoles(objs []*unstructured.Unstructured, prefix string) {
 	GinkgoHelper()
 	for _, c := range []struct{ file, kind, name string }{
 		{"config/rbac/role.yaml", "ClusterRole", prefix + "-manager"},
-		{"config/rbac/leases_role.yaml", "Role", prefix + "-leases"},
 		{"config/rbac/opamp_role.yaml", "ClusterRole", prefix + "-opamp-sidecar"},
 		{"config/rbac/opamp_leases_role.yaml", "Role", prefix + "-opamp-leases"},
 		{"config/rbac/opamp_tokens_role.yaml", "ClusterRole", prefix + "-opamp-tokens"},
@@ -218,6 +217,7 @@ func expectWebhookRoles(objs []*unstructured.Unstructured, prefix string) {
 		{"config/rbac/webhook_role.yaml", "ClusterRole", prefix + "-webhook"},
 		{"config/rbac/webhook_cert_role.yaml", "Role", prefix + "-webhook-cert"},
 		{"config/rbac/approval_key_role.yaml", "Role", prefix + "-approval-key"},
+		{"config/rbac/leases_role.yaml", "Role", prefix + "-leases"}, // names the leader Lease
 	} {
 		src := parseFile(c.file)
 		Expect(src).To(HaveLen(1))
@@ -260,6 +260,7 @@ var _ = Describe("RBAC", func() {
 			"charts/ampora/files/rbac/opamp_tokens_role.yaml": "config/rbac/opamp_tokens_role.yaml",
 			"charts/ampora/files/webhook.yaml":                "config/webhook/manifests.yaml",
 			"charts/ampora/files/sidecar_status_policy.yaml":  "config/policy/sidecar_status_policy.yaml",
+			"charts/ampora/files/sidecar_leases_policy.yaml":  "config/policy/sidecar_leases_policy.yaml",
 		} {
 			Expect(read(dst)).To(Equal(read(src)), "%s is stale: run make manifests", dst)
 		}
@@ -352,7 +353,6 @@ var _ = Describe("RBAC", func() {
 			Entry(nil, opamp_, false, fleetNS, "get", "", "configmaps"),
 			// The manager: its Leases and leader-election events in the release namespace.
 			Entry(nil, manager_, true, ns, "create", "coordination.k8s.io", "leases"),
-			Entry(nil, manager_, true, ns, "update", "coordination.k8s.io", "leases"),
 			Entry(nil, manager_, true, ns, "watch", "coordination.k8s.io", "leases"),
 			Entry(nil, manager_, true, ns, "create", "", "events"),
 			Entry(nil, manager_, true, fleetNS, "get", "", "configmaps"),
@@ -390,6 +390,10 @@ var _ = Describe("RBAC", func() {
 			func(ctx context.Context, allowed bool, namespace, verb, group, resource, name string) {
 				sar(ctx, manager_, allowed, namespace, verb, group, resource, name)
 			},
+			// Of the Leases, it writes only its leader Lease, and reads the approval key.
+			Entry(nil, true, ns, "update", "coordination.k8s.io", "leases", "ampora-rollout-engine"),
+			Entry(nil, false, ns, "update", "coordination.k8s.io", "leases", "ampora-opamp-"+replica),
+			Entry(nil, true, ns, "get", "", "secrets", "rbac-ampora-approval-key"),
 			Entry(nil, true, ns, "get", "", "secrets", certSecret),
 			Entry(nil, true, ns, "update", "", "secrets", certSecret),
 			Entry(nil, true, ns, "create", "", "secrets", ""),

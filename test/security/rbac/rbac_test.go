@@ -292,6 +292,22 @@ var _ = Describe("The operator's RBAC", Ordered, ContinueOnFailure, func() {
 				}
 			})
 
+			It("keeps the leader Lease from the sidecar, and the replicas' Leases from the manager", func(ctx SpecContext) {
+				c := sidecar.client()
+				leader := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: "ampora-rollout-engine"},
+					Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("sidecar"), LeaseDurationSeconds: ptr.To(int32(3600))}}
+				err := c.Create(ctx, leader)
+				if apierrors.IsAlreadyExists(err) {
+					Expect(c.Get(ctx, client.ObjectKeyFromObject(leader), leader)).To(Succeed())
+					leader.Spec.HolderIdentity = ptr.To("sidecar")
+					err = c.Update(ctx, leader)
+				}
+				forbidden(err, "take the leader Lease")
+				Expect(err.Error()).To(ContainSubstring("may write only replica Leases"))
+				forbidden(c.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: "other"}}), "create another Lease")
+				Expect(allowed(ctx, manager, in.namespace, "update", "coordination.k8s.io", "leases", "ampora-opamp-sec-0")).To(BeFalse(), "the manager may update a replica's Lease")
+			})
+
 			It("refuses the manager the enrollment tokens", func(ctx SpecContext) {
 				c := manager.client()
 				var secrets corev1.SecretList
