@@ -39,10 +39,11 @@ func TestSessionUIDNeverChanges(t *testing.T) {
 	}
 }
 
-// A UID another principal holds (an open session of the same token, another token of the
-// namespace, another namespace; live or not) is never given to a newcomer, and never denied it
-// either: the newcomer is served under a new UID and told to adopt it, the holder's record is
-// left alone, so nobody can take over an agent's record nor squat its UID to keep it out.
+// A UID an open session of the same token holds, or one enrolled in another namespace (live
+// or not), is never given to a newcomer, and never denied it either: the newcomer is served
+// under a new UID and told to adopt it, the holder's record is left alone, so nobody can take
+// over an agent's record nor squat another tenant's UID to keep its agent out. The new UID is
+// the same each time the same newcomer presents the same UID.
 func TestTakenUIDReassigned(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -51,8 +52,6 @@ func TestTakenUIDReassigned(t *testing.T) {
 		reason string
 	}{
 		{"duplicate of an open session of the same token", func(g *enrollment) *enrollment { return g }, false, reassignedDuplicate},
-		{"another token of the namespace, holder connected", func(*enrollment) *enrollment { return &enrollment{namespace: testNamespace} }, false, reassignedDuplicate},
-		{"another token of the namespace, holder gone", func(*enrollment) *enrollment { return &enrollment{namespace: testNamespace} }, true, reassignedToken},
 		{"another namespace, holder connected", func(*enrollment) *enrollment { return &enrollment{namespace: "staging"} }, false, reassignedNamespace},
 		{"another namespace, holder gone", func(*enrollment) *enrollment { return &enrollment{namespace: "staging"} }, true, reassignedNamespace},
 	} {
@@ -92,13 +91,27 @@ func TestTakenUIDReassigned(t *testing.T) {
 				if got := counterValue(t, s.metrics.uidsReassigned.WithLabelValues(tc.reason)); got != 1 {
 					t.Errorf("reassigned{reason=%s} = %v, want 1", tc.reason, got)
 				}
+				// The same newcomer again (a new poll, a reconnect): the same new UID, one record.
+				again, againConn := &session{srv: s, namespace: other.namespace, transport: transport, token: other}, &fakeConn{}
+				if transport == transportWS {
+					sess.onClose(conn)
+					again, againConn = grantSession(s, other)
+				}
+				n := s.registry.Len()
+				if r := again.onMessage(context.Background(), againConn, describe(uid, 0, capsFull)); string(r.GetAgentIdentification().GetNewInstanceUid()) != string(newUID) {
+					t.Errorf("the same newcomer got another UID: %v", r)
+				}
+				if s.registry.Len() != n {
+					t.Errorf("the same newcomer made another record: %d, want %d", s.registry.Len(), n)
+				}
 			})
 		}
 	}
 }
 
-// Once the token an agent is bound to is revoked, another token of the namespace resumes the
-// agent under its UID (the rotation's last step).
+// A UID bound to another token of the namespace is refused, connected or not (the tenant can
+// keep only its own agents out), until that token is revoked; then another token of the
+// namespace resumes the agent under its UID (the rotation's last step).
 func TestRevokedTokensAgentResumed(t *testing.T) {
 	s, _ := newTestServer(t)
 	g := &enrollment{namespace: testNamespace}
@@ -106,7 +119,18 @@ func TestRevokedTokensAgentResumed(t *testing.T) {
 	uid := testUID(1)
 	first, firstConn := grantSession(s, g)
 	first.onMessage(context.Background(), firstConn, describe(uid, 0, capsFull))
-	first.onClose(firstConn)
+	for _, live := range []bool{true, false} {
+		if !live {
+			first.onClose(firstConn)
+		}
+		early, earlyConn := grantSession(s, other)
+		if r := early.onMessage(context.Background(), earlyConn, withStatus(heartbeat(uid, 1), "bb", applied)); errMessage(r) != "instance_uid is bound to another session or enrollment token" || !early.closeAfterReply {
+			t.Errorf("another token of the namespace (holder live %v): %v", live, r)
+		}
+		if a, _ := agentCopy(s, uid); a.StatusHash != "" || a.token != g {
+			t.Errorf("the record was touched: %+v", a)
+		}
+	}
 	g.revoked.Store(true)
 	resumed, resumedConn := grantSession(s, other)
 	if r := resumed.onMessage(context.Background(), resumedConn, heartbeat(uid, 1)); r.ErrorResponse != nil || r.AgentIdentification != nil {

@@ -67,7 +67,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		}, []string{"reason"}),
 		uidsReassigned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ampora_opamp_instance_uids_reassigned_total",
-			Help: "Agents told to adopt a new instance UID because another principal holds theirs, by reason (duplicate: an open session holds it; token: it is bound to another enrollment token of the namespace; namespace: it is enrolled in another namespace).",
+			Help: "Agents told to adopt a new instance UID because another principal holds theirs, by reason (duplicate: an open session of the same token holds it; namespace: it is enrolled in another namespace).",
 		}, []string{"reason"}),
 		policyDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ampora_policy_denied_total",
@@ -84,7 +84,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 	}
 	reg.MustRegister(m.connected, m.registryAgents, m.openConns, m.applyDuration, m.dispatchLocal, m.dispatchFwd,
 		m.dispatchNoSess, m.messages, m.rejected, m.agentsRefused, m.uidsReassigned, m.policyDenied, m.agentsByState, m.statusWrites)
-	for _, reason := range []string{reassignedDuplicate, reassignedToken, reassignedNamespace} {
+	for _, reason := range []string{reassignedDuplicate, reassignedNamespace} {
 		m.uidsReassigned.WithLabelValues(reason) // at 0 from the start, so that a rate has a base
 	}
 	return m

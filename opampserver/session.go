@@ -3,6 +3,9 @@ package opampserver
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"maps"
 	"net/http"
@@ -13,7 +16,6 @@ import (
 	"unicode/utf8"
 	"unique"
 
-	"github.com/google/uuid"
 	"github.com/open-telemetry/opamp-go/protobufs"
 	"github.com/open-telemetry/opamp-go/server/types"
 )
@@ -300,14 +302,21 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 			reassignFor, refusal = takenBy(mayReassign, reassignedNamespace)
 			return true
 		case sess.uid != uid && a.Connected && a.conn != nil:
-			// Another open WebSocket session holds the UID: it keeps it.
-			reassignFor, refusal = takenBy(mayReassign, reassignedDuplicate)
+			// Another open WebSocket session holds the UID: it keeps it. Of the same token, the
+			// newcomer is a duplicate (served under a new UID); of another token of the
+			// namespace, refused, as below.
+			if a.token == sess.token {
+				reassignFor, refusal = takenBy(mayReassign, reassignedDuplicate)
+			} else {
+				refusal = refusedUIDBound
+			}
 			return true
 		case a.token != sess.token:
-			// Bound to another token; once that one is revoked, another token of the namespace
-			// may resume the agent (the rotation's last step).
+			// Bound to another token of the namespace: refused until that one is revoked, and
+			// then resumed under its UID (the rotation's last step: an agent that moved to the
+			// new token early keeps its identity). A tenant can only keep its own agents out.
 			if !a.token.Revoked() {
-				reassignFor, refusal = takenBy(mayReassign, reassignedToken)
+				refusal = refusedUIDBound
 				return true
 			}
 			if !sess.token.reserve(s.opts.MaxAgentsPerToken) {
@@ -367,8 +376,7 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 
 // Why a newcomer's UID was taken: ampora_opamp_instance_uids_reassigned_total{reason}.
 const (
-	reassignedDuplicate = "duplicate" // an open session holds it
-	reassignedToken     = "token"     // it is bound to another enrollment token of the namespace
+	reassignedDuplicate = "duplicate" // an open session of the same token holds it
 	reassignedNamespace = "namespace" // it is enrolled in another namespace
 )
 
@@ -381,16 +389,38 @@ func takenBy(mayReassign bool, reason string) (string, string) {
 	return "", refusedUIDBound
 }
 
+// uidKey keys derivedUID; it lives as long as the process.
+var uidKey = func() []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic("no randomness for the instance UID key: " + err.Error())
+	}
+	return k
+}()
+
+// derivedUID is the UID a newcomer presenting uid is given: the same for the same namespace,
+// token and UID, so that an agent that ignores new_instance_uid (or reconnects with its old UID)
+// gets one record, not one per poll; unguessable to anyone else (a keyed hash, as UUIDv8).
+func (s *Server) derivedUID(namespace, token, uid string) [16]byte {
+	m := hmac.New(sha256.New, uidKey)
+	for _, part := range []string{namespace, token, uid} {
+		m.Write([]byte(part))
+		m.Write([]byte{0})
+	}
+	var id [16]byte
+	copy(id[:], m.Sum(nil))
+	id[6] = id[6]&0x0f | 0x80 // version 8
+	id[8] = id[8]&0x3f | 0x80 // RFC 9562 variant
+	return id
+}
+
 // reassign serves an agent whose UID another principal holds (a cloned VM, a bad UID
-// generator, a reconnect the server has not seen the old session of end yet, or someone
-// squatting the UID) under a new UID, and tells it to adopt that UID, as the OpAMP spec
-// recommends for duplicates. The holder's record is left alone, whoever came first.
+// generator, a reconnect the server has not seen the old session of end yet, or another
+// namespace squatting the UID) under a new UID, and tells it to adopt that UID, as the OpAMP
+// spec recommends for duplicates. The holder's record is left alone, whoever came first.
 func (sess *session) reassign(conn types.Connection, msg *protobufs.AgentToServer, uid, reason string, reply *protobufs.ServerToAgent) *protobufs.ServerToAgent {
 	s := sess.srv
-	id, err := uuid.NewV7()
-	if err != nil {
-		return sess.refuse(reply, refusedUIDBound, uid)
-	}
+	id := s.derivedUID(sess.namespace, sess.token.Fingerprint(), uid)
 	newUID := UIDString(id[:])
 	s.metrics.uidsReassigned.WithLabelValues(reason).Inc()
 	s.log.Info("instance UID held by another principal: agent given a new one", "reason", reason,

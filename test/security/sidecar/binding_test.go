@@ -57,7 +57,7 @@ var _ = Describe("instance UID binding", func() {
 		Expect(victim.send(&protobufs.AgentToServer{InstanceUid: victimUID, SequenceNum: 1}).ErrorResponse).To(BeNil())
 	})
 
-	It("serves a session or poll of another token or namespace that presents an agent's instance_uid under a new UID, and leaves the agent's record alone", func() {
+	It("refuses a UID bound to another token of the namespace, serves another namespace's newcomer under a new UID, and leaves the agent's record alone", func() {
 		ns, token := tenant("uid-other-token")
 		other := secondToken(ns)
 		foreignNS, foreign := tenant("uid-other-ns")
@@ -65,42 +65,36 @@ var _ = Describe("instance UID binding", func() {
 		victimUID := newUID()
 		victim := dialWS(sc, token)
 		Expect(victim.send(describe(victimUID, 0)).ErrorResponse).To(BeNil())
-		// servedElsewhere: the reply tells the sender to adopt a new UID, and what it reported
-		// is recorded under that UID, in the sender's own namespace.
-		servedElsewhere := func(r *protobufs.ServerToAgent, senderNS string) {
-			GinkgoHelper()
-			Expect(r.GetErrorResponse()).To(BeNil())
-			newUID := r.GetAgentIdentification().GetNewInstanceUid()
-			Expect(newUID).To(HaveLen(16))
-			Expect(agents(sc, senderNS)).To(HaveKeyWithValue(uidString(newUID), HaveField("StatusHash", Not(BeEmpty()))))
-		}
+		const bound = "instance_uid is bound to another session or enrollment token"
 
 		By("a WebSocket session of another token of the namespace, reporting APPLIED in the victim's name")
 		ws := dialWS(sc, other)
-		servedElsewhere(ws.send(describedApplied(victimUID, 1)), ns)
+		Expect(ws.send(describedApplied(victimUID, 1)).GetErrorResponse().GetErrorMessage()).To(Equal(bound))
+		Expect(ws.closedByServer()).To(BeTrue())
 
 		By("plain-HTTP polls of another token, then of another namespace")
 		code, r := poll(sc, other, describedApplied(victimUID, 1))
 		Expect(code).To(Equal(http.StatusOK))
-		servedElsewhere(r, ns)
+		Expect(r.GetErrorResponse().GetErrorMessage()).To(Equal(bound))
 		code, r = poll(sc, foreign, describedApplied(victimUID, 1))
 		Expect(code).To(Equal(http.StatusOK))
-		servedElsewhere(r, foreignNS)
+		Expect(r.GetErrorResponse()).To(BeNil())
+		newUID := r.GetAgentIdentification().GetNewInstanceUid()
+		Expect(newUID).To(HaveLen(16))
+		Expect(agents(sc, foreignNS)).To(HaveKeyWithValue(uidString(newUID), HaveField("StatusHash", Not(BeEmpty()))))
 
 		By("after the victim disconnects, its UID stays bound to its token")
 		victim.send(&protobufs.AgentToServer{InstanceUid: victimUID, SequenceNum: 1, AgentDisconnect: &protobufs.AgentDisconnect{}})
 		code, r = poll(sc, other, describedApplied(victimUID, 2))
 		Expect(code).To(Equal(http.StatusOK))
-		servedElsewhere(r, ns)
+		Expect(r.GetErrorResponse().GetErrorMessage()).To(Equal(bound))
 
 		v := agents(sc, ns)[uidString(victimUID)]
 		Expect(v.StatusHash).To(BeEmpty(), "another principal reported for the victim")
 		Expect(v.Transport).To(Equal("ws"))
 		Expect(agents(sc, foreignNS)).NotTo(HaveKey(uidString(victimUID)))
-		Expect(metric(reg, reassigned, "reason", "duplicate")).To(Equal(2.0))
+		Expect(metric(reg, refused, "reason", "uid_bound")).To(Equal(3.0))
 		Expect(metric(reg, reassigned, "reason", "namespace")).To(Equal(1.0))
-		Expect(metric(reg, reassigned, "reason", "token")).To(Equal(1.0))
-		Expect(metric(reg, refused, "reason", "uid_bound")).To(BeZero())
 	})
 
 	It("lets no token holder squat another namespace's agent UID: the agent, coming second, is served under a new UID", func() {
@@ -116,18 +110,30 @@ var _ = Describe("instance UID binding", func() {
 		agent := dialWS(sc, token)
 		r := agent.send(describe(victimUID, 0))
 		Expect(r.GetErrorResponse()).To(BeNil(), "the agent was kept out")
-		newUID := r.GetAgentIdentification().GetNewInstanceUid()
-		Expect(newUID).To(HaveLen(16))
-		Expect(agent.send(describe(newUID, 1)).ErrorResponse).To(BeNil())
-		Expect(agents(sc, ns)).To(HaveKeyWithValue(uidString(newUID), HaveField("Connected", BeTrue())))
+		adopted := r.GetAgentIdentification().GetNewInstanceUid()
+		Expect(adopted).To(HaveLen(16))
+		Expect(agent.send(describe(adopted, 1)).ErrorResponse).To(BeNil())
+		Expect(agents(sc, ns)).To(HaveKeyWithValue(uidString(adopted), HaveField("Connected", BeTrue())))
 		Expect(agents(sc, ns)).NotTo(HaveKey(uidString(victimUID)))
 
-		By("over plain HTTP too")
-		code, pr := poll(sc, token, describe(victimUID, 0))
-		Expect(code).To(Equal(http.StatusOK))
-		Expect(pr.GetErrorResponse()).To(BeNil())
-		Expect(pr.GetAgentIdentification().GetNewInstanceUid()).To(HaveLen(16))
-		Expect(metric(reg, reassigned, "reason", "namespace")).To(Equal(2.0))
+		By("over plain HTTP too, with the same UID every poll")
+		polled := newUID()
+		Expect(squat.send(describe(polled, 1)).GetErrorResponse().GetErrorMessage()).To(Equal("instance_uid changed on this session"))
+		Expect(dialWS(sc, squatter).send(describe(polled, 0)).ErrorResponse).To(BeNil())
+		var given []byte
+		for range 3 {
+			code, pr := poll(sc, token, describe(polled, 0))
+			Expect(code).To(Equal(http.StatusOK))
+			Expect(pr.GetErrorResponse()).To(BeNil())
+			got := pr.GetAgentIdentification().GetNewInstanceUid()
+			Expect(got).To(HaveLen(16))
+			if given != nil {
+				Expect(got).To(Equal(given), "an agent that ignores new_instance_uid gets a new record each poll")
+			}
+			given = got
+		}
+		Expect(agents(sc, ns)).To(HaveLen(2))
+		Expect(metric(reg, reassigned, "reason", "namespace")).To(Equal(4.0))
 	})
 
 	It("gives a second agent of the same token that presents a live agent's UID a new one (OpAMP's duplicate instance_uid rule), and keeps the first", func() {
