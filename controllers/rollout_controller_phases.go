@@ -32,13 +32,7 @@ func statusEqual(a, b fleetv1alpha1.RolloutStatus) bool {
 	return equality.Semantic.DeepEqual(a, b)
 }
 
-func final(p fleetv1alpha1.RolloutPhase) bool {
-	switch p {
-	case fleetv1alpha1.RolloutCompleted, fleetv1alpha1.RolloutRolledBack, fleetv1alpha1.RolloutAborted:
-		return true
-	}
-	return false
-}
+func final(p fleetv1alpha1.RolloutPhase) bool { return p.Terminal() }
 
 // handleAction carries out the action a user asked for with the fleet.ampora.io/action
 // annotation, records it, and removes the annotation. Actions never touch spec.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"gomodules.xyz/jsonpatch/v2"
@@ -120,14 +121,30 @@ func (a *Approvals) rollout(ctx context.Context, req admission.Request) admissio
 // the config: the webhook does not see who edited it, so whoever may could have written what
 // they approve.
 func (a *Approvals) notConfigMapWriter(ctx context.Context, req admission.Request, ns, name string, c approval.Change) error {
-	for _, verb := range []string{"update", "patch"} {
-		ok, err := a.may(ctx, req, authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Resource: "configmaps", Name: name})
-		if err != nil {
-			return fmt.Errorf("cannot check whether %s may change ConfigMap %s: %w", c.User, name, err)
+	attr := func(verb, name string) authorizationv1.ResourceAttributes {
+		return authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Resource: "configmaps", Name: name}
+	}
+	// Each way to change it: in place, or deleted and created anew.
+	for _, how := range []struct {
+		what  string
+		needs []authorizationv1.ResourceAttributes
+	}{
+		{"update", []authorizationv1.ResourceAttributes{attr("update", name)}},
+		{"patch", []authorizationv1.ResourceAttributes{attr("patch", name)}},
+		{"delete and create", []authorizationv1.ResourceAttributes{attr("delete", name), attr("create", "")}},
+		{"delete and create", []authorizationv1.ResourceAttributes{attr("deletecollection", ""), attr("create", "")}},
+	} {
+		all := true
+		for _, need := range how.needs {
+			ok, err := a.may(ctx, req, need)
+			if err != nil {
+				return fmt.Errorf("cannot check whether %s may change ConfigMap %s: %w", c.User, name, err)
+			}
+			all = all && ok
 		}
-		if ok {
+		if all {
 			return fmt.Errorf("%s may %s ConfigMap %s, which holds revision %s of %s %s, and nothing records who last changed it: an approval must come from someone who could not have written it (keep the config inline in the Rollout, or approve as a user who may not change the ConfigMap)",
-				c.User, verb, name, approval.Short(c.Named()), c.Kind, c.Name)
+				c.User, how.what, name, approval.Short(c.Named()), c.Kind, c.Name)
 		}
 	}
 	return nil
@@ -325,14 +342,51 @@ func (a *Approvals) deletePolicy(ctx context.Context, req admission.Request) adm
 	if err := a.Decoder.DecodeRaw(req.OldObject, p); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
-	if p.InForce().RequiredApprovals == nil {
-		return admission.Allowed("")
-	}
 	var ns corev1.Namespace
 	if err := a.Reader.Get(ctx, client.ObjectKey{Name: p.Namespace}, &ns); err == nil && ns.DeletionTimestamp != nil {
 		return admission.Allowed("the namespace is being deleted")
 	}
-	return admission.Denied(fmt.Sprintf("GatePolicy %s requires approvals: remove spec.requiredApprovals first (a change that another user must approve), then delete it", p.Name))
+	if p.InForce().RequiredApprovals != nil {
+		return admission.Denied(fmt.Sprintf("GatePolicy %s requires approvals: remove spec.requiredApprovals first (a change that another user must approve), then delete it", p.Name))
+	}
+	// A policy without approvals of its own still decides the push of the Rollouts that run
+	// under it: deleting it moves their decision, and nothing would record who did.
+	guarded, err := a.guardedBy(ctx, p)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err)
+	}
+	if len(guarded) > 0 {
+		return admission.Denied(fmt.Sprintf("GatePolicy %s decides the push of %s, which need approvals: delete it once they are done, or change it (a recorded change)",
+			p.Name, strings.Join(guarded, ", ")))
+	}
+	return admission.Allowed("")
+}
+
+// guardedBy lists (up to three of) the Rollouts that run under p, as their named policy or one
+// they fall through to, that are not done and need approvals.
+func (a *Approvals) guardedBy(ctx context.Context, p *fleetv1alpha1.GatePolicy) ([]string, error) {
+	operatorDefault := p.Namespace == a.OperatorNamespace && p.Name == fleetv1alpha1.DefaultGatePolicyName
+	var list fleetv1alpha1.RolloutList
+	var opts []client.ListOption
+	if !operatorDefault {
+		opts = append(opts, client.InNamespace(p.Namespace))
+	}
+	if err := a.Reader.List(ctx, &list, opts...); err != nil {
+		return nil, err
+	}
+	var out []string
+	for i := range list.Items {
+		ro := &list.Items[i]
+		named := ro.Spec.GatePolicyRef != nil && ro.Spec.GatePolicyRef.Name == p.Name && ro.Namespace == p.Namespace
+		under := operatorDefault || named || (p.Name == fleetv1alpha1.DefaultGatePolicyName && ro.Namespace == p.Namespace)
+		if !under || ro.Status.Approvals == nil || ro.Status.Phase.Terminal() {
+			continue
+		}
+		if out = append(out, "Rollout "+ro.Namespace+"/"+ro.Name); len(out) == 3 {
+			break
+		}
+	}
+	return out, nil
 }
 
 // configHash is the hash of the Rollout's config as the engine will compute it, or "" when its

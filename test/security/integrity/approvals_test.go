@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -165,6 +166,21 @@ var _ = Describe("Approvals", func() {
 		Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rita-approver"},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "rollout-approver"},
 			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "rita"}}})).To(Succeed())
+		By("but not one who may delete the ConfigMap and create it anew")
+		Expect(env.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "configmap-replacer"},
+			Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"delete"}, ResourceNames: []string{"collector"}},
+				{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}},
+			}})).To(Succeed())
+		for _, b := range []struct{ user, role string }{{"dora", "rollout-approver"}, {"dora", "configmap-replacer"}} {
+			Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: b.user + "-" + b.role},
+				RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: b.role},
+				Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: b.user}}})).To(Succeed())
+		}
+		dora := h.As(rest.ImpersonationConfig{UserName: "dora"})
+		Eventually(func() error { return approve(dora, "web", hash) }, 10*time.Second).Should(
+			MatchError(ContainSubstring("dora may delete and create ConfigMap collector")))
+
 		rita := h.As(rest.ImpersonationConfig{UserName: "rita"})
 		Eventually(func() error { return approve(rita, "web", hash) }, 10*time.Second).Should(Succeed())
 		Eventually(approvedBy("web"), 30*time.Second).Should(Equal([]string{"rita"}))
@@ -300,6 +316,24 @@ var _ = Describe("Approvals", func() {
 		Expect(approve(users["bob"], "web", hash)).To(Succeed())
 		Expect(users["alice"].Patch(ctx, get(ns, "web"), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"paused":false}}`)))).To(Succeed())
 		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(4))
+	})
+
+	It("refuses to delete a policy without approvals of its own while a Rollout that needs approvals runs under it", func() {
+		setup(fleetv1alpha1.ApprovalRequirement{})
+		Expect(users["alice"].Create(ctx, &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fleetv1alpha1.DefaultGatePolicyName},
+			Spec: fleetv1alpha1.GatePolicySpec{Gates: fleetv1alpha1.GateThresholds{BakeTime: &metav1.Duration{Duration: time.Hour}}}})).To(Succeed())
+		mallory(ns)
+		approvedWhilePaused(harness.CollectorConfig("deleted-under")) // alice wrote it, bob approved it
+		def := &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fleetv1alpha1.DefaultGatePolicyName}}
+		err := users["mallory"].Delete(ctx, def)
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "deleting the policy the rollout falls through to: %v", err)
+		Expect(err.Error()).To(ContainSubstring("GatePolicy default decides the push of Rollout " + ns + "/web"))
+		Expect(approvedBy("web")()).To(Equal([]string{"bob"}))
+
+		By("once the rollout is done, the policy may go")
+		Expect(users["alice"].Patch(ctx, get(ns, "web"), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"`+fleetv1alpha1.AnnotationAction+`":"abort"}}}`)))).To(Succeed())
+		Eventually(phase(ns, "web"), 30*time.Second).Should(Equal(fleetv1alpha1.RolloutAborted))
+		Expect(users["mallory"].Delete(ctx, def)).To(Succeed())
 	})
 
 	It("records who asked for an action from the request, not from the annotation", func() {
