@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,7 +34,7 @@ import (
 const LeaderElectionID = "ampora-rollout-engine"
 
 // runManager runs the rollout engine: the controllers, behind leader election.
-func runManager(ctx context.Context, args []string, stderr io.Writer) error {
+func runManager(ctx context.Context, args []string, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -78,6 +80,20 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) error {
 	if f.approvalKey, err = loadApprovalKey(ctx, cfg, namespace, keySecret, log); err != nil {
 		return err
 	}
+	// A replica holds the key it read at start: when the Secret changes (deleted and made anew,
+	// rotated), it stops, so that a restart reads the new one and every replica seals alike.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	keyClient, err := client.New(cfg, client.Options{Scheme: scheme()})
+	if err != nil {
+		return err
+	}
+	go watchApprovalKey(ctx, keyClient, namespace, keySecret, f.approvalKey, keyCheckEvery, stop, log)
+	defer func() {
+		if cause := context.Cause(ctx); errors.Is(cause, errApprovalKeyChanged) {
+			err = cause
+		}
+	}()
 	// The webhook serves on every replica, through step-downs and campaigns alike.
 	if f.webhookReady, err = wf.startWebhook(ctx, cfg, scheme(), namespace, f.approvalKey, log.WithName("webhook")); err != nil {
 		return fmt.Errorf("starting the approvals webhook: %w", err)
@@ -119,6 +135,28 @@ type managerFlags struct {
 	webhookReady healthz.Checker
 	// approvalKey seals approval records (the webhook) and checks them (the engine).
 	approvalKey approval.Key
+}
+
+// errApprovalKeyChanged stops a manager whose approval key Secret changed.
+var errApprovalKeyChanged = errors.New("the approval key Secret changed: restarting to read it")
+
+// keyCheckEvery is how often a replica compares the approval key Secret with the key it holds.
+const keyCheckEvery = time.Minute
+
+// watchApprovalKey stops the manager (stop) once Secret name holds another key than key,
+// looking every interval.
+func watchApprovalKey(ctx context.Context, c client.Client, namespace, name string, key approval.Key, every time.Duration, stop context.CancelCauseFunc, log logr.Logger) {
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		now, err := webhooks.LoadKey(ctx, c, namespace, name)
+		if err != nil {
+			log.Info("reading the approval key Secret failed", "secret", name, "error", err.Error())
+			return
+		}
+		if !bytes.Equal(now, key) {
+			log.Info("the approval key Secret changed: stopping, to restart with it", "secret", name)
+			stop(errApprovalKeyChanged)
+		}
+	}, every)
 }
 
 // loadApprovalKey reads, or makes, the key of Secret name, retrying while the API server is
