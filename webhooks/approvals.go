@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -169,7 +168,7 @@ func (a *Approvals) may(ctx context.Context, req admission.Request, attr authori
 
 // decision fills in what c decides about: the config's hash, the digest of the push decision,
 // and, for an approval, the rules of the policies that apply now and who moved the decision
-// from outside the Rollout since its last recorded change (rec, the stored record).
+// from outside the Rollout since its last approval (rec, the stored record) or creation.
 func (a *Approvals) decision(ctx context.Context, ro *fleetv1alpha1.Rollout, rec approval.Record, c *approval.Change) error {
 	hash, err := a.configHash(ctx, ro)
 	if err != nil {
@@ -186,11 +185,7 @@ func (a *Approvals) decision(ctx context.Context, ro *fleetv1alpha1.Rollout, rec
 	c.Hash, c.Revision = approval.RolloutDigest(&ro.Spec, hash, ps, g), hash
 	if c.Ask != "" {
 		c.Requirements = approval.Requirements(ps.All(), g)
-		var since time.Time
-		if rec.Author != nil {
-			since = rec.Author.At
-		}
-		c.Contributors = approval.Contributors(a.Key, since, g, ps)
+		c.Contributors = approval.Contributors(a.Key, approval.Since(ro, rec), g, ps)
 	}
 	return nil
 }

@@ -12,10 +12,11 @@ type Contributor struct {
 	User, Kind, Name string
 }
 
-// Contributors are those who moved a Rollout's push decision after its own last recorded
-// change (since, its author's time; zero when unknown): the last author of its AgentGroup's
-// spec, and of each policy it runs under that requires no approvals of its own (a policy that
-// does has its loosenings approved by someone else already). Like the Rollout's author, they
+// Contributors are those who moved a Rollout's push decision since (its last approval, of
+// any revision, else its creation): the last author of its AgentGroup's spec, and of each
+// policy it runs under that requires no approvals of its own (a policy that does has its
+// loosenings approved by someone else already). A later edit of the Rollout itself does not
+// make their change any less unapproved. Like the Rollout's author, they
 // may not approve what they moved: an editor who widens a group, or loosens a namespace's
 // default policy, would otherwise approve the result alone. Only records key sealed count.
 func Contributors(key Key, since time.Time, group *fleetv1alpha1.AgentGroup, ps Policies) []Contributor {
@@ -52,4 +53,15 @@ func refuseContributor(cs []Contributor, user, kind, name string) error {
 		}
 	}
 	return nil
+}
+
+// Since is the time after which a change of what a Rollout's decision is made of has not been
+// covered by any approval: the Rollout's last approval (rec, its sealed record), else its
+// creation.
+func Since(ro *fleetv1alpha1.Rollout, rec Record) time.Time {
+	since := ro.CreationTimestamp.Time
+	if rec.Author != nil && rec.Author.Approved.After(since) {
+		since = rec.Author.Approved
+	}
+	return since
 }

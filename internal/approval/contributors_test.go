@@ -71,3 +71,17 @@ func TestDecideRefusesContributors(t *testing.T) {
 		t.Errorf("another user's approval: %v, %+v", err, rec)
 	}
 }
+
+func TestSince(t *testing.T) {
+	created := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	ro := &fleetv1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{CreationTimestamp: metav1.NewTime(created)}}
+	if got := Since(ro, Record{}); !got.Equal(created) {
+		t.Errorf("never approved: since %v, want the creation %v", got, created)
+	}
+	approved := created.Add(time.Hour)
+	// A later change of the Rollout (At) does not move it: only an approval does.
+	rec := Record{Author: &Author{User: "argocd", At: approved.Add(time.Hour), Approved: approved}}
+	if got := Since(ro, rec); !got.Equal(approved) {
+		t.Errorf("approved, then changed: since %v, want the approval %v", got, approved)
+	}
+}

@@ -47,6 +47,9 @@ func Decide(old Record, c Change) (Record, error) {
 	rec := Record{Author: old.Author}
 	if c.Changed {
 		rec.Author = &Author{User: c.User, Hash: c.Hash, At: c.Now.UTC()}
+		if old.Author != nil {
+			rec.Author.Approved = old.Author.Approved
+		}
 	}
 	for _, a := range old.Approvals {
 		if a.Hash == c.Hash {
@@ -79,5 +82,10 @@ func Decide(old Record, c Change) (Record, error) {
 		return old, fmt.Errorf("%s %s already has %d approvals for revision %s", c.Kind, c.Name, len(rec.Approvals), Short(c.Hash))
 	}
 	rec.Approvals = append(rec.Approvals, Approval{User: c.User, Groups: boundGroups(c.Groups), Hash: c.Hash, At: c.Now.UTC().Truncate(time.Second)})
+	if rec.Author != nil {
+		a := *rec.Author
+		a.Approved = c.Now.UTC()
+		rec.Author = &a
+	}
 	return rec, nil
 }

@@ -17,6 +17,8 @@ func TestDecide(t *testing.T) {
 		return Record{Author: &Author{User: user, Hash: hash}, Approvals: approvals}
 	}
 	by := func(user, hash string) Approval { return Approval{User: user, Hash: hash, At: now} }
+	// approvedAt is r with its last approval at t.
+	approvedAt := func(r Record, t time.Time) Record { a := *r.Author; a.Approved = t; r.Author = &a; return r }
 	tests := []struct {
 		name    string
 		old     Record
@@ -27,10 +29,10 @@ func TestDecide(t *testing.T) {
 		{name: "creation records the author",
 			change: Change{User: "alice", Changed: true, Hash: h1},
 			want:   authored("alice", h1)},
-		{name: "a config change makes a new author and voids approvals of the old config",
-			old:    authored("alice", h1, by("bob", h1)),
+		{name: "a config change makes a new author and voids approvals of the old config, but keeps when it was last approved",
+			old:    approvedAt(authored("alice", h1, by("bob", h1)), now),
 			change: Change{User: "carol", Changed: true, Hash: h2},
-			want:   authored("carol", h2)},
+			want:   approvedAt(authored("carol", h2), now)},
 		{name: "another update keeps author and approvals",
 			old:    authored("alice", h1, by("bob", h1)),
 			change: Change{User: "system:serviceaccount:ampora:manager", Hash: h1},
@@ -38,7 +40,7 @@ func TestDecide(t *testing.T) {
 		{name: "a second user approves",
 			old:    authored("alice", h1),
 			change: Change{User: "bob", Hash: h1, Ask: h1[:10], Now: now},
-			want:   authored("alice", h1, by("bob", h1))},
+			want:   approvedAt(authored("alice", h1, by("bob", h1)), now)},
 		{name: "approving twice counts once",
 			old:    authored("alice", h1, by("bob", h1)),
 			change: Change{User: "bob", Hash: h1, Ask: h1, Now: now.Add(time.Minute)},
@@ -66,7 +68,7 @@ func TestDecide(t *testing.T) {
 		{name: "a hash moved outside the object: another user may approve it",
 			old:    authored("alice", h1),
 			change: Change{User: "bob", Hash: h2, Ask: h2, Now: now},
-			want:   authored("alice", h1, by("bob", h2))},
+			want:   approvedAt(authored("alice", h1, by("bob", h2)), now)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,8 +22,10 @@ type Author struct {
 	User string `json:"user"`
 	Hash string `json:"hash"`
 	// At is when the change was recorded, so that a change of what a Rollout's decision is
-	// made of (its AgentGroup, a policy) can be told to come after the Rollout's own.
+	// made of (its AgentGroup, a policy) can be told to come after the Rollout's last approval.
 	At time.Time `json:"at,omitzero"`
+	// Approved is when the object last got an approval, of any hash; changes keep it.
+	Approved time.Time `json:"approved,omitzero"`
 }
 
 // Approval is one user's approval of one hash.

@@ -299,6 +299,9 @@ var _ = Describe("Approvals", func() {
 		Expect(users["mallory"].Update(ctx, &g)).To(Succeed())
 		Eventually(approvedBy("web"), 30*time.Second).Should(BeEmpty())
 		Expect(approve(users["mallory"], "web", hash)).To(MatchError(ContainSubstring("mallory last changed AgentGroup gateways")))
+		By("a later edit of the Rollout (a GitOps sync, say) does not make her change an approved one")
+		Expect(users["alice"].Patch(ctx, get(ns, "web"), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"applyTimeout":"4m"}}`)))).To(Succeed())
+		Expect(approve(users["mallory"], "web", hash)).To(MatchError(ContainSubstring("mallory last changed AgentGroup gateways")))
 		Expect(approve(users["bob"], "web", hash)).To(Succeed())
 		Eventually(approvedBy("web"), 30*time.Second).Should(Equal([]string{"bob"}))
 
