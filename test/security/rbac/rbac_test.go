@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -174,6 +175,15 @@ var _ = Describe("The operator's RBAC", Ordered, ContinueOnFailure, func() {
 			}
 			_, errOut, err := env.Kubectl(ctx, manifest.String(), "apply", "--server-side", "--field-manager=rbac-attack-test", "-f", "-")
 			Expect(err).NotTo(HaveOccurred(), errOut)
+		}
+		// The API server enforces a new admission policy once it has loaded it: wait for each
+		// install's, by a write each refuses (a dry run).
+		for _, in := range []*install{chart, kust} {
+			c := in.tokenOf("opamp").client()
+			Eventually(func() error {
+				return c.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: "policy-probe"}}, client.DryRunAll)
+			}).WithContext(ctx).WithTimeout(30*time.Second).WithPolling(200*time.Millisecond).Should(
+				MatchError(ContainSubstring("may write only replica Leases")), "the sidecar policies of %s", in.prefix)
 		}
 		opamp := kust.tokenOf("opamp")
 		Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: optedIn, Name: "ampora-opamp-tokens"},
