@@ -401,7 +401,7 @@ var uidKey = func() []byte {
 // derivedUID is the UID a newcomer presenting uid is given: the same for the same namespace,
 // token and UID, so that an agent that ignores new_instance_uid (or reconnects with its old UID)
 // gets one record, not one per poll; unguessable to anyone else (a keyed hash, as UUIDv8).
-func (s *Server) derivedUID(namespace, token, uid string) [16]byte {
+func derivedUID(namespace, token, uid string) [16]byte {
 	m := hmac.New(sha256.New, uidKey)
 	for _, part := range []string{namespace, token, uid} {
 		m.Write([]byte(part))
@@ -420,7 +420,7 @@ func (s *Server) derivedUID(namespace, token, uid string) [16]byte {
 // spec recommends for duplicates. The holder's record is left alone, whoever came first.
 func (sess *session) reassign(conn types.Connection, msg *protobufs.AgentToServer, uid, reason string, reply *protobufs.ServerToAgent) *protobufs.ServerToAgent {
 	s := sess.srv
-	id := s.derivedUID(sess.namespace, sess.token.Fingerprint(), uid)
+	id := derivedUID(sess.namespace, sess.token.Fingerprint(), uid)
 	newUID := UIDString(id[:])
 	s.metrics.uidsReassigned.WithLabelValues(reason).Inc()
 	s.log.Info("instance UID held by another principal: agent given a new one", "reason", reason,

@@ -78,8 +78,10 @@ func (a *Approvals) agentGroup(ctx context.Context, req admission.Request) admis
 		return admission.Errored(http.StatusBadRequest, err)
 	}
 	changed := req.Operation == admissionv1.Create || !equality.Semantic.DeepEqual(old.Spec, g.Spec)
-	return a.record(ctx, req, g.Annotations, old.Annotations, [2]approval.Subject{approval.GroupSubject(g), approval.GroupSubject(old)}, approval.Change{
-		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed, Hash: approval.GroupSubject(g).Spec,
+	subject := approval.GroupSubject(g)
+	rec, sealed := a.Key.ReadSealed(old.Annotations, approval.GroupSubject(old))
+	return a.record(ctx, req, g.Annotations, rec, sealed, subject, approval.Change{
+		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed, Hash: subject.Spec,
 		Kind: "AgentGroup", Name: g.Name,
 	})
 }
@@ -97,8 +99,7 @@ func (a *Approvals) rollout(ctx context.Context, req admission.Request) admissio
 		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed,
 		Ask: ro.Annotations[fleetv1alpha1.AnnotationApprove], Kind: "Rollout", Name: ro.Name,
 	}
-	subjects := [2]approval.Subject{approval.RolloutSubject(ro), approval.RolloutSubject(old)}
-	rec, _ := a.Key.ReadSealed(old.Annotations, subjects[1])
+	rec, sealed := a.Key.ReadSealed(old.Annotations, approval.RolloutSubject(old))
 	if !changed && c.Ask == "" {
 		// Nothing to decide (a GitOps sync, the engine clearing an action): the record stays as
 		// it is, without reading what the digest is made of.
@@ -111,7 +112,7 @@ func (a *Approvals) rollout(ctx context.Context, req admission.Request) admissio
 			return admission.Denied(err.Error())
 		}
 	}
-	return a.record(ctx, req, ro.Annotations, old.Annotations, subjects, c, func(want map[string]string) {
+	return a.record(ctx, req, ro.Annotations, rec, sealed, approval.RolloutSubject(ro), c, func(want map[string]string) {
 		requestedBy(want, ro.Annotations, old.Annotations, req.UserInfo.Username)
 	})
 }
@@ -229,8 +230,10 @@ func (a *Approvals) policy(ctx context.Context, req admission.Request) admission
 	if req.Operation == admissionv1.Create {
 		in = p
 	}
-	return a.record(ctx, req, p.Annotations, old.Annotations, [2]approval.Subject{approval.PolicySubject(p), approval.PolicySubject(old)}, approval.Change{
-		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed, Hash: approval.SpecHash(&p.Spec),
+	subject := approval.PolicySubject(p)
+	rec, sealed := a.Key.ReadSealed(old.Annotations, approval.PolicySubject(old))
+	return a.record(ctx, req, p.Annotations, rec, sealed, subject, approval.Change{
+		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed, Hash: subject.Spec,
 		Ask: p.Annotations[fleetv1alpha1.AnnotationApprove], Kind: "GatePolicy", Name: p.Name,
 		Requirements: approval.PolicyRequirements(in),
 	})
@@ -248,13 +251,12 @@ func (a *Approvals) decode(req admission.Request, obj, old runtime.Object) error
 }
 
 // record decides and answers with a patch that sets the recorded annotations, sealed,
-// whatever the request put there, and removes the approve request. subjects are the object's
-// after and before the request. A stored record the webhook did not seal (written while it
-// was bypassed, or copied from another object) is dropped, and nothing can be approved until a
-// change of the spec records an author again.
-func (a *Approvals) record(ctx context.Context, req admission.Request, annotations, oldAnnotations map[string]string, subjects [2]approval.Subject, c approval.Change, fix ...func(want map[string]string)) admission.Response {
+// whatever the request put there, and removes the approve request. old is the stored record
+// as Key.ReadSealed read it, subject the object's after the request. A stored record the
+// webhook did not seal (written while it was bypassed, or copied from another object) reads as
+// empty, and nothing can be approved until a change of the spec records an author again.
+func (a *Approvals) record(ctx context.Context, req admission.Request, annotations map[string]string, old approval.Record, sealed bool, subject approval.Subject, c approval.Change, fix ...func(want map[string]string)) admission.Response {
 	c.Now = a.Clock.Now()
-	old, sealed := a.Key.ReadSealed(oldAnnotations, subjects[1])
 	if c.Ask != "" && !sealed && req.Operation == admissionv1.Update && !c.Changed {
 		return admission.Denied(fmt.Sprintf("%s %s has no author recorded by the approvals webhook (it was created or changed while the webhook was bypassed, or its record was written by hand): change its spec to record one, then approve", c.Kind, c.Name))
 	}
@@ -280,7 +282,7 @@ func (a *Approvals) record(ctx context.Context, req admission.Request, annotatio
 		want[k] = v
 	}
 	delete(want, fleetv1alpha1.AnnotationApprove)
-	want = a.Key.Seal(rec.Write(want), subjects[0])
+	want = a.Key.Seal(rec.Write(want), subject)
 	for _, f := range fix {
 		f(want)
 	}

@@ -77,17 +77,17 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) (err error
 	f := managerFlags{metricsAddr: metricsAddr, probeAddr: probeAddr, namespace: namespace, tokenFile: tokenFile,
 		leaderElect: leaderElect, leaseDuration: leaseDuration, renewDeadline: renewDeadline, retryPeriod: retryPeriod,
 		addressCheck: check, replicaServiceAccounts: sas}
-	if f.approvalKey, err = loadApprovalKey(ctx, cfg, namespace, keySecret, log); err != nil {
+	keyClient, err := client.New(cfg, client.Options{Scheme: scheme()})
+	if err != nil {
+		return err
+	}
+	if f.approvalKey, err = loadApprovalKey(ctx, keyClient, namespace, keySecret, log); err != nil {
 		return err
 	}
 	// A replica holds the key it read at start: when the Secret changes (deleted and made anew,
 	// rotated), it stops, so that a restart reads the new one and every replica seals alike.
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	keyClient, err := client.New(cfg, client.Options{Scheme: scheme()})
-	if err != nil {
-		return err
-	}
 	go watchApprovalKey(ctx, keyClient, namespace, keySecret, f.approvalKey, keyCheckEvery, stop, log)
 	defer func() {
 		if cause := context.Cause(ctx); errors.Is(cause, errApprovalKeyChanged) {
@@ -161,13 +161,10 @@ func watchApprovalKey(ctx context.Context, c client.Client, namespace, name stri
 
 // loadApprovalKey reads, or makes, the key of Secret name, retrying while the API server is
 // not there yet (an install in progress).
-func loadApprovalKey(ctx context.Context, cfg *rest.Config, namespace, name string, log logr.Logger) (approval.Key, error) {
-	c, err := client.New(cfg, client.Options{Scheme: scheme()})
-	if err != nil {
-		return nil, err
-	}
+func loadApprovalKey(ctx context.Context, c client.Client, namespace, name string, log logr.Logger) (approval.Key, error) {
 	var key approval.Key
-	err = wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+		var err error
 		if key, err = webhooks.LoadKey(ctx, c, namespace, name); err != nil {
 			log.Info("approval key not ready, retrying", "secret", name, "error", err.Error())
 			return false, nil

@@ -25,12 +25,7 @@ func RolloutDigest(spec *fleetv1alpha1.RolloutSpec, configHash string, ps Polici
 	if group != nil {
 		decision.Group = &group.Spec
 	}
-	b, err := json.Marshal(decision)
-	if err != nil {
-		panic(fmt.Sprintf("a RolloutSpec always marshals: %v", err))
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return jsonHash(decision)
 }
 
 // DecisionSpec is the part of a Rollout spec that approvals cover, without the config body
@@ -39,4 +34,14 @@ func DecisionSpec(spec *fleetv1alpha1.RolloutSpec) *fleetv1alpha1.RolloutSpec {
 	out := spec.DeepCopy()
 	out.Config, out.Paused = fleetv1alpha1.RolloutConfig{}, false
 	return out
+}
+
+// jsonHash is the SHA-256 of v as JSON, in hex: what approvals and seals bind to.
+func jsonHash(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("a spec always marshals: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -3,10 +3,7 @@
 package approval
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -126,11 +123,4 @@ func Short(hash string) string {
 }
 
 // SpecHash is the hash a GatePolicy's approvals are bound to: SHA-256 of its spec as JSON.
-func SpecHash(spec *fleetv1alpha1.GatePolicySpec) string {
-	b, err := json.Marshal(spec)
-	if err != nil {
-		panic(fmt.Sprintf("a GatePolicySpec always marshals: %v", err))
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
+func SpecHash(spec *fleetv1alpha1.GatePolicySpec) string { return jsonHash(spec) }

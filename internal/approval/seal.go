@@ -6,8 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 )
@@ -99,13 +97,4 @@ func (k Key) mac(s Subject, author, approvals string) string {
 		m.Write([]byte(part))
 	}
 	return hex.EncodeToString(m.Sum(nil))
-}
-
-func jsonHash(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("a spec always marshals: %v", err))
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }

@@ -73,6 +73,21 @@ var _ = Describe("Approvals", func() {
 		Eventually(approvedBy("web"), 30*time.Second).Should(Equal([]string{"bob"}))
 	}
 
+	// bakingDefault has alice create the namespace's default policy: it requires no approvals
+	// and sets the bake time that production leaves unset (an hour).
+	bakingDefault := func() {
+		GinkgoHelper()
+		Expect(users["alice"].Create(ctx, &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fleetv1alpha1.DefaultGatePolicyName},
+			Spec: fleetv1alpha1.GatePolicySpec{Gates: fleetv1alpha1.GateThresholds{BakeTime: &metav1.Duration{Duration: time.Hour}}}})).To(Succeed())
+	}
+	// bindRole binds the Role role of the namespace to user.
+	bindRole := func(user, role string) {
+		GinkgoHelper()
+		Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: user + "-" + role},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}})).To(Succeed())
+	}
+
 	It("refuses a ServiceAccount's approval: an editor cannot approve their own change by impersonating one", func() {
 		setup(fleetv1alpha1.ApprovalRequirement{})
 		mallory := mallory(ns)
@@ -107,9 +122,7 @@ var _ = Describe("Approvals", func() {
 		// dave may not impersonate it, but may run a Pod in the namespace, which can run as it.
 		Expect(env.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pods"},
 			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}}}})).To(Succeed())
-		Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "dave-pods"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "pods"},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "dave"}}})).To(Succeed())
+		bindRole("dave", "pods")
 		dave := h.Editors("dave")["dave"]
 		Eventually(func() error { return approve(dave, "web", hash) }, 10*time.Second).Should(
 			MatchError(ContainSubstring("dave may run a Pod as ServiceAccount " + ci)))
@@ -163,20 +176,15 @@ var _ = Describe("Approvals", func() {
 		By("a reviewer who may approve Rollouts but not change the ConfigMap")
 		Expect(env.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rollout-approver"},
 			Rules: []rbacv1.PolicyRule{{APIGroups: []string{fleetv1alpha1.GroupVersion.Group}, Resources: []string{"rollouts"}, Verbs: []string{"get", "list", "watch", "patch"}}}})).To(Succeed())
-		Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rita-approver"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "rollout-approver"},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "rita"}}})).To(Succeed())
+		bindRole("rita", "rollout-approver")
 		By("but not one who may delete the ConfigMap and create it anew")
 		Expect(env.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "configmap-replacer"},
 			Rules: []rbacv1.PolicyRule{
 				{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"delete"}, ResourceNames: []string{"collector"}},
 				{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}},
 			}})).To(Succeed())
-		for _, b := range []struct{ user, role string }{{"dora", "rollout-approver"}, {"dora", "configmap-replacer"}} {
-			Expect(env.Client.Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: b.user + "-" + b.role},
-				RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: b.role},
-				Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: b.user}}})).To(Succeed())
-		}
+		bindRole("dora", "rollout-approver")
+		bindRole("dora", "configmap-replacer")
 		dora := h.As(rest.ImpersonationConfig{UserName: "dora"})
 		Eventually(func() error { return approve(dora, "web", hash) }, 10*time.Second).Should(
 			MatchError(ContainSubstring("dora may delete and create ConfigMap collector")))
@@ -262,8 +270,7 @@ var _ = Describe("Approvals", func() {
 		setup(fleetv1alpha1.ApprovalRequirement{})
 		// production sets maxFailurePercent only: its bake time comes from the namespace's
 		// default policy, which requires no approvals and which alice may edit.
-		Expect(users["alice"].Create(ctx, &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fleetv1alpha1.DefaultGatePolicyName},
-			Spec: fleetv1alpha1.GatePolicySpec{Gates: fleetv1alpha1.GateThresholds{BakeTime: &metav1.Duration{Duration: time.Hour}}}})).To(Succeed())
+		bakingDefault()
 		body := harness.CollectorConfig("fall-through")
 		hash := collectorconfig.Hash([]byte(body))
 		approvedWhilePaused(body)
@@ -285,8 +292,7 @@ var _ = Describe("Approvals", func() {
 
 	It("refuses the approval of whoever moved the decision from outside the Rollout: the editor who changed its group, or a policy it falls through to", func() {
 		setup(fleetv1alpha1.ApprovalRequirement{})
-		Expect(users["alice"].Create(ctx, &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fleetv1alpha1.DefaultGatePolicyName},
-			Spec: fleetv1alpha1.GatePolicySpec{Gates: fleetv1alpha1.GateThresholds{BakeTime: &metav1.Duration{Duration: time.Hour}}}})).To(Succeed())
+		bakingDefault()
 		mallory(ns)
 		body := harness.CollectorConfig("moved-from-outside")
 		hash := collectorconfig.Hash([]byte(body))
@@ -323,8 +329,7 @@ var _ = Describe("Approvals", func() {
 
 	It("refuses to delete a policy without approvals of its own while a Rollout that needs approvals runs under it", func() {
 		setup(fleetv1alpha1.ApprovalRequirement{})
-		Expect(users["alice"].Create(ctx, &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fleetv1alpha1.DefaultGatePolicyName},
-			Spec: fleetv1alpha1.GatePolicySpec{Gates: fleetv1alpha1.GateThresholds{BakeTime: &metav1.Duration{Duration: time.Hour}}}})).To(Succeed())
+		bakingDefault()
 		mallory(ns)
 		approvedWhilePaused(harness.CollectorConfig("deleted-under")) // alice wrote it, bob approved it
 		def := &fleetv1alpha1.GatePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fleetv1alpha1.DefaultGatePolicyName}}
