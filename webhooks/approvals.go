@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -82,7 +84,7 @@ func (a *Approvals) agentGroup(ctx context.Context, req admission.Request) admis
 	rec, sealed := a.Key.ReadSealed(old.Annotations, approval.GroupSubject(old))
 	return a.record(ctx, req, g.Annotations, rec, sealed, subject, approval.Change{
 		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed, Hash: subject.Spec,
-		Kind: "AgentGroup", Name: g.Name,
+		Kind: "AgentGroup", Name: g.Name, KeepAuthors: true,
 	})
 }
 
@@ -168,8 +170,8 @@ func (a *Approvals) may(ctx context.Context, req admission.Request, attr authori
 }
 
 // decision fills in what c decides about: the config's hash, the digest of the push decision,
-// and, for an approval, the rules of the policies that apply now and who moved the decision
-// from outside the Rollout since its last approval (rec, the stored record) or creation.
+// the rules of the policies that apply now and, for an approval, who moved the decision from
+// outside the Rollout since its last approval (rec, the stored record) or creation.
 func (a *Approvals) decision(ctx context.Context, ro *fleetv1alpha1.Rollout, rec approval.Record, c *approval.Change) error {
 	hash, err := a.configHash(ctx, ro)
 	if err != nil {
@@ -184,8 +186,8 @@ func (a *Approvals) decision(ctx context.Context, ro *fleetv1alpha1.Rollout, rec
 		return err
 	}
 	c.Hash, c.Revision = approval.RolloutDigest(&ro.Spec, hash, ps, g), hash
+	c.Requirements = approval.Requirements(ps.All(), g)
 	if c.Ask != "" {
-		c.Requirements = approval.Requirements(ps.All(), g)
 		c.Contributors = approval.Contributors(a.Key, approval.Since(ro, rec), g, ps)
 	}
 	return nil
@@ -236,6 +238,8 @@ func (a *Approvals) policy(ctx context.Context, req admission.Request) admission
 		User: req.UserInfo.Username, Groups: req.UserInfo.Groups, Changed: changed, Hash: subject.Spec,
 		Ask: p.Annotations[fleetv1alpha1.AnnotationApprove], Kind: "GatePolicy", Name: p.Name,
 		Requirements: approval.PolicyRequirements(in),
+		// Without approvals of its own, its authors count against each Rollout under it.
+		KeepAuthors: in.InForce().RequiredApprovals == nil,
 	})
 }
 
@@ -263,9 +267,11 @@ func (a *Approvals) record(ctx context.Context, req admission.Request, annotatio
 	if c.Ask != "" {
 		// Neither the author nor whoever moved the decision from outside may have been the
 		// approver under a ServiceAccount's name.
-		writers := []string{old.AuthorOf(c.Hash)}
+		writers := old.Authors()
 		for _, w := range c.Contributors {
-			writers = append(writers, w.User)
+			if w.User != "" && !slices.Contains(writers, w.User) {
+				writers = append(writers, w.User)
+			}
 		}
 		for _, w := range writers {
 			if err := a.notImpersonating(ctx, req, w, c); err != nil {
@@ -297,9 +303,10 @@ func (a *Approvals) record(ctx context.Context, req admission.Request, annotatio
 }
 
 // notImpersonating refuses an approval by a user who could act as the author of what they
-// approve: impersonate a user author; impersonate a ServiceAccount author, request a token for
-// it, or run a Pod as it in its namespace (Kubernetes' edit role may do all three). They could
-// have written the change themselves under its name.
+// approve: impersonate a user author; impersonate a ServiceAccount author, request or read a
+// token of it, or run code as it in its namespace (a Pod or a workload that runs as it, exec,
+// attach or an ephemeral container in one that does); Kubernetes' edit role may do all of
+// these. They could have written the change themselves under its name.
 func (a *Approvals) notImpersonating(ctx context.Context, req admission.Request, author string, c approval.Change) error {
 	if author == "" || author == c.User {
 		return nil
@@ -316,7 +323,18 @@ func (a *Approvals) notImpersonating(ctx context.Context, req admission.Request,
 		ways = []way{
 			{"impersonate", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "impersonate", Resource: "serviceaccounts", Name: name}},
 			{"request a token for", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "serviceaccounts", Subresource: "token", Name: name}},
+			{"read the token Secrets of", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "get", Resource: "secrets"}},
 			{"run a Pod as", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "pods"}},
+			{"exec into a Pod running as", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "pods", Subresource: "exec"}},
+			{"attach to a Pod running as", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "pods", Subresource: "attach"}},
+			{"add a container to a Pod running as", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "patch", Resource: "pods", Subresource: "ephemeralcontainers"}},
+		}
+		// A workload controller runs Pods as whatever account its template names.
+		for _, w := range workloads {
+			for _, verb := range []string{"create", "update", "patch"} {
+				ways = append(ways, way{verb + " " + w.Resource + " that run as",
+					authorizationv1.ResourceAttributes{Namespace: ns, Verb: verb, Group: w.Group, Resource: w.Resource}})
+			}
 		}
 	}
 	for _, how := range ways {
@@ -330,6 +348,15 @@ func (a *Approvals) notImpersonating(ctx context.Context, req admission.Request,
 		}
 	}
 	return nil
+}
+
+// workloads are the kinds whose controllers create Pods from a template, in a ServiceAccount's
+// namespace: whoever may create or patch one may run a Pod as any account of that namespace.
+var workloads = []schema.GroupResource{
+	{Group: "apps", Resource: "deployments"}, {Group: "apps", Resource: "replicasets"},
+	{Group: "apps", Resource: "statefulsets"}, {Group: "apps", Resource: "daemonsets"},
+	{Group: "batch", Resource: "jobs"}, {Group: "batch", Resource: "cronjobs"},
+	{Group: "", Resource: "replicationcontrollers"},
 }
 
 // deletePolicy refuses to delete a policy that requires approvals: removing it loosens every

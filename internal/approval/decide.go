@@ -22,10 +22,15 @@ type Change struct {
 	Revision string
 	// Ask is the value of the approve annotation the request sets, if any.
 	Ask string
-	// Requirements are the approval rules that apply; an approver must satisfy each.
+	// Requirements are the approval rules that apply; an approver must satisfy each. A change
+	// keeps its earlier authors while the revision it changes lacks approvals they ask for.
 	Requirements []Requirement
 	// Contributors moved the decision from outside the object; they may not approve it.
 	Contributors []Contributor
+	// KeepAuthors keeps every earlier author of a change, not only those since the last
+	// revision that had its approvals: for an object nothing approves (an AgentGroup, a policy
+	// without approvals of its own), whose authors count as contributors to each Rollout.
+	KeepAuthors bool
 	// Kind and Name name the object in messages.
 	Kind, Name string
 	// Now stamps a new approval.
@@ -46,10 +51,7 @@ func (c Change) Named() string {
 func Decide(old Record, c Change) (Record, error) {
 	rec := Record{Author: old.Author}
 	if c.Changed {
-		rec.Author = &Author{User: c.User, Hash: c.Hash, At: c.Now.UTC()}
-		if old.Author != nil {
-			rec.Author.Approved = old.Author.Approved
-		}
+		rec.Author = old.Author.after(c.User, c.Hash, c.Now.UTC(), c.KeepAuthors || !old.settled(c.Requirements))
 	}
 	for _, a := range old.Approvals {
 		if a.Hash == c.Hash {
@@ -66,8 +68,14 @@ func Decide(old Record, c Change) (Record, error) {
 	if c.Changed {
 		return old, fmt.Errorf("a request that changes %s %s cannot approve it: its author cannot approve their own change", c.Kind, c.Name)
 	}
-	if author := rec.AuthorOf(c.Hash); author == c.User {
+	if rec.Author != nil && rec.Author.User == c.User {
 		return old, fmt.Errorf("%s wrote revision %s of %s %s: an approval must come from another user", c.User, Short(rev), c.Kind, c.Name)
+	}
+	if slices.Contains(rec.Authors(), c.User) {
+		return old, fmt.Errorf("%s changed %s %s since its last approved revision, and revision %s builds on that change: an approval must come from someone who changed none of it", c.User, c.Kind, c.Name, Short(rev))
+	}
+	if !rec.Author.forgotten().IsZero() {
+		return old, fmt.Errorf("more than %d users changed %s %s since its last approved revision, and who all of them were is no longer recorded: no approval can be told apart from theirs (create it anew to start a new record)", MaxEarlier+1, c.Kind, c.Name)
 	}
 	if err := refuseContributor(c.Contributors, c.User, c.Kind, c.Name); err != nil {
 		return old, err

@@ -14,6 +14,10 @@ import (
 // MaxApprovals bounds the approvals kept for one hash, so that the annotation stays small.
 const MaxApprovals = 10
 
+// MaxEarlier bounds the earlier authors kept besides the last one, so that the annotation
+// stays small; who is dropped is not forgotten silently (Author.Forgotten).
+const MaxEarlier = 31
+
 // Author is who last changed the config (or the policy's spec), and the hash it then had.
 type Author struct {
 	User string `json:"user"`
@@ -23,6 +27,57 @@ type Author struct {
 	At time.Time `json:"at,omitzero"`
 	// Approved is when the object last got an approval, of any hash; changes keep it.
 	Approved time.Time `json:"approved,omitzero"`
+	// Earlier are the other users who changed it before, newest first, each at their last
+	// change: since its last revision that had every approval it needed (a Rollout, a policy
+	// that requires approvals of its own), or ever (an AgentGroup, a policy that does not:
+	// their authors are judged against each Rollout's last approval). Each of them wrote part
+	// of what is approved next, so none of them may approve it.
+	Earlier []Editor `json:"earlier,omitempty"`
+	// Forgotten is the time of the newest change whose author was dropped from Earlier (more
+	// than MaxEarlier users): an approval that covers a change after it cannot be told apart
+	// from theirs, and is refused.
+	Forgotten time.Time `json:"forgotten,omitzero"`
+}
+
+// Editor is one user who changed an object, at their last change.
+type Editor struct {
+	User string    `json:"user"`
+	At   time.Time `json:"at"`
+}
+
+// Editors are everyone the record names as having changed the object, the last author first.
+func (a *Author) Editors() []Editor {
+	if a == nil {
+		return nil
+	}
+	return append([]Editor{{User: a.User, At: a.At}}, a.Earlier...)
+}
+
+// after is the author who changed the object from a, by user at now: a's editors are kept
+// (when keep) as the new author's earlier ones, user's own earlier change folded in.
+func (a *Author) after(user, hash string, now time.Time, keep bool) *Author {
+	next := &Author{User: user, Hash: hash, At: now}
+	if a == nil {
+		return next
+	}
+	next.Approved = a.Approved
+	if !keep {
+		return next
+	}
+	next.Forgotten = a.Forgotten
+	for _, e := range a.Editors() {
+		if e.User == user || slices.ContainsFunc(next.Earlier, func(k Editor) bool { return k.User == e.User }) {
+			continue
+		}
+		if len(next.Earlier) == MaxEarlier {
+			if e.At.After(next.Forgotten) {
+				next.Forgotten = e.At
+			}
+			continue
+		}
+		next.Earlier = append(next.Earlier, e)
+	}
+	return next
 }
 
 // Approval is one user's approval of one hash.
@@ -75,14 +130,38 @@ func (r Record) Write(annotations map[string]string) map[string]string {
 	return annotations
 }
 
-// AuthorOf is who may not approve hash: the user who last changed the object's spec. That
-// holds when the hash moved without a spec change (a Rollout's ConfigMap edited, or a policy
-// it falls through to changed): its last author still cannot approve what it now pushes.
+// AuthorOf is the user who last changed the object's spec, as status shows it.
 func (r Record) AuthorOf(string) string {
 	if r.Author != nil {
 		return r.Author.User
 	}
 	return ""
+}
+
+// Authors are who may not approve what the object is now: its last author, and the earlier
+// ones the record keeps. That holds when the hash moved without a spec change (a Rollout's
+// ConfigMap edited, or a policy it falls through to changed): they still cannot approve what
+// it now pushes.
+func (r Record) Authors() []string {
+	var out []string
+	for _, e := range r.Author.Editors() {
+		out = append(out, e.User)
+	}
+	return out
+}
+
+// settled says whether the object's last revision had every approval reqs ask for (none, when
+// they ask for none): a change after it has no earlier authors, since what it changes was
+// approved.
+func (r Record) settled(reqs []Requirement) bool {
+	if r.Author == nil {
+		return true
+	}
+	need := 0
+	if s := Strictest(reqs); s != nil {
+		need = int(s.Count)
+	}
+	return len(r.ApprovedBy(r.Author.Hash, reqs...)) >= need
 }
 
 // ApprovedHash is the hash the recorded approvals are bound to: the webhook keeps only those
@@ -95,12 +174,12 @@ func (r Record) ApprovedHash() string {
 }
 
 // ApprovedBy lists, in order, the distinct users who approved hash and may approve under each
-// of reqs (the rules in force now, not when they approved), its author excluded.
+// of reqs (the rules in force now, not when they approved), its authors excluded.
 func (r Record) ApprovedBy(hash string, reqs ...Requirement) []string {
-	author := r.AuthorOf(hash)
+	authors := r.Authors()
 	var users []string
 	for _, a := range r.Approvals {
-		if a.Hash == hash && a.User != author && !slices.Contains(users, a.User) && eligibleAll(reqs, a.User, a.Groups) == nil {
+		if a.Hash == hash && !slices.Contains(authors, a.User) && !slices.Contains(users, a.User) && eligibleAll(reqs, a.User, a.Groups) == nil {
 			users = append(users, a.User)
 		}
 	}
@@ -124,3 +203,11 @@ func Short(hash string) string {
 
 // SpecHash is the hash a GatePolicy's approvals are bound to: SHA-256 of its spec as JSON.
 func SpecHash(spec *fleetv1alpha1.GatePolicySpec) string { return jsonHash(spec) }
+
+// forgotten is Forgotten of a, which may be nil.
+func (a *Author) forgotten() time.Time {
+	if a == nil {
+		return time.Time{}
+	}
+	return a.Forgotten
+}

@@ -15,8 +15,10 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -291,4 +293,37 @@ func Start() *H {
 	h := &H{Env: env}
 	h.Setup()
 	return h
+}
+
+// BypassWebhook takes the approvals webhook's MutatingWebhookConfiguration out of the API
+// server's path, as failurePolicy Ignore with no replica answering would, until restore is
+// called (or the spec ends). Each waits until the API server acts on it, probing with obj, an
+// object the webhook records: the webhook replaces a forged seal, so a forged one stays only
+// while the webhook is out of the path.
+func (h *H) BypassWebhook(configuration string, obj client.Object) (restore func()) {
+	GinkgoHelper()
+	ctx := context.Background()
+	var cfg admissionregistrationv1.MutatingWebhookConfiguration
+	Expect(h.Env.Client.Get(ctx, client.ObjectKey{Name: configuration}, &cfg)).To(Succeed())
+	answers := func() bool {
+		probe := []byte(`{"metadata":{"annotations":{"` + fleetv1alpha1.AnnotationSeal + `":"probe"}}}`)
+		Expect(h.Env.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, probe))).To(Succeed())
+		return obj.GetAnnotations()[fleetv1alpha1.AnnotationSeal] != "probe"
+	}
+	Expect(h.Env.Client.Delete(ctx, &cfg)).To(Succeed())
+	Eventually(answers, 20*time.Second, 200*time.Millisecond).Should(BeFalse(), "the API server still calls the webhook")
+	restored := false
+	restore = func() {
+		GinkgoHelper()
+		if restored {
+			return
+		}
+		restored = true
+		saved := cfg.DeepCopy()
+		saved.ResourceVersion, saved.UID = "", ""
+		Expect(client.IgnoreAlreadyExists(h.Env.Client.Create(ctx, saved))).To(Succeed())
+		Eventually(answers, 20*time.Second, 200*time.Millisecond).Should(BeTrue(), "the API server does not call the webhook again")
+	}
+	DeferCleanup(restore)
+	return restore
 }

@@ -126,6 +126,21 @@ var _ = Describe("Approvals", func() {
 		dave := h.Editors("dave")["dave"]
 		Eventually(func() error { return approve(dave, "web", hash) }, 10*time.Second).Should(
 			MatchError(ContainSubstring("dave may run a Pod as ServiceAccount " + ci)))
+		// Nor may those who can run code as it another way: exec into a Pod that runs as it, or
+		// have a controller create one (a Deployment, a Job).
+		for user, rule := range map[string]rbacv1.PolicyRule{
+			"erin":  {APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"create"}},
+			"frank": {APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"create"}},
+			"grace": {APIGroups: []string{"batch"}, Resources: []string{"cronjobs"}, Verbs: []string{"patch"}},
+		} {
+			Expect(env.Client.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "runs-code-" + user},
+				Rules: []rbacv1.PolicyRule{rule}})).To(Succeed())
+			bindRole(user, "runs-code-"+user)
+			c := h.Editors(user)[user]
+			Eventually(func() error { return approve(c, "web", hash) }, 10*time.Second).Should(
+				MatchError(ContainSubstring(user + " may " + map[string]string{"erin": "exec into a Pod running as",
+					"frank": "create deployments that run as", "grace": "patch cronjobs that run as"}[user] + " ServiceAccount " + ci)))
+		}
 		Consistently(received(fleet, hash), never).Should(BeZero())
 		// bob, who may not impersonate it, may approve.
 		Expect(approve(users["bob"], "web", hash)).To(Succeed())
@@ -304,10 +319,10 @@ var _ = Describe("Approvals", func() {
 		g.Spec.Selector.MatchExpressions = []fleetv1alpha1.AttributeRequirement{{Key: "deployment.environment", Operator: fleetv1alpha1.AttributeOpNotIn, Values: []string{"lab"}}}
 		Expect(users["mallory"].Update(ctx, &g)).To(Succeed())
 		Eventually(approvedBy("web"), 30*time.Second).Should(BeEmpty())
-		Expect(approve(users["mallory"], "web", hash)).To(MatchError(ContainSubstring("mallory last changed AgentGroup gateways")))
+		Expect(approve(users["mallory"], "web", hash)).To(MatchError(ContainSubstring("mallory changed AgentGroup gateways")))
 		By("a later edit of the Rollout (a GitOps sync, say) does not make her change an approved one")
 		Expect(users["alice"].Patch(ctx, get(ns, "web"), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"applyTimeout":"4m"}}`)))).To(Succeed())
-		Expect(approve(users["mallory"], "web", hash)).To(MatchError(ContainSubstring("mallory last changed AgentGroup gateways")))
+		Expect(approve(users["mallory"], "web", hash)).To(MatchError(ContainSubstring("mallory changed AgentGroup gateways")))
 		Expect(approve(users["bob"], "web", hash)).To(Succeed())
 		Eventually(approvedBy("web"), 30*time.Second).Should(Equal([]string{"bob"}))
 
@@ -318,10 +333,78 @@ var _ = Describe("Approvals", func() {
 		def.Spec.Gates.BakeTime = &metav1.Duration{}
 		Expect(carol.Update(ctx, &def)).To(Succeed())
 		Eventually(approvedBy("web"), 30*time.Second).Should(BeEmpty())
-		Expect(approve(carol, "web", hash)).To(MatchError(ContainSubstring("carol last changed GatePolicy " + ns + "/default")))
+		Expect(approve(carol, "web", hash)).To(MatchError(ContainSubstring("carol changed GatePolicy " + ns + "/default")))
 		Consistently(received(fleet, hash), never).Should(BeZero())
 
 		By("an approval by someone who changed none of it counts")
+		Expect(approve(users["bob"], "web", hash)).To(Succeed())
+		Expect(users["alice"].Patch(ctx, get(ns, "web"), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"paused":false}}`)))).To(Succeed())
+		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(4))
+	})
+
+	It("refuses the approval of every author since the last approved revision, not only the last one", func() {
+		setup(fleetv1alpha1.ApprovalRequirement{})
+		mallory(ns)
+		carol := h.Editors("carol")["carol"]
+		body := harness.CollectorConfig("two-authors")
+		hash := collectorconfig.Hash([]byte(body))
+		approvedWhilePaused(harness.CollectorConfig("approved-first")) // alice wrote it, bob approved it
+
+		By("mallory writes the config, carol touches it up: mallory may not approve what carol's edit left of hers")
+		cur := get(ns, "web")
+		cur.Spec.Config.Inline = &body
+		Expect(users["mallory"].Update(ctx, cur)).To(Succeed())
+		Expect(carol.Patch(ctx, get(ns, "web"), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"applyTimeout":"4m"}}`)))).To(Succeed())
+		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(hash))
+		Expect(approve(users["mallory"], "web", hash)).To(MatchError(ContainSubstring("mallory changed Rollout web since its last approved revision")))
+		Expect(approve(carol, "web", hash)).To(MatchError(ContainSubstring("an approval must come from another user")))
+
+		By("nor may whoever changed its group in turn before another editor did")
+		var g fleetv1alpha1.AgentGroup
+		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gateways"}, &g)).To(Succeed())
+		g.Spec.Selector.MatchExpressions = []fleetv1alpha1.AttributeRequirement{{Key: "deployment.environment", Operator: fleetv1alpha1.AttributeOpNotIn, Values: []string{"lab"}}}
+		dave := h.Editors("dave")["dave"]
+		Expect(dave.Update(ctx, &g)).To(Succeed())
+		Expect(users["alice"].Patch(ctx, &g, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"selector":{"matchExpressions":null}}}`)))).To(Succeed())
+		Expect(approve(dave, "web", hash)).To(MatchError(ContainSubstring("dave changed AgentGroup gateways")))
+		Consistently(received(fleet, hash), never).Should(BeZero())
+
+		By("an approval by someone who changed none of it counts; after it, earlier authors may approve the next revision")
+		Expect(approve(users["bob"], "web", hash)).To(Succeed())
+		Eventually(approvedBy("web"), 30*time.Second).Should(Equal([]string{"bob"}))
+		next := harness.CollectorConfig("after-approval")
+		cur = get(ns, "web")
+		cur.Spec.Config.Inline = &next
+		Expect(carol.Update(ctx, cur)).To(Succeed())
+		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(collectorconfig.Hash([]byte(next))))
+		Expect(approve(users["mallory"], "web", collectorconfig.Hash([]byte(next)))).To(Succeed())
+	})
+
+	It("refuses every approval of a Rollout whose group was changed while the webhook was bypassed, until a recorded change", func() {
+		setup(fleetv1alpha1.ApprovalRequirement{})
+		mallory(ns)
+		body := harness.CollectorConfig("group-bypassed")
+		hash := collectorconfig.Hash([]byte(body))
+		ro := production("web", body)
+		ro.Spec.Paused = true
+		Expect(users["alice"].Create(ctx, ro)).To(Succeed())
+		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(hash))
+
+		By("taking the webhook out of the path, as failurePolicy Ignore with no replica answering would")
+		g := &fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gateways"}}
+		restore := h.BypassWebhook(webhookConfiguration, g)
+		g.Spec.Selector.MatchExpressions = []fleetv1alpha1.AttributeRequirement{{Key: "deployment.environment", Operator: fleetv1alpha1.AttributeOpNotIn, Values: []string{"lab"}}}
+		Expect(users["mallory"].Update(ctx, g)).To(Succeed())
+		restore()
+
+		By("with the webhook back, nobody may approve: who changed the group is not known")
+		Eventually(func() error { return approve(users["bob"], "web", hash) }, 20*time.Second, 200*time.Millisecond).Should(
+			MatchError(ContainSubstring("AgentGroup gateways changed what the approval of Rollout web covers, and nothing records who did")))
+		Consistently(received(fleet, hash), never).Should(BeZero())
+
+		By("a change of the group through the webhook names its author; then another user may approve")
+		Expect(users["alice"].Patch(ctx, g, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"selector":{"matchExpressions":null}}}`)))).To(Succeed())
+		Expect(approve(users["alice"], "web", hash)).To(MatchError(ContainSubstring("an approval must come from another user")))
 		Expect(approve(users["bob"], "web", hash)).To(Succeed())
 		Expect(users["alice"].Patch(ctx, get(ns, "web"), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"paused":false}}`)))).To(Succeed())
 		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(4))
