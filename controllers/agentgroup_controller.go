@@ -89,19 +89,7 @@ func summarizeGroup(g *fleetv1alpha1.AgentGroup, live map[string]Replica) {
 		}
 		conflicts = append(conflicts, rep.Conflicts...)
 	}
-	st.Versions = nil
-	for v, n := range versions {
-		st.Versions = append(st.Versions, fleetv1alpha1.VersionCount{Version: v, Count: n})
-	}
-	sort.Slice(st.Versions, func(i, j int) bool {
-		if st.Versions[i].Count != st.Versions[j].Count {
-			return st.Versions[i].Count > st.Versions[j].Count
-		}
-		return st.Versions[i].Version < st.Versions[j].Version
-	})
-	if len(st.Versions) > 50 {
-		st.Versions = st.Versions[:50]
-	}
+	st.Versions = fleetv1alpha1.TopVersions(versions)
 	sort.Slice(conflicts, func(i, j int) bool { return conflicts[i].InstanceUID < conflicts[j].InstanceUID })
 	if len(conflicts) > 10 {
 		conflicts = conflicts[:10]

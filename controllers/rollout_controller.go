@@ -185,8 +185,7 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 			break
 		}
 	}
-	switch ro.Status.Phase {
-	case fleetv1alpha1.RolloutCompleted, fleetv1alpha1.RolloutRolledBack, fleetv1alpha1.RolloutAborted, fleetv1alpha1.RolloutFailed:
+	if ro.Status.Phase.Settled() {
 		return ctrl.Result{RequeueAfter: evaluatedRefresh * 4}, nil
 	}
 	return ctrl.Result{RequeueAfter: activeRequeue}, nil

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,8 +31,6 @@ func statusEqual(a, b fleetv1alpha1.RolloutStatus) bool {
 	a.LastEvaluatedTime, b.LastEvaluatedTime = nil, nil
 	return equality.Semantic.DeepEqual(a, b)
 }
-
-func final(p fleetv1alpha1.RolloutPhase) bool { return p.Terminal() }
 
 // handleAction carries out the action a user asked for with the fleet.ampora.io/action
 // annotation, records it, and removes the annotation. Actions never touch spec.
@@ -60,7 +58,7 @@ func (r *RolloutReconciler) handleAction(ctx context.Context, s *scope) error {
 		}
 		r.Events.Normal(ro, "Resumed", "Resume", "resume requested by %s", by)
 	case fleetv1alpha1.ActionAbort:
-		if !final(st.Phase) {
+		if !st.Phase.Terminal() {
 			st.Phase, st.Pause, st.CompletedAt = fleetv1alpha1.RolloutAborted, nil, &now
 			st.Message = "aborted by " + by + "; agents keep the config they run"
 		}
@@ -81,7 +79,7 @@ func (r *RolloutReconciler) handleAction(ctx context.Context, s *scope) error {
 		startRollback(st, now)
 		r.Events.Warning(ro, "RollingBack", "Rollback", "rollback requested by %s", by)
 	case fleetv1alpha1.ActionRetry:
-		if st.CurrentBatch != nil && !final(st.Phase) {
+		if st.CurrentBatch != nil && !st.Phase.Terminal() {
 			if st.Pause != nil && gatePause(st.Pause) {
 				st.Pause, st.Phase = nil, fleetv1alpha1.RolloutProgressing
 			}
@@ -114,24 +112,15 @@ func (r *RolloutReconciler) clearAction(ctx context.Context, ro *fleetv1alpha1.R
 // here: no revision is stored for it, so no agent can receive it.
 func (r *RolloutReconciler) loadConfig(ctx context.Context, s *scope) error {
 	ro := s.ro
-	if ro.Spec.Config.Inline != nil {
-		s.body = []byte(*ro.Spec.Config.Inline)
-	} else if ref := ro.Spec.Config.ConfigMapRef; ref != nil {
-		var cm corev1.ConfigMap
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ref.Name}, &cm)
-		if apierrors.IsNotFound(err) {
-			s.stall(fleetv1alpha1.ReasonConfigNotFound, fmt.Sprintf("ConfigMap %s not found", ref.Name))
-			return nil
-		} else if err != nil {
-			return err
-		}
-		v, ok := cm.Data[ref.Key]
-		if !ok {
-			s.stall(fleetv1alpha1.ReasonConfigNotFound, fmt.Sprintf("ConfigMap %s has no key %q", ref.Name, ref.Key))
-			return nil
-		}
-		s.body = []byte(v)
+	body, missing, err := revision.Source(ctx, r.Client, ro.Namespace, ro.Spec.Config)
+	if err != nil {
+		return err
 	}
+	if missing != "" {
+		s.stall(fleetv1alpha1.ReasonConfigNotFound, missing)
+		return nil
+	}
+	s.body = body
 	if _, err := collectorconfig.Validate(s.body); err != nil {
 		msg := "invalid config: " + err.Error()
 		if ro.Status.Phase != fleetv1alpha1.RolloutFailed || ro.Status.Message != msg {
@@ -188,7 +177,7 @@ func (r *RolloutReconciler) startRevision(ctx context.Context, s *scope) error {
 		Diff:               r.diff(ctx, ro.Namespace, previous, previousHash, s.body),
 	}
 	if st.Diff != nil {
-		r.Events.Normal(ro, "ConfigDiff", "Diff", "revision %s against %s: %s", st.Revision, orNone(previous), st.Diff.Summary)
+		r.Events.Normal(ro, "ConfigDiff", "Diff", "revision %s against %s: %s", st.Revision, cmp.Or(previous, "no previous revision"), st.Diff.Summary)
 	}
 	return nil
 }
@@ -244,13 +233,6 @@ func (r *RolloutReconciler) storeRevision(ctx context.Context, s *scope) (bool, 
 	return true, nil
 }
 
-func orNone(rev string) string {
-	if rev == "" {
-		return "no previous revision"
-	}
-	return rev
-}
-
 // diff compares the config with the stored config of the previous revision.
 func (r *RolloutReconciler) diff(ctx context.Context, ns, previous, previousHash string, body []byte) *fleetv1alpha1.ConfigDiff {
 	after, err := collectorconfig.Parse(body)
@@ -296,7 +278,7 @@ func bounded(s []string, truncated bool) ([]string, bool) {
 // finishedRevision stops at a final phase, making sure the group is released.
 func (r *RolloutReconciler) finishedRevision(ctx context.Context, s *scope) error {
 	st := &s.ro.Status
-	if !final(st.Phase) {
+	if !st.Phase.Terminal() {
 		return nil
 	}
 	s.done = true
@@ -332,7 +314,7 @@ func (r *RolloutReconciler) claimGroup(ctx context.Context, s *scope) error {
 	if holder != "" {
 		var other fleetv1alpha1.Rollout
 		err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: holder}, &other)
-		if err == nil && other.Spec.AgentGroup == g.Name && !final(other.Status.Phase) && other.Status.Phase != fleetv1alpha1.RolloutFailed {
+		if err == nil && other.Spec.AgentGroup == g.Name && !other.Status.Phase.Settled() {
 			msg := fmt.Sprintf("AgentGroup %s is held by Rollout %s; this rollout starts when that one finishes", g.Name, holder)
 			if ro.Status.Phase != fleetv1alpha1.RolloutBlocked {
 				r.Events.Normal(ro, "Blocked", "Claim", "%s", msg)
@@ -398,7 +380,7 @@ func (r *RolloutReconciler) resolveGates(ctx context.Context, s *scope) error {
 func (r *RolloutReconciler) approve(_ context.Context, s *scope) error {
 	ro := s.ro
 	st := &ro.Status
-	if st.Phase == fleetv1alpha1.RolloutRollingBack || final(st.Phase) {
+	if st.Phase == fleetv1alpha1.RolloutRollingBack || st.Phase.Terminal() {
 		return nil
 	}
 	prev := st.Approvals
@@ -566,7 +548,7 @@ func (r *RolloutReconciler) progress(ctx context.Context, s *scope) error {
 		case batchFinished(s.obs):
 		case !s.now.Before(deadline):
 			r.Events.Warning(ro, "ProgressDeadlineExceeded", "Evaluate", "batch %d did not finish within the progress deadline: %s",
-				b.Number, orText(batchDetail(s.obs.batch), fmt.Sprintf("%d pending, %d applying", s.obs.batch.Pending, s.obs.batch.Applying)))
+				b.Number, cmp.Or(batchDetail(s.obs.batch), fmt.Sprintf("%d pending, %d applying", s.obs.batch.Pending, s.obs.batch.Applying)))
 		default:
 			st.Phase, st.Message = fleetv1alpha1.RolloutProgressing, progressMessage(st)
 			return nil
@@ -604,13 +586,6 @@ func (r *RolloutReconciler) progress(ctx context.Context, s *scope) error {
 	return r.startBatch(ctx, s, b.Number+1)
 }
 
-func orText(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
 func batchNumber(st *fleetv1alpha1.RolloutStatus) int32 {
 	if st.CurrentBatch == nil {
 		return 0
@@ -631,13 +606,13 @@ func (r *RolloutReconciler) judge(s *scope, eff fleetv1alpha1.EffectiveGates) bo
 	ro := s.ro
 	st := &ro.Status
 	res := gates.Evaluate(eff, s.obs.batch, s.obs.counts, s.obs.buckets)
-	gateEvaluations.WithLabelValues(string(orGate(res.Gate)), string(res.Outcome)).Inc()
+	gateEvaluations.WithLabelValues(string(cmp.Or(res.Gate, "all")), string(res.Outcome)).Inc()
 	if res.Outcome == gates.Pass {
 		return true
 	}
 	if res.Outcome == gates.Breach && eff.OnFailure == fleetv1alpha1.GateFailureRollback {
 		startRollback(st, metav1.NewTime(s.now.Truncate(time.Second)))
-		st.Message = res.Message + "; rolling back to " + orNone(st.PreviousRevision)
+		st.Message = res.Message + "; rolling back to " + cmp.Or(st.PreviousRevision, "no previous revision")
 		r.Events.Warning(ro, "RollingBack", "Rollback", "gate breached on batch %d: %s; rolling back", batchNumber(st), res.Message)
 		s.health = health{reason: fleetv1alpha1.ReasonRollingBack, message: st.Message}
 		return false
@@ -648,13 +623,6 @@ func (r *RolloutReconciler) judge(s *scope, eff fleetv1alpha1.EffectiveGates) bo
 	r.Events.Warning(ro, "Paused", "Pause", "batch %d: %s", batchNumber(st), res.Message)
 	s.health = health{reason: string(st.Pause.Reason), message: res.Message, stalled: true}
 	return false
-}
-
-func orGate(g fleetv1alpha1.GateName) fleetv1alpha1.GateName {
-	if g == "" {
-		return "all"
-	}
-	return g
 }
 
 // startFirstBatch sizes the group and plans the batches, then starts batch 1.
@@ -747,7 +715,7 @@ func (r *RolloutReconciler) rollingBack(ctx context.Context, s *scope) error {
 		}
 	}
 	if !s.obs.upToDate() || c.Pending+c.Applying > 0 {
-		st.Message = fmt.Sprintf("rolling back to %s: %d of %d agents back, %d applying", orNone(st.PreviousRevision), c.Applied, c.Targeted, c.Applying+c.Pending)
+		st.Message = fmt.Sprintf("rolling back to %s: %d of %d agents back, %d applying", cmp.Or(st.PreviousRevision, "no previous revision"), c.Applied, c.Targeted, c.Applying+c.Pending)
 		s.health = health{reason: fleetv1alpha1.ReasonRollingBack, message: st.Message}
 		return nil
 	}
@@ -761,7 +729,7 @@ func (r *RolloutReconciler) rollingBack(ctx context.Context, s *scope) error {
 		return err
 	}
 	st.Phase, st.CompletedAt = fleetv1alpha1.RolloutRolledBack, &now
-	st.Message = fmt.Sprintf("rolled back to %s: %d agents returned", orNone(st.PreviousRevision), c.Applied)
+	st.Message = fmt.Sprintf("rolled back to %s: %d agents returned", cmp.Or(st.PreviousRevision, "no previous revision"), c.Applied)
 	s.health = health{reason: fleetv1alpha1.ReasonRolledBack, message: st.Message, stalled: true}
 	r.Events.Warning(ro, "RolledBack", "Rollback", "%s", st.Message)
 	return nil

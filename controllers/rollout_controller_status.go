@@ -3,7 +3,6 @@ package controllers
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -18,18 +17,6 @@ import (
 
 // maxFailedSample bounds status.failedAgents.
 const maxFailedSample = 10
-
-// sampleOrder ranks states in the failed-agent sample: real failures first, as the sidecars
-// rank them.
-var sampleOrder = map[fleetv1alpha1.AgentState]int{
-	fleetv1alpha1.AgentFailed:       0,
-	fleetv1alpha1.AgentTimedOut:     1,
-	fleetv1alpha1.AgentDisconnected: 2,
-	fleetv1alpha1.AgentUnhealthy:    3,
-	fleetv1alpha1.AgentUnverifiable: 4,
-	fleetv1alpha1.AgentIncompatible: 5,
-	fleetv1alpha1.AgentDenied:       6,
-}
 
 // observed is what the live sidecar replicas report about the current revision.
 type observed struct {
@@ -54,21 +41,16 @@ func aggregate(reports []fleetv1alpha1.ReplicaReport, live map[string]Replica, c
 		if _, ok := live[rep.Replica]; !ok || rep.ConfigHash != configHash {
 			continue
 		}
-		addCounts(&o.counts, rep.Counts)
+		o.counts.Add(rep.Counts)
 		failed = append(failed, rep.FailedAgents...)
 		if batch == nil || rep.Batch != batch.Number || !sameTime(rep.BatchStartedAt, batch.StartedAt) {
 			continue
 		}
 		o.current++
-		addCounts(&o.batch, rep.BatchCounts)
+		o.batch.Add(rep.BatchCounts)
 		o.buckets = gates.MergeBuckets(o.buckets, rep.ApplyDurationBuckets)
 	}
-	sort.Slice(failed, func(i, j int) bool {
-		if a, b := sampleOrder[failed[i].State], sampleOrder[failed[j].State]; a != b {
-			return a < b
-		}
-		return failed[i].InstanceUID < failed[j].InstanceUID
-	})
+	slices.SortFunc(failed, fleetv1alpha1.CompareFailedAgents)
 	if len(failed) > maxFailedSample {
 		failed = failed[:maxFailedSample]
 	}
@@ -81,20 +63,6 @@ func sameTime(a, b *metav1.Time) bool {
 		return a == nil && b == nil
 	}
 	return a.Unix() == b.Unix()
-}
-
-func addCounts(dst *fleetv1alpha1.AgentCounts, c fleetv1alpha1.AgentCounts) {
-	dst.Targeted += c.Targeted
-	dst.Pending += c.Pending
-	dst.Applying += c.Applying
-	dst.Applied += c.Applied
-	dst.Unhealthy += c.Unhealthy
-	dst.Failed += c.Failed
-	dst.Disconnected += c.Disconnected
-	dst.TimedOut += c.TimedOut
-	dst.Incompatible += c.Incompatible
-	dst.Denied += c.Denied
-	dst.Unverifiable += c.Unverifiable
 }
 
 // batchFinished says whether every agent of the batch reached a final state, as every live
@@ -191,9 +159,7 @@ func setConditions(ro *fleetv1alpha1.Rollout, h health) {
 	default:
 		set(fleetv1alpha1.ConditionReady, metav1.ConditionFalse, h.reason, h.message)
 	}
-	active := st.Phase == fleetv1alpha1.RolloutPending || st.Phase == fleetv1alpha1.RolloutProgressing ||
-		st.Phase == fleetv1alpha1.RolloutRollingBack || st.Phase == fleetv1alpha1.RolloutBlocked
-	if active && !h.stalled {
+	if st.Phase.Reconciling() && !h.stalled {
 		set(fleetv1alpha1.ConditionReconciling, metav1.ConditionTrue, h.reason, h.message)
 	} else {
 		meta.RemoveStatusCondition(&st.Conditions, fleetv1alpha1.ConditionReconciling)

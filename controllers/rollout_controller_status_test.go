@@ -791,29 +791,11 @@ func TestStatusEqual(t *testing.T) {
 }
 
 func TestSmallHelpers(t *testing.T) {
-	for phase, want := range map[fleetv1alpha1.RolloutPhase]bool{
-		fleetv1alpha1.RolloutCompleted: true, fleetv1alpha1.RolloutRolledBack: true, fleetv1alpha1.RolloutAborted: true,
-		fleetv1alpha1.RolloutFailed: false, fleetv1alpha1.RolloutPaused: false, fleetv1alpha1.RolloutPending: false,
-		fleetv1alpha1.RolloutProgressing: false, fleetv1alpha1.RolloutRollingBack: false, fleetv1alpha1.RolloutBlocked: false, "": false,
-	} {
-		if got := final(phase); got != want {
-			t.Errorf("final(%q) = %v, want %v", phase, got, want)
-		}
-	}
 	if got := durationOr(nil, time.Minute); got != time.Minute {
 		t.Errorf("durationOr(nil) = %v", got)
 	}
 	if got := durationOr(&metav1.Duration{}, time.Minute); got != 0 {
 		t.Errorf("durationOr(0s) = %v, want 0: a set zero is not the default", got)
-	}
-	if got := orNone(""); got != "no previous revision" {
-		t.Errorf("orNone(\"\") = %q", got)
-	}
-	if got := orNone("abc"); got != "abc" {
-		t.Errorf("orNone(abc) = %q", got)
-	}
-	if got := orGate(""); got != "all" {
-		t.Errorf("orGate(\"\") = %q", got)
 	}
 	if got := batchNumber(&fleetv1alpha1.RolloutStatus{}); got != 0 {
 		t.Errorf("batchNumber without a batch = %d", got)

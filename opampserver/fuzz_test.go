@@ -213,7 +213,7 @@ func handleFuzzedMessage(t testing.TB, data []byte, seq uint64, mode uint8, size
 	})
 	for _, ra := range s.reporter.snapshot(now).Rollouts {
 		for _, fa := range ra.failed {
-			checkFailedAgent(t, fa.agent.ServiceName, fa.agent.ServiceVersion, fa.agent.HostName, fa.agent.Message)
+			checkFailedAgent(t, fa.ServiceName, fa.ServiceVersion, fa.HostName, fa.Message)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package opampserver
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"sort"
 	"strconv"
@@ -269,12 +268,6 @@ func UIDString(b []byte) string {
 
 // HashString renders a config hash as lowercase hex.
 func HashString(b []byte) string { return hex.EncodeToString(b) }
-
-// BodyHash is the hash of a config body, as the server computes config hashes.
-func BodyHash(body []byte) string {
-	sum := sha256.Sum256(body)
-	return hex.EncodeToString(sum[:])
-}
 
 // effectiveBody picks the collector config out of an AgentConfigMap: the "" entry, or the only
 // entry, or the entries joined in name order.

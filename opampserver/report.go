@@ -24,17 +24,6 @@ const maxSample = 10
 // editor can create them; naming them all would get every entry refused.
 const maxConflictGroups = 8
 
-// failureOrder ranks states for the failed-agent sample: real failures first.
-var failureOrder = map[fleetv1alpha1.AgentState]int{
-	fleetv1alpha1.AgentFailed:       0,
-	fleetv1alpha1.AgentTimedOut:     1,
-	fleetv1alpha1.AgentDisconnected: 2,
-	fleetv1alpha1.AgentUnhealthy:    3,
-	fleetv1alpha1.AgentUnverifiable: 4,
-	fleetv1alpha1.AgentIncompatible: 5,
-	fleetv1alpha1.AgentDenied:       6,
-}
-
 type objKey struct{ kind, namespace, name string }
 
 type written struct {
@@ -70,13 +59,8 @@ type rolloutAcc struct {
 	group   string
 	view    *rolloutView
 	entry   fleetv1alpha1.ReplicaReport
-	failed  []sampled
+	failed  []fleetv1alpha1.FailedAgent
 	buckets []int32
-}
-
-type sampled struct {
-	order int
-	agent fleetv1alpha1.FailedAgent
 }
 
 type groupAcc struct {
@@ -140,20 +124,20 @@ func (r *reporter) snapshot(now time.Time) Snapshot {
 			return
 		}
 		v2 := verdictFor(a, t, now)
-		addCount(&ra.entry.Counts, v2.State)
+		ra.entry.Counts.Count(v2.State)
 		if t.inBatch {
-			addCount(&ra.entry.BatchCounts, v2.State)
+			ra.entry.BatchCounts.Count(v2.State)
 			if (v2.State == fleetv1alpha1.AgentApplied || v2.State == fleetv1alpha1.AgentUnhealthy) &&
 				a.OfferedHash == t.desired && !a.OfferedAt.IsZero() && !a.AppliedAt.Before(a.OfferedAt) {
 				ra.buckets[gates.BucketIndex(a.AppliedAt.Sub(a.OfferedAt))]++
 			}
 		}
-		if o, ok := failureOrder[v2.State]; ok {
-			ra.failed = append(ra.failed, sampled{order: o, agent: fleetv1alpha1.FailedAgent{
+		if v2.State.Problem() {
+			ra.failed = append(ra.failed, fleetv1alpha1.FailedAgent{
 				InstanceUID: a.UID, State: v2.State, ServiceName: a.Attributes["service.name"],
 				ServiceVersion: a.Attributes["service.version"], HostName: a.Attributes["host.name"],
 				Message: v2.Message, Since: timePtr(v2.Since),
-			}})
+			})
 		}
 	})
 	return snap
@@ -199,32 +183,6 @@ func timePtr(t time.Time) *metav1.Time {
 	return &mt
 }
 
-func addCount(c *fleetv1alpha1.AgentCounts, s fleetv1alpha1.AgentState) {
-	c.Targeted++
-	switch s {
-	case fleetv1alpha1.AgentPending:
-		c.Pending++
-	case fleetv1alpha1.AgentApplying:
-		c.Applying++
-	case fleetv1alpha1.AgentApplied:
-		c.Applied++
-	case fleetv1alpha1.AgentUnhealthy:
-		c.Unhealthy++
-	case fleetv1alpha1.AgentFailed:
-		c.Failed++
-	case fleetv1alpha1.AgentDisconnected:
-		c.Disconnected++
-	case fleetv1alpha1.AgentTimedOut:
-		c.TimedOut++
-	case fleetv1alpha1.AgentIncompatible:
-		c.Incompatible++
-	case fleetv1alpha1.AgentDenied:
-		c.Denied++
-	case fleetv1alpha1.AgentUnverifiable:
-		c.Unverifiable++
-	}
-}
-
 // report computes the snapshot and writes the entries that changed.
 func (r *reporter) report(ctx context.Context) {
 	s := r.s
@@ -242,14 +200,9 @@ func (r *reporter) report(ctx context.Context) {
 		if hasAny(ra.buckets) {
 			e.ApplyDurationBuckets = ra.buckets
 		}
-		sort.Slice(ra.failed, func(i, j int) bool {
-			if ra.failed[i].order != ra.failed[j].order {
-				return ra.failed[i].order < ra.failed[j].order
-			}
-			return ra.failed[i].agent.InstanceUID < ra.failed[j].agent.InstanceUID
-		})
+		slices.SortFunc(ra.failed, fleetv1alpha1.CompareFailedAgents)
 		for i := 0; i < len(ra.failed) && i < maxSample; i++ {
-			e.FailedAgents = append(e.FailedAgents, ra.failed[i].agent)
+			e.FailedAgents = append(e.FailedAgents, ra.failed[i])
 		}
 		r.setStateGauges(key, e.Counts)
 		r.write(ctx, key, e, func() any { e.ReportedAt = reportedAt; return e }, now)
@@ -257,18 +210,7 @@ func (r *reporter) report(ctx context.Context) {
 	for key, ga := range snap.Groups {
 		e := &ga.entry
 		e.Replica = s.opts.Replica
-		for v, n := range ga.versions {
-			e.Versions = append(e.Versions, fleetv1alpha1.VersionCount{Version: v, Count: n})
-		}
-		sort.Slice(e.Versions, func(i, j int) bool {
-			if e.Versions[i].Count != e.Versions[j].Count {
-				return e.Versions[i].Count > e.Versions[j].Count
-			}
-			return e.Versions[i].Version < e.Versions[j].Version
-		})
-		if len(e.Versions) > 50 {
-			e.Versions = e.Versions[:50]
-		}
+		e.Versions = fleetv1alpha1.TopVersions(ga.versions)
 		sort.Slice(ga.conflicts, func(i, j int) bool { return ga.conflicts[i].InstanceUID < ga.conflicts[j].InstanceUID })
 		if len(ga.conflicts) > maxSample {
 			ga.conflicts = ga.conflicts[:maxSample]
@@ -289,14 +231,8 @@ func hasAny(b []int32) bool {
 
 func (r *reporter) setStateGauges(key objKey, c fleetv1alpha1.AgentCounts) {
 	g := r.s.metrics.agentsByState
-	for state, n := range map[fleetv1alpha1.AgentState]int32{
-		fleetv1alpha1.AgentPending: c.Pending, fleetv1alpha1.AgentApplying: c.Applying,
-		fleetv1alpha1.AgentApplied: c.Applied, fleetv1alpha1.AgentUnhealthy: c.Unhealthy,
-		fleetv1alpha1.AgentFailed: c.Failed, fleetv1alpha1.AgentDisconnected: c.Disconnected,
-		fleetv1alpha1.AgentTimedOut: c.TimedOut, fleetv1alpha1.AgentIncompatible: c.Incompatible,
-		fleetv1alpha1.AgentDenied: c.Denied, fleetv1alpha1.AgentUnverifiable: c.Unverifiable,
-	} {
-		g.WithLabelValues(key.namespace, key.name, string(state)).Set(float64(n))
+	for _, state := range fleetv1alpha1.AgentStates {
+		g.WithLabelValues(key.namespace, key.name, string(state)).Set(float64(c.Of(state)))
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 
 	"github.com/open-telemetry/opamp-go/protobufs"
 	"github.com/open-telemetry/opamp-go/server/types"
+
+	"github.com/ampora-io/ampora/internal/collectorconfig"
 )
 
 const (
@@ -455,7 +457,7 @@ func (s *Server) applyReport(a *Agent, msg *protobufs.AgentToServer, reply *prot
 		a.HealthError = internShort(truncate(h.LastError, maxErrorMessageBytes))
 	}
 	if ec := msg.EffectiveConfig; ec != nil {
-		a.EffectiveHash = intern(BodyHash(effectiveBody(ec.ConfigMap)))
+		a.EffectiveHash = intern(collectorconfig.Hash(effectiveBody(ec.ConfigMap)))
 	}
 	if rcs := msg.RemoteConfigStatus; rcs != nil {
 		h := intern(HashString(boundHash(rcs.LastRemoteConfigHash)))

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/open-telemetry/opamp-go/protobufs"
+
+	"github.com/ampora-io/ampora/internal/collectorconfig"
 )
 
 const collectorBody = `receivers:
@@ -497,12 +499,12 @@ func TestOnMessageEffectiveConfigHash(t *testing.T) {
 		files map[string]*protobufs.AgentConfigFile
 		want  string
 	}{
-		{"the \"\" entry", map[string]*protobufs.AgentConfigFile{"": file(collectorBody)}, BodyHash([]byte(collectorBody))},
-		{"the \"\" entry wins over others", map[string]*protobufs.AgentConfigFile{"": file("a"), "extra.yaml": file("b")}, BodyHash([]byte("a"))},
-		{"the only entry", map[string]*protobufs.AgentConfigFile{"collector.yaml": file("b")}, BodyHash([]byte("b"))},
-		{"several entries joined in name order", map[string]*protobufs.AgentConfigFile{"b.yaml": file("2"), "a.yaml": file("1")}, BodyHash([]byte("12"))},
-		{"an empty map", map[string]*protobufs.AgentConfigFile{}, BodyHash(nil)},
-		{"a nil file", map[string]*protobufs.AgentConfigFile{"": nil}, BodyHash(nil)},
+		{"the \"\" entry", map[string]*protobufs.AgentConfigFile{"": file(collectorBody)}, collectorconfig.Hash([]byte(collectorBody))},
+		{"the \"\" entry wins over others", map[string]*protobufs.AgentConfigFile{"": file("a"), "extra.yaml": file("b")}, collectorconfig.Hash([]byte("a"))},
+		{"the only entry", map[string]*protobufs.AgentConfigFile{"collector.yaml": file("b")}, collectorconfig.Hash([]byte("b"))},
+		{"several entries joined in name order", map[string]*protobufs.AgentConfigFile{"b.yaml": file("2"), "a.yaml": file("1")}, collectorconfig.Hash([]byte("12"))},
+		{"an empty map", map[string]*protobufs.AgentConfigFile{}, collectorconfig.Hash(nil)},
+		{"a nil file", map[string]*protobufs.AgentConfigFile{"": nil}, collectorconfig.Hash(nil)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	testingclock "k8s.io/utils/clock/testing"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/collectorconfig"
 )
 
 // testNamespace is the namespace test sessions are enrolled into.
@@ -66,7 +67,7 @@ func putView(s *Server, ns string, groups ...*groupView) {
 
 // testConfig is a config revision with the given body.
 func testConfig(body string) *configRef {
-	return newConfigRef(BodyHash([]byte(body)), []byte(body))
+	return newConfigRef(collectorconfig.Hash([]byte(body)), []byte(body))
 }
 
 // maxRank is the highest rank: a batch that ends there admits every agent.

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/collectorconfig"
 	"github.com/ampora-io/ampora/internal/revision"
 	"github.com/ampora-io/ampora/internal/selector"
 )
@@ -37,7 +38,7 @@ func newConfigRef(hash string, body []byte) *configRef {
 // It carries a hash of its own (that of an empty body), so that the agent's APPLIED for it
 // can be told from its APPLIED for anything else.
 var withdrawal = func() *configRef {
-	hash := BodyHash(nil)
+	hash := collectorconfig.Hash(nil)
 	raw, _ := hexDecode(hash)
 	return &configRef{hash: hash, remote: &protobufs.AgentRemoteConfig{
 		Config:     &protobufs.AgentConfigMap{ConfigMap: map[string]*protobufs.AgentConfigFile{}},
@@ -214,19 +215,14 @@ func (w *World) Rebuild(ctx context.Context, ns string) error {
 }
 
 // activeRollout is the Rollout that drives g: the one its status names, as long as that
-// Rollout still targets g and has a batch in progress, paused or rolling back.
+// Rollout still targets g, is served (RolloutPhase.Serving) and has a batch.
 func activeRollout(rollouts []fleetv1alpha1.Rollout, g *fleetv1alpha1.AgentGroup) *fleetv1alpha1.Rollout {
 	for i := range rollouts {
 		r := &rollouts[i]
 		if r.Name != g.Status.ActiveRollout || r.Spec.AgentGroup != g.Name {
 			continue
 		}
-		switch r.Status.Phase {
-		case fleetv1alpha1.RolloutProgressing, fleetv1alpha1.RolloutPaused, fleetv1alpha1.RolloutRollingBack:
-		default:
-			return nil
-		}
-		if r.Status.CurrentBatch == nil || r.Status.ConfigHash == "" {
+		if !r.Status.Phase.Serving() || r.Status.CurrentBatch == nil || r.Status.ConfigHash == "" {
 			return nil
 		}
 		return r

@@ -25,6 +25,7 @@ import (
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/approval"
 	"github.com/ampora-io/ampora/internal/collectorconfig"
+	"github.com/ampora-io/ampora/internal/revision"
 )
 
 // Path is where the webhook is served; config/webhook and the chart point at it.
@@ -416,23 +417,9 @@ func (a *Approvals) guardedBy(ctx context.Context, p *fleetv1alpha1.GatePolicy) 
 // configHash is the hash of the Rollout's config as the engine will compute it, or "" when its
 // ConfigMap or key is missing (the engine then stalls and nothing can be approved).
 func (a *Approvals) configHash(ctx context.Context, ro *fleetv1alpha1.Rollout) (string, error) {
-	if ro.Spec.Config.Inline != nil {
-		return collectorconfig.Hash([]byte(*ro.Spec.Config.Inline)), nil
-	}
-	ref := ro.Spec.Config.ConfigMapRef
-	if ref == nil {
-		return "", nil
-	}
-	var cm corev1.ConfigMap
-	err := a.Reader.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ref.Name}, &cm)
-	if apierrors.IsNotFound(err) {
-		return "", nil
-	} else if err != nil {
+	body, missing, err := revision.Source(ctx, a.Reader, ro.Namespace, ro.Spec.Config)
+	if err != nil || missing != "" {
 		return "", err
 	}
-	v, ok := cm.Data[ref.Key]
-	if !ok {
-		return "", nil
-	}
-	return collectorconfig.Hash([]byte(v)), nil
+	return collectorconfig.Hash(body), nil
 }

@@ -442,16 +442,6 @@ func (a RolloutAction) Valid() bool {
 	return false
 }
 
-// Terminal reports whether a Rollout in phase p is done: completed, rolled back or aborted.
-// A Failed rollout is not: it can be retried.
-func (p RolloutPhase) Terminal() bool {
-	switch p {
-	case RolloutCompleted, RolloutRolledBack, RolloutAborted:
-		return true
-	}
-	return false
-}
-
 // Annotations that drive actions. The manager handles the action, records it in an Event and
 // in status.lastAction, and removes the annotation.
 const (

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/present"
 )
 
 // whoAmI names the user the API server sees, by a SelfSubjectReview; when that cannot be
@@ -66,7 +67,7 @@ func actionNote(ro *fleetv1alpha1.Rollout, action fleetv1alpha1.RolloutAction) s
 	switch action {
 	case fleetv1alpha1.ActionResume:
 		if st.Phase != fleetv1alpha1.RolloutPaused && !ro.Spec.Paused {
-			return fmt.Sprintf("the rollout is %s, not paused: nothing to resume", orText(string(st.Phase), "not evaluated yet"))
+			return fmt.Sprintf("the rollout is %s, not paused: nothing to resume", present.Phase(st.Phase))
 		}
 	case fleetv1alpha1.ActionAbort:
 		if !activePhase(st.Phase) {
@@ -74,11 +75,11 @@ func actionNote(ro *fleetv1alpha1.Rollout, action fleetv1alpha1.RolloutAction) s
 		}
 	case fleetv1alpha1.ActionRollback:
 		if st.CurrentBatch == nil || st.Phase == fleetv1alpha1.RolloutRolledBack {
-			return fmt.Sprintf("the rollout is %s: there is nothing to roll back", orText(string(st.Phase), "not evaluated yet"))
+			return fmt.Sprintf("the rollout is %s: there is nothing to roll back", present.Phase(st.Phase))
 		}
 	case fleetv1alpha1.ActionRetry:
 		if st.CurrentBatch == nil || !activePhase(st.Phase) {
-			return fmt.Sprintf("the rollout is %s: there is no batch to retry", orText(string(st.Phase), "not evaluated yet"))
+			return fmt.Sprintf("the rollout is %s: there is no batch to retry", present.Phase(st.Phase))
 		}
 	}
 	return ""

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -108,8 +109,8 @@ func renderAgents(w io.Writer, agents []agentInfo) {
 		if a.Connected {
 			connected = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.InstanceUID, orDash(string(a.State)), orDash(a.ServiceName),
-			orDash(a.ServiceVersion), orDash(a.HostName), orDash(a.Replica), connected, oneLine(a.Message))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.InstanceUID, cmp.Or(string(a.State), "-"), cmp.Or(a.ServiceName, "-"),
+			cmp.Or(a.ServiceVersion, "-"), cmp.Or(a.HostName, "-"), cmp.Or(a.Replica, "-"), connected, oneLine(a.Message))
 	}
 	_ = tw.Flush()
 }

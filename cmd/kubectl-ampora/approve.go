@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -65,7 +66,7 @@ func approveRollout(ctx context.Context, o *globalOptions, name, rev string) err
 	}
 	rec := approval.Read(after.Annotations)
 	by := rec.ApprovedBy(rec.ApprovedHash())
-	msg := fmt.Sprintf("rollout %s/%s: revision %s approved; approvals: %s", ro.Namespace, ro.Name, approval.Short(rev), orText(strings.Join(by, ", "), "none"))
+	msg := fmt.Sprintf("rollout %s/%s: revision %s approved; approvals: %s", ro.Namespace, ro.Name, approval.Short(rev), cmp.Or(strings.Join(by, ", "), "none"))
 	if a := ro.Status.Approvals; a != nil {
 		msg += fmt.Sprintf(" (%d of %d required by GatePolicy %s)", len(by), a.Required, a.Policy)
 	}
@@ -98,7 +99,7 @@ func approvePolicy(ctx context.Context, o *globalOptions, name string) error {
 		return err
 	}
 	by := approval.Read(after.Annotations).ApprovedBy(approval.SpecHash(&p.Spec))
-	fmt.Fprintf(o.streams.Out, "gatepolicy %s/%s: generation %d approved; approvals: %s\n", ns, name, p.Generation, orText(strings.Join(by, ", "), "none"))
+	fmt.Fprintf(o.streams.Out, "gatepolicy %s/%s: generation %d approved; approvals: %s\n", ns, name, p.Generation, cmp.Or(strings.Join(by, ", "), "none"))
 	if c := p.Status.PendingChange; c != nil {
 		fmt.Fprintf(o.streams.Out, "the change loosens: %s\n", strings.Join(c.Loosens, "; "))
 	}

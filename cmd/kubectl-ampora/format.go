@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/duration"
 )
 
 // tree is a line of text with indented children, printed with box-drawing branches.
@@ -43,15 +42,6 @@ func writeKids(w io.Writer, kids []*tree, prefix string) {
 // label pads a label so that the values of one level line up.
 func label(width int, name, format string, a ...any) string {
 	return fmt.Sprintf("%-*s %s", width, name, fmt.Sprintf(format, a...))
-}
-
-// ago reads a past time as "41s ago" and a future one as "in 3m".
-func ago(now, t time.Time) string {
-	d := now.Sub(t)
-	if d < 0 {
-		return "in " + duration.HumanDuration(-d)
-	}
-	return duration.HumanDuration(d) + " ago"
 }
 
 // clock writes a time as the hour of day in now's location, with the date when it is not
@@ -105,11 +95,4 @@ func joinCounted(cs []counted) string {
 		parts[i] = fmt.Sprintf("%s ×%d", c.value, c.n)
 	}
 	return strings.Join(parts, ", ")
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

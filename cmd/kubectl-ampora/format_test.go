@@ -33,10 +33,6 @@ func TestTimes(t *testing.T) {
 	tests := []struct {
 		got, want string
 	}{
-		{ago(now, now.Add(-41*time.Second)), "41s ago"},
-		{ago(now, now.Add(-3*time.Hour)), "3h ago"},
-		{ago(now, now.Add(90*time.Second)), "in 90s"},
-		{ago(now, now.Add(3*time.Minute)), "in 3m"},
 		{clock(now, now.Add(-time.Minute)), "11:59:00"},
 		{clock(now, now.Add(-24*time.Hour)), "2026-11-24 12:00:00"},
 		{clock(now, time.Date(2026, 11, 25, 13, 0, 0, 0, time.FixedZone("CET", 3600))), "12:00:00"},

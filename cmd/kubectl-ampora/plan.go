@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -116,7 +117,7 @@ func renderPlan(w io.Writer, v planView) {
 	}
 	fmt.Fprintf(w, "%s, %s\n", plural(len(v.Plan), "batch", "batches"), plural(int(cum[len(cum)-1]), "agent", "agents"))
 	if st := ro.Status; len(st.Plan) > 0 && !slices.Equal(st.Plan, v.Plan) {
-		fmt.Fprintf(w, "The running revision %s planned %s for %s when it started.\n", orText(st.Revision, "-"),
+		fmt.Fprintf(w, "The running revision %s planned %s for %s when it started.\n", cmp.Or(st.Revision, "-"),
 			plural(len(st.Plan), "batch", "batches"), plural(int(st.GroupSize), "agent", "agents"))
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/plan"
+	"github.com/ampora-io/ampora/internal/present"
 )
 
 // Exit codes of status, for CI.
@@ -86,12 +88,12 @@ func outcome(ro *fleetv1alpha1.Rollout) (code int, done bool) {
 		// The engine has yet to see the latest spec, or to carry out a requested action.
 		return exitInProgress, false
 	}
-	switch ro.Status.Phase {
-	case fleetv1alpha1.RolloutCompleted:
+	switch p := ro.Status.Phase; {
+	case p == fleetv1alpha1.RolloutCompleted:
 		return exitCompleted, true
-	case fleetv1alpha1.RolloutFailed, fleetv1alpha1.RolloutRolledBack, fleetv1alpha1.RolloutAborted:
+	case p.EndedShort():
 		return exitFailed, true
-	case fleetv1alpha1.RolloutPaused:
+	case p == fleetv1alpha1.RolloutPaused:
 		return exitPaused, true
 	}
 	return exitInProgress, false
@@ -155,7 +157,7 @@ func runStatus(ctx context.Context, o *globalOptions, name string, watchFlag boo
 		if err != nil {
 			switch {
 			case errors.Is(ctx.Err(), context.DeadlineExceeded):
-				return &exitError{code: exitTimedOut, msg: fmt.Sprintf("timed out after %s: rollout %s/%s is %s", timeout, ro.Namespace, ro.Name, orDash(string(ro.Status.Phase)))}
+				return &exitError{code: exitTimedOut, msg: fmt.Sprintf("timed out after %s: rollout %s/%s is %s", timeout, ro.Namespace, ro.Name, cmp.Or(string(ro.Status.Phase), "-"))}
 			case ctx.Err() != nil:
 				return &exitError{code: exitInterrupted, msg: "interrupted"}
 			}
@@ -291,7 +293,7 @@ func renderStatus(w io.Writer, v statusView) {
 
 	rev := "not started"
 	if st.Revision != "" {
-		rev = fmt.Sprintf("%s (previous: %s)", st.Revision, orText(st.PreviousRevision, "none"))
+		rev = fmt.Sprintf("%s (previous: %s)", st.Revision, cmp.Or(st.PreviousRevision, "none"))
 	}
 	root.add("%s", label(topWidth, "Revision", "%s", rev))
 	root.add("%s", label(topWidth, "Group", "%s", groupText(ro, v.Group)))
@@ -319,7 +321,7 @@ func renderStatus(w io.Writer, v statusView) {
 		root.add("%s", label(topWidth, "Ready", "%s (%s)", c.Status, c.Reason))
 	}
 	if a := st.LastAction; a != nil {
-		root.add("%s", label(topWidth, "Last action", "%s by %s, %s", a.Action, orText(a.RequestedBy, "unknown user"), ago(now, a.HandledAt.Time)))
+		root.add("%s", label(topWidth, "Last action", "%s by %s, %s", a.Action, cmp.Or(a.RequestedBy, "unknown user"), present.Ago(now, a.HandledAt.Time)))
 	}
 	if st.ObservedGeneration != ro.Generation {
 		root.add("%s", label(topWidth, "Note", "the engine has not seen the latest spec yet (generation %d, observed %d)", ro.Generation, st.ObservedGeneration))
@@ -328,21 +330,11 @@ func renderStatus(w io.Writer, v statusView) {
 }
 
 func phaseText(ro *fleetv1alpha1.Rollout) string {
-	p := string(ro.Status.Phase)
-	if p == "" {
-		return "not evaluated yet"
-	}
+	p := present.Phase(ro.Status.Phase)
 	if pd := ro.Status.Pause; ro.Status.Phase == fleetv1alpha1.RolloutPaused && pd != nil {
 		return p + " (" + string(pd.Reason) + ")"
 	}
 	return p
-}
-
-func orText(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func groupText(ro *fleetv1alpha1.Rollout, g *fleetv1alpha1.AgentGroup) string {
@@ -364,17 +356,17 @@ func batchText(st *fleetv1alpha1.RolloutStatus, now time.Time) string {
 		}
 		return "not planned yet"
 	}
-	s := fmt.Sprintf("%d of %d: %s", b.Number, len(st.Plan), b.Phase)
+	s := present.Batch(st) + ": " + string(b.Phase)
 	if stopped(st.Phase) {
-		s = fmt.Sprintf("%d of %d, stopped while %s", b.Number, len(st.Plan), strings.ToLower(string(b.Phase)))
+		s = present.Batch(st) + ", stopped while " + strings.ToLower(string(b.Phase))
 	}
 	switch {
 	case b.Phase == fleetv1alpha1.BatchBaking && b.BakeUntil != nil && activePhase(st.Phase):
-		s += ", baking until " + clock(now, b.BakeUntil.Time) + " (" + ago(now, b.BakeUntil.Time) + ")"
+		s += ", baking until " + clock(now, b.BakeUntil.Time) + " (" + present.Ago(now, b.BakeUntil.Time) + ")"
 	case b.FinishedAt != nil:
-		s += ", finished " + ago(now, b.FinishedAt.Time)
+		s += ", finished " + present.Ago(now, b.FinishedAt.Time)
 	case b.StartedAt != nil:
-		s += ", started " + ago(now, b.StartedAt.Time)
+		s += ", started " + present.Ago(now, b.StartedAt.Time)
 	}
 	return s
 }
@@ -406,11 +398,7 @@ func batchState(st *fleetv1alpha1.RolloutStatus, n int) string {
 // stopped says whether the rollout will start no further batch: it ended short of completion,
 // or is rolling back.
 func stopped(p fleetv1alpha1.RolloutPhase) bool {
-	switch p {
-	case fleetv1alpha1.RolloutAborted, fleetv1alpha1.RolloutRolledBack, fleetv1alpha1.RolloutRollingBack, fleetv1alpha1.RolloutFailed:
-		return true
-	}
-	return false
+	return !p.Forward() && p != fleetv1alpha1.RolloutCompleted
 }
 
 // maxPlanRows is how many batches are listed one by one; longer plans show the first, the
@@ -538,7 +526,7 @@ func throughputText(st *fleetv1alpha1.RolloutStatus, now time.Time) string {
 		s += ", ETA " + clock(now, st.EstimatedCompletionTime.Time) + " (overdue)"
 	case st.EstimatedCompletionTime != nil:
 		t := st.EstimatedCompletionTime.Time
-		s += ", ETA " + clock(now, t) + " (" + ago(now, t) + ")"
+		s += ", ETA " + clock(now, t) + " (" + present.Ago(now, t) + ")"
 	default:
 		s += ", no ETA"
 	}
@@ -557,15 +545,15 @@ func addApprovals(root *tree, a *fleetv1alpha1.ApprovalStatus) {
 }
 
 func addPause(root *tree, p *fleetv1alpha1.PauseDetail, now time.Time) {
-	n := root.add("%s", label(topWidth, "Paused", "%s", orText(p.Message, string(p.Reason))))
+	n := root.add("%s", label(topWidth, "Paused", "%s", cmp.Or(p.Message, string(p.Reason))))
 	if p.Gate != "" {
 		n.add("%s", label(childWidth, "gate", "%s", p.Gate))
 	}
 	if p.Observed != "" || p.Threshold != "" {
-		n.add("%s", label(childWidth, "observed", "%s (threshold %s)", orDash(p.Observed), orDash(p.Threshold)))
+		n.add("%s", label(childWidth, "observed", "%s (threshold %s)", cmp.Or(p.Observed, "-"), cmp.Or(p.Threshold, "-")))
 	}
 	if p.Batch > 0 {
 		n.add("%s", label(childWidth, "batch", "%d", p.Batch))
 	}
-	n.add("%s", label(childWidth, "since", "%s (%s)", clock(now, p.Since.Time), ago(now, p.Since.Time)))
+	n.add("%s", label(childWidth, "since", "%s (%s)", clock(now, p.Since.Time), present.Ago(now, p.Since.Time)))
 }

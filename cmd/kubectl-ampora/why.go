@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/gates"
+	"github.com/ampora-io/ampora/internal/present"
 	"github.com/ampora-io/ampora/internal/readapi"
 )
 
@@ -104,7 +106,7 @@ func gatherWhy(ctx context.Context, o *globalOptions, ro *fleetv1alpha1.Rollout)
 // readAPIUsed says whether the read API shows the rollout's agents: a replica answered, and
 // the rollout is one the sidecars serve (Progressing, Paused or RollingBack).
 func (in whyInput) readAPIUsed() bool {
-	return in.Agents.Answered > 0 && readapi.Served(in.Rollout.Status.Phase)
+	return in.Agents.Answered > 0 && in.Rollout.Status.Phase.Serving()
 }
 
 func (in whyInput) liveReplicas() []replicaLease {
@@ -112,13 +114,7 @@ func (in whyInput) liveReplicas() []replicaLease {
 }
 
 // activePhase says whether the engine keeps looking at the rollout every few seconds.
-func activePhase(p fleetv1alpha1.RolloutPhase) bool {
-	switch p {
-	case fleetv1alpha1.RolloutCompleted, fleetv1alpha1.RolloutRolledBack, fleetv1alpha1.RolloutAborted, fleetv1alpha1.RolloutFailed:
-		return false
-	}
-	return true
-}
+func activePhase(p fleetv1alpha1.RolloutPhase) bool { return !p.Settled() }
 
 // engineStale says whether the engine has stopped evaluating the rollout: an active rollout is
 // evaluated at least every 15 s, a finished one every minute or so.
@@ -129,10 +125,10 @@ func (in whyInput) engineStale() (bool, string) {
 		limit = 3 * time.Minute
 	}
 	if t := ro.Status.LastEvaluatedTime; t != nil {
-		return in.Now.Sub(t.Time) > limit, "last evaluated " + ago(in.Now, t.Time)
+		return in.Now.Sub(t.Time) > limit, "last evaluated " + present.Ago(in.Now, t.Time)
 	}
 	created := ro.CreationTimestamp.Time
-	return in.Now.Sub(created) > limit, "never evaluated (created " + ago(in.Now, created) + ")"
+	return in.Now.Sub(created) > limit, "never evaluated (created " + present.Ago(in.Now, created) + ")"
 }
 
 func section(w io.Writer, n int, title string) {
@@ -187,12 +183,12 @@ func whyLeader(w io.Writer, in whyInput) {
 	case !l.Found:
 		line(w, "no Lease %s: the manager runs without leader election, or has never started", name)
 	case l.Expires.IsZero():
-		line(w, "Lease %s held by %s, never renewed", name, orText(l.Holder, "nobody"))
+		line(w, "Lease %s held by %s, never renewed", name, cmp.Or(l.Holder, "nobody"))
 	case !in.Now.Before(l.Expires):
-		line(w, "Lease %s held by %s, renewed %s, EXPIRED %s: no leader is ticking", name, orText(l.Holder, "nobody"),
-			ago(in.Now, l.Renewed), ago(in.Now, l.Expires))
+		line(w, "Lease %s held by %s, renewed %s, EXPIRED %s: no leader is ticking", name, cmp.Or(l.Holder, "nobody"),
+			present.Ago(in.Now, l.Renewed), present.Ago(in.Now, l.Expires))
 	default:
-		line(w, "Lease %s held by %s, renewed %s (expires %s)", name, orText(l.Holder, "nobody"), ago(in.Now, l.Renewed), ago(in.Now, l.Expires))
+		line(w, "Lease %s held by %s, renewed %s (expires %s)", name, cmp.Or(l.Holder, "nobody"), present.Ago(in.Now, l.Renewed), present.Ago(in.Now, l.Expires))
 	}
 	if l.Found && l.Transitions > 0 {
 		line(w, "%s so far", plural(int(l.Transitions), "leader change", "leader changes"))
@@ -212,7 +208,7 @@ func whyEngine(w io.Writer, in whyInput) {
 		line(w, "the engine has not seen the latest spec: generation %d, observed %d", ro.Generation, ro.Status.ObservedGeneration)
 	}
 	if a := ro.Annotations[fleetv1alpha1.AnnotationAction]; a != "" {
-		line(w, "action %q requested by %s, not handled yet", a, orText(ro.Annotations[fleetv1alpha1.AnnotationActionRequestedBy], "unknown user"))
+		line(w, "action %q requested by %s, not handled yet", a, cmp.Or(ro.Annotations[fleetv1alpha1.AnnotationActionRequestedBy], "unknown user"))
 	}
 	if c := meta.FindStatusCondition(ro.Status.Conditions, fleetv1alpha1.ConditionStalled); c != nil && c.Status == "True" {
 		line(w, "Stalled: %s: %s", c.Reason, c.Message)
@@ -235,11 +231,11 @@ func whyReplicas(w io.Writer, in whyInput) {
 	for _, r := range in.Replicas {
 		state := "live"
 		if !r.Live(in.Now) {
-			state = "EXPIRED " + ago(in.Now, r.Expires) + ", its counts do not count"
+			state = "EXPIRED " + present.Ago(in.Now, r.Expires) + ", its counts do not count"
 		}
 		rep := "no entry in the rollout's status"
 		if e, ok := reports[r.Name]; ok {
-			rep = "reported " + ago(in.Now, e.ReportedAt.Time)
+			rep = "reported " + present.Ago(in.Now, e.ReportedAt.Time)
 			switch {
 			case e.ConfigHash != st.ConfigHash:
 				rep += " on another revision"
@@ -249,7 +245,7 @@ func whyReplicas(w io.Writer, in whyInput) {
 				rep += fmt.Sprintf(" on batch %d, %d connected", e.Batch, e.Connected)
 			}
 		}
-		line(w, "%s: %s, renewed %s; %s; read API %s", r.Name, state, ago(in.Now, r.Renewed), rep, orText(r.URL, "not published"))
+		line(w, "%s: %s, renewed %s; %s; read API %s", r.Name, state, present.Ago(in.Now, r.Renewed), rep, cmp.Or(r.URL, "not published"))
 	}
 	for _, e := range in.Rollout.Status.Replicas {
 		found := false
@@ -257,7 +253,7 @@ func whyReplicas(w io.Writer, in whyInput) {
 			found = found || r.Name == e.Replica
 		}
 		if !found {
-			line(w, "%s: no Lease, its entry (reported %s) does not count", e.Replica, ago(in.Now, e.ReportedAt.Time))
+			line(w, "%s: no Lease, its entry (reported %s) does not count", e.Replica, present.Ago(in.Now, e.ReportedAt.Time))
 		}
 	}
 }
@@ -278,9 +274,9 @@ func whyGates(w io.Writer, in whyInput) {
 	if p := st.Pause; p != nil && p.Reason != fleetv1alpha1.PauseManual {
 		line(w, "%s", p.Message)
 		line(w, "gate %s on batch %d: observed %s, threshold %s (spec.gates.%s); paused %s", p.Gate, p.Batch,
-			orDash(p.Observed), orDash(p.Threshold), gateField[p.Gate], ago(in.Now, p.Since.Time))
+			cmp.Or(p.Observed, "-"), cmp.Or(p.Threshold, "-"), gateField[p.Gate], present.Ago(in.Now, p.Since.Time))
 	} else if p != nil {
-		line(w, "no gate breached; paused by spec.paused %s", ago(in.Now, p.Since.Time))
+		line(w, "no gate breached; paused by spec.paused %s", present.Ago(in.Now, p.Since.Time))
 	} else {
 		line(w, "no gate has paused this rollout")
 	}
@@ -372,9 +368,9 @@ func (in whyInput) topErrors() (groups []errorGroup, sample bool) {
 	var msgs []string
 	versions := map[string][]string{}
 	for _, a := range failed {
-		m := orText(a.msg, "(no error message)")
+		m := cmp.Or(a.msg, "(no error message)")
 		msgs = append(msgs, m)
-		versions[m] = append(versions[m], orText(a.version, "unknown"))
+		versions[m] = append(versions[m], cmp.Or(a.version, "unknown"))
 	}
 	for _, c := range byCount(msgs) {
 		groups = append(groups, errorGroup{message: c.value, agents: c.n, versions: byCount(versions[c.value])})
@@ -585,7 +581,7 @@ func whyFlapping(w io.Writer, in whyInput) {
 			line(w, "... and %d more", len(flapping)-10)
 			break
 		}
-		line(w, "%s (%s): %d recent disconnects, on %s", a.InstanceUID, orDash(a.HostName), a.RecentDrops, orDash(a.Replica))
+		line(w, "%s (%s): %d recent disconnects, on %s", a.InstanceUID, cmp.Or(a.HostName, "-"), a.RecentDrops, cmp.Or(a.Replica, "-"))
 	}
 }
 
@@ -611,8 +607,8 @@ func whyCerts(w io.Writer, in whyInput) {
 		if a.CertNotAfter.Before(in.Now) {
 			verb = "EXPIRED"
 		}
-		line(w, "%s (%s): client certificate %s %s (%s)", a.InstanceUID, orDash(a.HostName), verb,
-			a.CertNotAfter.UTC().Format(time.RFC3339), ago(in.Now, *a.CertNotAfter))
+		line(w, "%s (%s): client certificate %s %s (%s)", a.InstanceUID, cmp.Or(a.HostName, "-"), verb,
+			a.CertNotAfter.UTC().Format(time.RFC3339), present.Ago(in.Now, *a.CertNotAfter))
 	}
 }
 
@@ -634,18 +630,18 @@ func verdict(in whyInput) string {
 	st := &ro.Status
 	switch st.Phase {
 	case fleetv1alpha1.RolloutFailed:
-		return fmt.Sprintf("the rollout cannot proceed: %s; fix the spec and apply it again", orText(st.Message, "see its conditions"))
+		return fmt.Sprintf("the rollout cannot proceed: %s; fix the spec and apply it again", cmp.Or(st.Message, "see its conditions"))
 	case fleetv1alpha1.RolloutCompleted:
-		return fmt.Sprintf("completed: %s; nothing to do", orText(st.Message, "every batch passed its gates"))
+		return fmt.Sprintf("completed: %s; nothing to do", cmp.Or(st.Message, "every batch passed its gates"))
 	case fleetv1alpha1.RolloutAborted:
-		return fmt.Sprintf("aborted: %s; edit the config to start a new revision", orText(st.Message, "stopped by a user"))
+		return fmt.Sprintf("aborted: %s; edit the config to start a new revision", cmp.Or(st.Message, "stopped by a user"))
 	case fleetv1alpha1.RolloutRolledBack:
-		return fmt.Sprintf("rolled back: %s; edit the config to start a new revision", orText(st.Message, "agents returned to the previous revision"))
+		return fmt.Sprintf("rolled back: %s; edit the config to start a new revision", cmp.Or(st.Message, "agents returned to the previous revision"))
 	}
 	if stale, when := in.engineStale(); stale {
 		cause := "status " + when
 		if in.Leader.Found && !in.Now.Before(in.Leader.Expires) {
-			cause += fmt.Sprintf(" and the leader Lease (held by %s) expired %s", orText(in.Leader.Holder, "nobody"), ago(in.Now, in.Leader.Expires))
+			cause += fmt.Sprintf(" and the leader Lease (held by %s) expired %s", cmp.Or(in.Leader.Holder, "nobody"), present.Ago(in.Now, in.Leader.Expires))
 		} else if !in.Leader.Found {
 			cause += " and there is no leader Lease"
 		}
@@ -692,9 +688,9 @@ func verdict(in whyInput) string {
 			return fmt.Sprintf("blocked: rollout %s holds AgentGroup %s; wait for it, or stop it with: kubectl ampora abort %s -n %s",
 				other, ro.Spec.AgentGroup, other, ro.Namespace)
 		}
-		return "blocked: " + orText(st.Message, "another rollout holds the group") + "; wait for it to finish"
+		return "blocked: " + cmp.Or(st.Message, "another rollout holds the group") + "; wait for it to finish"
 	case fleetv1alpha1.RolloutRollingBack:
-		return fmt.Sprintf("rolling back to %s: %s; follow with: %s --watch", orText(st.PreviousRevision, "the agents' local config"),
+		return fmt.Sprintf("rolling back to %s: %s; follow with: %s --watch", cmp.Or(st.PreviousRevision, "the agents' local config"),
 			countsText(st.Counts), hint(ro, "status"))
 	}
 	if c := meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionStalled); c != nil && c.Status == metav1.ConditionTrue && stallNeedsSpec[c.Reason] {
@@ -705,7 +701,7 @@ func verdict(in whyInput) string {
 			return fmt.Sprintf("no connected agent matches AgentGroup %s; check its selector (kubectl get agentgroup %s -n %s -o yaml) and that agents enroll with a token of namespace %s",
 				ro.Spec.AgentGroup, ro.Spec.AgentGroup, ro.Namespace, ro.Namespace)
 		}
-		return "waiting for the first batch: " + orText(st.Message, "the engine has not planned it yet")
+		return "waiting for the first batch: " + cmp.Or(st.Message, "the engine has not planned it yet")
 	}
 	if ns := in.noSession(); len(ns) > 0 {
 		return fmt.Sprintf("%s of the rollout have no live session and time out after %s; check their connection to the OpAMP endpoint: %s --state timedout",

@@ -13,6 +13,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -423,18 +424,18 @@ func watchUntilStop(ctx context.Context, c client.Client, name string) (*fleetv1
 		st := ro.Status
 		cnt := st.Counts
 		line := fmt.Sprintf("    %-11s batch %-5s applied %3d  applying %3d  pending %3d  failed %3d  timed out %2d  | %4d applies/min",
-			st.Phase, orDash(st.BatchProgress), cnt.Applied, cnt.Applying, cnt.Pending, cnt.Failed, cnt.TimedOut, st.AppliesPerMinute)
+			st.Phase, cmp.Or(st.BatchProgress, "-"), cnt.Applied, cnt.Applying, cnt.Pending, cnt.Failed, cnt.TimedOut, st.AppliesPerMinute)
 		if line != last {
 			fmt.Println(line)
 			last = line
 		}
-		switch st.Phase {
-		case fleetv1alpha1.RolloutPaused:
+		switch {
+		case st.Phase == fleetv1alpha1.RolloutPaused:
 			if st.Pause != nil && st.Pause.Reason != fleetv1alpha1.PauseManual {
 				fmt.Printf("    paused: %s\n", st.Pause.Message)
 				return &ro, nil
 			}
-		case fleetv1alpha1.RolloutCompleted, fleetv1alpha1.RolloutRolledBack, fleetv1alpha1.RolloutAborted, fleetv1alpha1.RolloutFailed:
+		case st.Phase.Settled():
 			fmt.Printf("    %s: %s\n", st.Phase, st.Message)
 			return &ro, nil
 		}
@@ -461,13 +462,6 @@ func waitResumed(ctx context.Context, c client.Client, name string) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func indent(s string) string {

@@ -1,6 +1,7 @@
 package approval
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -29,7 +30,7 @@ func Loosens(inForce, next *fleetv1alpha1.GatePolicySpec, fallback fleetv1alpha1
 		out = append(out, fmt.Sprintf("progressDeadline %s → %s", show(durationPtr(o.ProgressDeadline)), show(durationPtr(n.ProgressDeadline))))
 	}
 	if o.OnFailure == fleetv1alpha1.GateFailureRollback && n.OnFailure != fleetv1alpha1.GateFailureRollback {
-		out = append(out, "onFailure Rollback → "+orDefault(string(n.OnFailure)))
+		out = append(out, "onFailure Rollback → "+cmp.Or(string(n.OnFailure), "unset"))
 	}
 	for _, p := range inForce.PushPolicies {
 		i := indexOf(next.PushPolicies, p.Name)
@@ -114,13 +115,6 @@ func show[T ordered](v *T) string {
 		}
 		return fmt.Sprint(*v)
 	}
-}
-
-func orDefault(s string) string {
-	if s == "" {
-		return "unset"
-	}
-	return s
 }
 
 func indexOf(ps []fleetv1alpha1.PushPolicy, name string) int {

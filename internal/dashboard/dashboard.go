@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/present"
 	"github.com/ampora-io/ampora/internal/readapi"
 )
 
@@ -194,9 +195,9 @@ func (s *Server) chrome(title string) chrome {
 	case s.readErr != nil && s.readAt.IsZero():
 		c.Stale = "Cannot read the rollouts: " + s.readErr.Error()
 	case s.readErr != nil:
-		c.Stale = fmt.Sprintf("Cannot read the rollouts: %s. Showing what was read %s.", s.readErr, ago(now, s.readAt))
+		c.Stale = fmt.Sprintf("Cannot read the rollouts: %s. Showing what was read %s.", s.readErr, present.Ago(now, s.readAt))
 	case !s.readAt.IsZero() && now.Sub(s.readAt) > 3*s.opts.Refresh+10*time.Second:
-		c.Stale = "The rollouts were last read " + ago(now, s.readAt) + "."
+		c.Stale = "The rollouts were last read " + present.Ago(now, s.readAt) + "."
 	}
 	return c
 }
@@ -322,17 +323,17 @@ func (s *Server) events(ctx context.Context, ro *fleetv1alpha1.Rollout) ([]corev
 func (s *Server) failedAgents(ctx context.Context, ro *fleetv1alpha1.Rollout) failedView {
 	return s.remember(ctx, "failed/"+ro.Namespace+"/"+ro.Name, ro, func(ctx context.Context) any {
 		st := &ro.Status
-		if problemCount(st.Counts) == 0 {
+		if st.Counts.Problems() == 0 {
 			return failedView{Summary: "none"}
 		}
-		if !readapi.Served(st.Phase) {
+		if !st.Phase.Serving() {
 			return failedFromStatus(ro, []string{"The sidecars list the agents of active rollouts only; this is the sample the rollout's status keeps."})
 		}
 		var all readapi.Result
 		problems := map[string]bool{}
 		replicas := 0
-		for _, state := range problemStates {
-			if countOf(st.Counts, state) == 0 {
+		for _, state := range fleetv1alpha1.ProblemStates {
+			if st.Counts.Of(state) == 0 {
 				continue
 			}
 			res, err := s.opts.Source.Agents(ctx, ro, state)
@@ -364,7 +365,7 @@ func (s *Server) failedAgents(ctx context.Context, ro *fleetv1alpha1.Rollout) fa
 // back on the status's sample.
 func (s *Server) findAgent(ctx context.Context, ro *fleetv1alpha1.Rollout, uid string, hint fleetv1alpha1.AgentState) (*readapi.Agent, []string) {
 	var notes []string
-	if readapi.Served(ro.Status.Phase) {
+	if ro.Status.Phase.Serving() {
 		tries := []fleetv1alpha1.AgentState{""}
 		if hint != "" {
 			tries = []fleetv1alpha1.AgentState{hint, ""}

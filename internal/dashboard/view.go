@@ -1,8 +1,10 @@
 package dashboard
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -10,10 +12,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/duration"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/gates"
+	"github.com/ampora-io/ampora/internal/present"
 	"github.com/ampora-io/ampora/internal/readapi"
 )
 
@@ -44,7 +46,6 @@ type stackBar struct {
 type stateDef struct {
 	Key, Label string
 	State      fleetv1alpha1.AgentState
-	get        func(fleetv1alpha1.AgentCounts) int32
 	// always shows the state's row even when no agent is in it.
 	always bool
 }
@@ -52,42 +53,16 @@ type stateDef struct {
 // states are the agent states in the order the rollout page lists them: the five that tell how
 // a batch goes first, then the others, shown only when some agent is in them.
 var states = []stateDef{
-	{"pending", "pending", fleetv1alpha1.AgentPending, func(c fleetv1alpha1.AgentCounts) int32 { return c.Pending }, true},
-	{"applying", "applying", fleetv1alpha1.AgentApplying, func(c fleetv1alpha1.AgentCounts) int32 { return c.Applying }, true},
-	{"applied", "applied", fleetv1alpha1.AgentApplied, func(c fleetv1alpha1.AgentCounts) int32 { return c.Applied }, true},
-	{"failed", "failed", fleetv1alpha1.AgentFailed, func(c fleetv1alpha1.AgentCounts) int32 { return c.Failed }, true},
-	{"disconnected", "disconnected since push", fleetv1alpha1.AgentDisconnected, func(c fleetv1alpha1.AgentCounts) int32 { return c.Disconnected }, true},
-	{"timedout", "timed out", fleetv1alpha1.AgentTimedOut, func(c fleetv1alpha1.AgentCounts) int32 { return c.TimedOut }, false},
-	{"unhealthy", "unhealthy", fleetv1alpha1.AgentUnhealthy, func(c fleetv1alpha1.AgentCounts) int32 { return c.Unhealthy }, false},
-	{"unverifiable", "unverifiable", fleetv1alpha1.AgentUnverifiable, func(c fleetv1alpha1.AgentCounts) int32 { return c.Unverifiable }, false},
-	{"incompatible", "incompatible", fleetv1alpha1.AgentIncompatible, func(c fleetv1alpha1.AgentCounts) int32 { return c.Incompatible }, false},
-	{"denied", "denied", fleetv1alpha1.AgentDenied, func(c fleetv1alpha1.AgentCounts) int32 { return c.Denied }, false},
-}
-
-// problemStates are the states of the failed-agent list, in the order status.failedAgents
-// keeps them.
-var problemStates = []fleetv1alpha1.AgentState{
-	fleetv1alpha1.AgentFailed, fleetv1alpha1.AgentTimedOut, fleetv1alpha1.AgentDisconnected, fleetv1alpha1.AgentUnhealthy,
-	fleetv1alpha1.AgentUnverifiable, fleetv1alpha1.AgentIncompatible, fleetv1alpha1.AgentDenied,
-}
-
-// countOf is the number of agents in state s.
-func countOf(c fleetv1alpha1.AgentCounts, s fleetv1alpha1.AgentState) int32 {
-	for _, d := range states {
-		if d.State == s {
-			return d.get(c)
-		}
-	}
-	return 0
-}
-
-func stateOrder(s fleetv1alpha1.AgentState) int {
-	for i, p := range problemStates {
-		if p == s {
-			return i
-		}
-	}
-	return len(problemStates)
+	{"pending", "pending", fleetv1alpha1.AgentPending, true},
+	{"applying", "applying", fleetv1alpha1.AgentApplying, true},
+	{"applied", "applied", fleetv1alpha1.AgentApplied, true},
+	{"failed", "failed", fleetv1alpha1.AgentFailed, true},
+	{"disconnected", "disconnected since push", fleetv1alpha1.AgentDisconnected, true},
+	{"timedout", "timed out", fleetv1alpha1.AgentTimedOut, false},
+	{"unhealthy", "unhealthy", fleetv1alpha1.AgentUnhealthy, false},
+	{"unverifiable", "unverifiable", fleetv1alpha1.AgentUnverifiable, false},
+	{"incompatible", "incompatible", fleetv1alpha1.AgentIncompatible, false},
+	{"denied", "denied", fleetv1alpha1.AgentDenied, false},
 }
 
 // stateKey is the CSS class of an agent state.
@@ -119,17 +94,11 @@ func phaseClass(p fleetv1alpha1.RolloutPhase) string {
 		return "progress"
 	case fleetv1alpha1.RolloutPaused:
 		return "paused"
-	case fleetv1alpha1.RolloutFailed, fleetv1alpha1.RolloutAborted, fleetv1alpha1.RolloutRolledBack:
+	}
+	if p.EndedShort() {
 		return "bad"
 	}
 	return "muted"
-}
-
-func phaseText(ro *fleetv1alpha1.Rollout) string {
-	if ro.Status.Phase == "" {
-		return "not evaluated yet"
-	}
-	return string(ro.Status.Phase)
 }
 
 func rolloutURL(ns, name string) string {
@@ -144,30 +113,11 @@ func agentURL(ns, name, uid string, state fleetv1alpha1.AgentState) string {
 	return u
 }
 
-// ago reads a past time as "41s ago" and a future one as "in 3m".
-func ago(now, t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	d := now.Sub(t)
-	if d < 0 {
-		return "in " + duration.HumanDuration(-d)
-	}
-	return duration.HumanDuration(d) + " ago"
-}
-
 func stamp(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func pct(n, of int32) float64 {
@@ -204,7 +154,7 @@ func overallBar(st *fleetv1alpha1.RolloutStatus) stackBar {
 	x := 0.0
 	for _, k := range barOrder {
 		d := stateDefOf(k)
-		n := d.get(st.Counts)
+		n := st.Counts.Of(d.State)
 		if n == 0 {
 			continue
 		}
@@ -213,13 +163,6 @@ func overallBar(st *fleetv1alpha1.RolloutStatus) stackBar {
 		x += w
 	}
 	return bar
-}
-
-func batchText(st *fleetv1alpha1.RolloutStatus) string {
-	if b := st.CurrentBatch; b != nil {
-		return fmt.Sprintf("%d of %d", b.Number, len(st.Plan))
-	}
-	return "-"
 }
 
 // rolloutRow is one line of the rollout list.
@@ -251,12 +194,12 @@ func listView(c chrome, rs []fleetv1alpha1.Rollout, showNS bool, now time.Time) 
 		st := &ro.Status
 		row := rolloutRow{
 			Namespace: ro.Namespace, Name: ro.Name, Group: ro.Spec.AgentGroup, URL: rolloutURL(ro.Namespace, ro.Name),
-			Phase: phaseText(ro), PhaseClass: phaseClass(st.Phase), Batch: batchText(st), Bar: overallBar(st),
+			Phase: present.Phase(ro.Status.Phase), PhaseClass: phaseClass(st.Phase), Batch: present.Batch(st), Bar: overallBar(st),
 			Progress:   fmt.Sprintf("%d of %d applied", st.Counts.Applied, denominator(st)),
 			Applied:    st.Counts.Applied,
 			Failed:     st.Counts.Failed + st.Counts.TimedOut,
 			Throughput: fmt.Sprint(st.AppliesPerMinute),
-			Age:        ago(now, ro.CreationTimestamp.Time), Created: stamp(ro.CreationTimestamp.Time),
+			Age:        present.Ago(now, ro.CreationTimestamp.Time), Created: stamp(ro.CreationTimestamp.Time),
 		}
 		if st.Phase == fleetv1alpha1.RolloutPaused && st.Pause != nil {
 			row.Pause = pauseMessage(st.Pause)
@@ -284,12 +227,8 @@ func listView(c chrome, rs []fleetv1alpha1.Rollout, showNS bool, now time.Time) 
 // back: the engine no longer waits then, and leaves the condition as it was.
 func waitingForApproval(ro *fleetv1alpha1.Rollout) bool {
 	st := &ro.Status
-	if st.Approvals == nil {
-		return false
-	}
-	switch st.Phase {
-	case fleetv1alpha1.RolloutCompleted, fleetv1alpha1.RolloutRolledBack, fleetv1alpha1.RolloutAborted,
-		fleetv1alpha1.RolloutRollingBack, fleetv1alpha1.RolloutFailed, fleetv1alpha1.RolloutBlocked:
+	// A blocked rollout waits for another to release its group first.
+	if st.Approvals == nil || !st.Phase.Forward() || st.Phase == fleetv1alpha1.RolloutBlocked {
 		return false
 	}
 	if c := meta.FindStatusCondition(st.Conditions, fleetv1alpha1.ConditionApproved); c != nil {
@@ -308,7 +247,7 @@ func approvalOf(ro *fleetv1alpha1.Rollout) *approvalView {
 	n, by := len(a.ApprovedBy), strings.Join(a.ApprovedBy, ", ")
 	if waitingForApproval(ro) {
 		v := &approvalView{Waiting: true,
-			Text: fmt.Sprintf("revision %s has %d of %d approvals required by GatePolicy %s", orDash(st.Revision), n, a.Required, a.Policy)}
+			Text: fmt.Sprintf("revision %s has %d of %d approvals required by GatePolicy %s", cmp.Or(st.Revision, "-"), n, a.Required, a.Policy)}
 		if n > 0 {
 			v.Text += " (approved by " + by + ")"
 		}
@@ -450,21 +389,21 @@ func rolloutView(c chrome, ro *fleetv1alpha1.Rollout, sr *series, failed failedV
 	st := &ro.Status
 	p := rolloutPage{
 		chrome: c, NS: ro.Namespace, Name: ro.Name, URL: rolloutURL(ro.Namespace, ro.Name), Group: ro.Spec.AgentGroup,
-		Phase: phaseText(ro), PhaseClass: phaseClass(st.Phase), Message: st.Message,
-		Revision: orDash(st.Revision), Previous: st.PreviousRevision, Failed: failed,
+		Phase: present.Phase(ro.Status.Phase), PhaseClass: phaseClass(st.Phase), Message: st.Message,
+		Revision: cmp.Or(st.Revision, "-"), Previous: st.PreviousRevision, Failed: failed,
 	}
 	if st.Pause != nil && st.Phase == fleetv1alpha1.RolloutPaused {
 		p.PhaseDetail = string(st.Pause.Reason)
 	}
 	if st.StartedAt != nil {
-		p.Started, p.StartedAbs = ago(now, st.StartedAt.Time), stamp(st.StartedAt.Time)
+		p.Started, p.StartedAbs = present.Ago(now, st.StartedAt.Time), stamp(st.StartedAt.Time)
 	}
 	if st.ObservedGeneration != ro.Generation {
 		p.Note = fmt.Sprintf("The engine has not seen the latest spec yet (generation %d, observed %d).", ro.Generation, st.ObservedGeneration)
 	}
 	if pd := st.Pause; pd != nil && st.Phase == fleetv1alpha1.RolloutPaused {
 		p.Pause = &pauseView{Gate: string(pd.Gate), Message: pauseMessage(pd), Observed: pd.Observed, Threshold: pd.Threshold,
-			Batch: pd.Batch, Since: ago(now, pd.Since.Time), SinceAbs: stamp(pd.Since.Time)}
+			Batch: pd.Batch, Since: present.Ago(now, pd.Since.Time), SinceAbs: stamp(pd.Since.Time)}
 		if pd.Reason == fleetv1alpha1.PauseManual {
 			p.Pause.Hint = fmt.Sprintf("Paused by spec.paused. Continue with: kubectl ampora resume %s -n %s", ro.Name, ro.Namespace)
 		} else {
@@ -503,13 +442,13 @@ func rolloutView(c chrome, ro *fleetv1alpha1.Rollout, sr *series, failed failedV
 		p.BatchHead = fmt.Sprintf("batch %d", st.CurrentBatch.Number)
 	}
 	for _, d := range states {
-		total := d.get(st.Counts)
+		total := st.Counts.Of(d.State)
 		if !d.always && total == 0 {
 			continue
 		}
 		row := stateRow{Key: d.Key, Label: d.Label, Total: fmt.Sprint(total), Class: d.Key, W: num(pct(total, st.Counts.Targeted))}
 		if st.CurrentBatch != nil {
-			row.Batch = fmt.Sprint(d.get(st.BatchCounts))
+			row.Batch = fmt.Sprint(st.BatchCounts.Of(d.State))
 		}
 		p.States = append(p.States, row)
 	}
@@ -525,7 +464,7 @@ func rolloutView(c chrome, ro *fleetv1alpha1.Rollout, sr *series, failed failedV
 	case st.Phase == fleetv1alpha1.RolloutPaused:
 		detail = append(detail, "no ETA while paused")
 	case st.EstimatedCompletionTime != nil:
-		detail = append(detail, "ETA "+ago(now, st.EstimatedCompletionTime.Time))
+		detail = append(detail, "ETA "+present.Ago(now, st.EstimatedCompletionTime.Time))
 	}
 	p.Throughput.Detail = strings.Join(detail, " · ")
 
@@ -568,11 +507,11 @@ func batchTitle(st *fleetv1alpha1.RolloutStatus, now time.Time) (string, string)
 	detail := fmt.Sprintf("%s, %d agents", b.Phase, b.Size)
 	switch {
 	case b.Phase == fleetv1alpha1.BatchBaking && b.BakeUntil != nil:
-		detail += ", baking until " + ago(now, b.BakeUntil.Time)
+		detail += ", baking until " + present.Ago(now, b.BakeUntil.Time)
 	case b.FinishedAt != nil:
-		detail += ", finished " + ago(now, b.FinishedAt.Time)
+		detail += ", finished " + present.Ago(now, b.FinishedAt.Time)
 	case b.StartedAt != nil:
-		detail += ", started " + ago(now, b.StartedAt.Time)
+		detail += ", started " + present.Ago(now, b.StartedAt.Time)
 	}
 	return title, detail
 }
@@ -630,7 +569,7 @@ func eventRows(events []corev1.Event, now time.Time) []eventRow {
 		}
 		t := eventTime(e)
 		rows = append(rows, eventRow{Type: e.Type, TypeClass: cls, Reason: e.Reason, Message: e.Message,
-			Count: max(count, 1), Age: ago(now, t), When: stamp(t)})
+			Count: max(count, 1), Age: present.Ago(now, t), When: stamp(t)})
 	}
 	return rows
 }
@@ -641,11 +580,8 @@ const maxFailedRows = 50
 // failedFromAPI lists what the read API answered.
 func failedFromAPI(ro *fleetv1alpha1.Rollout, res readapi.Result, replicas int) failedView {
 	agents := append([]readapi.Agent(nil), res.Agents...)
-	sort.SliceStable(agents, func(i, j int) bool {
-		if oi, oj := stateOrder(agents[i].State), stateOrder(agents[j].State); oi != oj {
-			return oi < oj
-		}
-		return agents[i].InstanceUID < agents[j].InstanceUID
+	slices.SortStableFunc(agents, func(a, b readapi.Agent) int {
+		return fleetv1alpha1.CompareProblems(a.State, a.InstanceUID, b.State, b.InstanceUID)
 	})
 	v := failedView{Command: fmt.Sprintf("kubectl ampora agents %s -n %s --state failed", ro.Name, ro.Namespace)}
 	for i, a := range agents {
@@ -658,7 +594,7 @@ func failedFromAPI(ro *fleetv1alpha1.Rollout, res readapi.Result, replicas int) 
 			msg = a.StatusError
 		}
 		v.Rows = append(v.Rows, agentRow{UID: a.InstanceUID, URL: agentURL(ro.Namespace, ro.Name, a.InstanceUID, a.State),
-			State: string(a.State), StateClass: stateKey(a.State), Version: orDash(a.ServiceVersion), Host: orDash(a.HostName), Message: msg})
+			State: string(a.State), StateClass: stateKey(a.State), Version: cmp.Or(a.ServiceVersion, "-"), Host: cmp.Or(a.HostName, "-"), Message: msg})
 	}
 	v.Summary = fmt.Sprintf("%d, from the sidecars' read API (%d of %d replicas answered)", len(agents), res.Answered, replicas)
 	for _, p := range res.Problems {
@@ -672,19 +608,10 @@ func failedFromStatus(ro *fleetv1alpha1.Rollout, why []string) failedView {
 	v := failedView{Notes: why}
 	for _, a := range ro.Status.FailedAgents {
 		v.Rows = append(v.Rows, agentRow{UID: a.InstanceUID, URL: agentURL(ro.Namespace, ro.Name, a.InstanceUID, a.State),
-			State: string(a.State), StateClass: stateKey(a.State), Version: orDash(a.ServiceVersion), Host: orDash(a.HostName), Message: a.Message})
+			State: string(a.State), StateClass: stateKey(a.State), Version: cmp.Or(a.ServiceVersion, "-"), Host: cmp.Or(a.HostName, "-"), Message: a.Message})
 	}
 	v.Summary = fmt.Sprintf("sample of %d from the rollout's status", len(v.Rows))
 	return v
-}
-
-// problemCount is the number of agents in the failed-agent states.
-func problemCount(c fleetv1alpha1.AgentCounts) int32 {
-	var n int32
-	for _, s := range problemStates {
-		n += countOf(c, s)
-	}
-	return n
 }
 
 // agentPage shows one agent of a rollout.
@@ -715,10 +642,10 @@ func agentView(c chrome, ro *fleetv1alpha1.Rollout, a *readapi.Agent, now time.T
 			p.Facts = append(p.Facts, kv{k, v})
 		}
 	}
-	add("version", orDash(a.ServiceVersion))
+	add("version", cmp.Or(a.ServiceVersion, "-"))
 	add("service", a.ServiceName)
 	add("host", a.HostName)
-	add("state", orDash(string(a.State)))
+	add("state", cmp.Or(string(a.State), "-"))
 	if a.Message != p.ApplyError {
 		add("state message", a.Message)
 	}
@@ -738,15 +665,15 @@ func agentView(c chrome, ro *fleetv1alpha1.Rollout, a *readapi.Agent, now time.T
 	}
 	session := "disconnected"
 	if a.Connected {
-		session = "connected to " + orDash(a.Replica)
+		session = "connected to " + cmp.Or(a.Replica, "-")
 		if a.Transport != "" {
 			session += " over " + a.Transport
 		}
 		if a.ConnectedSince != nil {
-			session += ", since " + ago(now, *a.ConnectedSince)
+			session += ", since " + present.Ago(now, *a.ConnectedSince)
 		}
 	} else if a.DisconnectedAt != nil {
-		session += " " + ago(now, *a.DisconnectedAt) + " (last on " + orDash(a.Replica) + ")"
+		session += " " + present.Ago(now, *a.DisconnectedAt) + " (last on " + cmp.Or(a.Replica, "-") + ")"
 	}
 	add("session", session)
 	if a.RecentDrops > 0 {
@@ -765,7 +692,7 @@ func agentView(c chrome, ro *fleetv1alpha1.Rollout, a *readapi.Agent, now time.T
 		add("rank", a.Rank+", in "+batch)
 	}
 	if a.CertNotAfter != nil {
-		add("client certificate", "expires "+ago(now, *a.CertNotAfter))
+		add("client certificate", "expires "+present.Ago(now, *a.CertNotAfter))
 	}
 	switch {
 	case a.Healthy == nil:

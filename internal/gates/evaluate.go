@@ -12,8 +12,8 @@ const p95 = 0.95
 // definitions, the order of the gates and the message formats are in the package
 // documentation.
 func Evaluate(g v1alpha1.EffectiveGates, batch, total v1alpha1.AgentCounts, applyBuckets []int32) Result {
-	if g.MaxFailures != nil && failures(total) > int64(*g.MaxFailures) {
-		return breach(v1alpha1.GateFailures, formatInt(failures(total)), formatInt(int64(*g.MaxFailures)))
+	if g.MaxFailures != nil && total.Failures() > int64(*g.MaxFailures) {
+		return breach(v1alpha1.GateFailures, formatInt(total.Failures()), formatInt(int64(*g.MaxFailures)))
 	}
 
 	minSample := int64(1)
@@ -21,20 +21,20 @@ func Evaluate(g v1alpha1.EffectiveGates, batch, total v1alpha1.AgentCounts, appl
 		minSample = max(int64(*g.MinSampleSize), 1)
 	}
 	sample := batch
-	if finished(batch) < minSample {
-		if n := finished(total); n < minSample {
-			return inconclusive(max(n, finished(batch)), minSample)
+	if batch.Finished() < minSample {
+		if n := total.Finished(); n < minSample {
+			return inconclusive(max(n, batch.Finished()), minSample)
 		}
 		sample = total
 	}
 
-	n := finished(sample)
+	n := sample.Finished()
 	ratios := []struct {
 		gate      v1alpha1.GateName
 		threshold *int32
 		num, den  int64
 	}{
-		{v1alpha1.GateFailureRatio, g.MaxFailurePercent, failures(sample), n},
+		{v1alpha1.GateFailureRatio, g.MaxFailurePercent, sample.Failures(), n},
 		{v1alpha1.GateDisconnectRatio, g.MaxDisconnectPercent, int64(sample.Disconnected), n},
 		{v1alpha1.GateUnhealthyRatio, g.MaxUnhealthyPercent, int64(sample.Unhealthy), int64(sample.Applied) + int64(sample.Unhealthy)},
 	}
@@ -60,13 +60,3 @@ func Evaluate(g v1alpha1.EffectiveGates, batch, total v1alpha1.AgentCounts, appl
 	}
 	return passed
 }
-
-// finished counts the agents that reached a final state for the config. Incompatible and
-// denied agents were never pushed to; pending and applying ones are still under way.
-func finished(c v1alpha1.AgentCounts) int64 {
-	return int64(c.Applied) + int64(c.Unhealthy) + int64(c.Failed) +
-		int64(c.Disconnected) + int64(c.TimedOut) + int64(c.Unverifiable)
-}
-
-// failures counts the agents that did not apply: FAILED, or silent past the apply timeout.
-func failures(c v1alpha1.AgentCounts) int64 { return int64(c.Failed) + int64(c.TimedOut) }

@@ -88,15 +88,6 @@ func ReadBounded(r io.Reader, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// Served says whether the sidecars serve a rollout in phase p, and so list its agents.
-func Served(p fleetv1alpha1.RolloutPhase) bool {
-	switch p {
-	case fleetv1alpha1.RolloutProgressing, fleetv1alpha1.RolloutPaused, fleetv1alpha1.RolloutRollingBack:
-		return true
-	}
-	return false
-}
-
 // Client asks the read API with the kubeconfig user's bearer token.
 type Client struct {
 	Token string

@@ -12,6 +12,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -453,7 +454,7 @@ func (r *run) phase(name string, timeout time.Duration, fn func(ctx context.Cont
 		var exit *exitError
 		switch {
 		case errors.Is(cause, errPhaseTimeout):
-			return fmt.Errorf("phase %q timed out after %s; last: %s", name, timeout, orDash(ph.get()))
+			return fmt.Errorf("phase %q timed out after %s; last: %s", name, timeout, cmp.Or(ph.get(), "-"))
 		case errors.As(cause, &exit):
 			return fmt.Errorf("phase %q: %w", name, cause)
 		case errors.Is(cause, context.Canceled):

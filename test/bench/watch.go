@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -188,11 +189,10 @@ func curves(evs []observed) (top, replicas []point) {
 // stopped says whether the Rollout stopped short of Completed, and why.
 func stopped(ro *fleetv1alpha1.Rollout) (bool, string) {
 	st := ro.Status
-	switch st.Phase {
-	case fleetv1alpha1.RolloutFailed, fleetv1alpha1.RolloutAborted, fleetv1alpha1.RolloutRolledBack,
-		fleetv1alpha1.RolloutRollingBack, fleetv1alpha1.RolloutBlocked:
+	switch {
+	case st.Phase.EndedShort() || st.Phase == fleetv1alpha1.RolloutRollingBack || st.Phase == fleetv1alpha1.RolloutBlocked:
 		return true, fmt.Sprintf("phase %s: %s", st.Phase, st.Message)
-	case fleetv1alpha1.RolloutPaused:
+	case st.Phase == fleetv1alpha1.RolloutPaused:
 		msg := st.Message
 		if st.Pause != nil {
 			msg = st.Pause.Message
@@ -213,14 +213,7 @@ func describe(ro *fleetv1alpha1.Rollout) string {
 		b = fmt.Sprintf("%d (%s)", st.CurrentBatch.Number, st.CurrentBatch.Phase)
 	}
 	return fmt.Sprintf("phase %s, batch %s of %d, applied %d of %d targeted (replicas report %d), %s",
-		orDash(string(st.Phase)), b, len(st.Plan), st.Counts.Applied, st.Counts.Targeted, replicaApplied(ro), orDash(st.Message))
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+		cmp.Or(string(st.Phase), "-"), b, len(st.Plan), st.Counts.Applied, st.Counts.Targeted, replicaApplied(ro), cmp.Or(st.Message, "-"))
 }
 
 // sleep waits d or until ctx ends.

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/collectorconfig"
 	"github.com/ampora-io/ampora/internal/membership"
 	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/internal/revision"
@@ -165,7 +166,7 @@ type engine struct {
 func newEngine(ns string, body string, match map[string]string) *engine {
 	GinkgoHelper()
 	ctx := context.Background()
-	e := &engine{ns: ns, group: "gateways", rollout: "roll", body: []byte(body), hash: opampserver.BodyHash([]byte(body))}
+	e := &engine{ns: ns, group: "gateways", rollout: "roll", body: []byte(body), hash: collectorconfig.Hash([]byte(body))}
 	sel := map[string]string{"service.name": "otelcol"}
 	for k, v := range match {
 		sel[k] = v
