@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/internal/revision"
 )
 
@@ -27,7 +28,7 @@ const groupRefresh = 5 * time.Second
 // deletes config revisions that nothing refers to any more.
 type AgentGroupReconciler struct {
 	Client   client.Client
-	Replicas *Replicas
+	Replicas Replicas
 	Clock    clock.Clock
 }
 
@@ -72,7 +73,7 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 }
 
 // summarizeGroup sums the live replicas' entries and sets the conditions.
-func summarizeGroup(g *fleetv1alpha1.AgentGroup, live map[string]Replica) {
+func summarizeGroup(g *fleetv1alpha1.AgentGroup, live map[string]readapi.Replica) {
 	st := &g.Status
 	st.MatchingAgents, st.ConnectedAgents, st.ConflictingAgents = 0, 0, 0
 	versions := map[string]int32{}

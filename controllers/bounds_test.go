@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/readapi"
 )
 
 func TestTruncate(t *testing.T) {
@@ -112,7 +113,7 @@ func TestStaleEntries(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		replicas []string
-		live     map[string]Replica
+		live     map[string]readapi.Replica
 		want     []int
 	}{
 		{"few entries are left alone", []string{"dead", "live-0"}, liveReplicas("live-0"), nil},

@@ -25,6 +25,7 @@ import (
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/approval"
+	"github.com/ampora-io/ampora/internal/readapi"
 )
 
 // Requeue intervals: how often an active rollout is looked at without an event, and how
@@ -42,7 +43,7 @@ type RolloutReconciler struct {
 	// engine's own last write, and a pass from such a stale copy would repeat its last step
 	// (an Event recorded twice, a group claimed again). Nil reads through Client.
 	Reader   client.Reader
-	Replicas *Replicas
+	Replicas Replicas
 	Events   *Events
 	Clock    clock.Clock
 	// OperatorNamespace holds the operator's default GatePolicy (named "default").
@@ -127,7 +128,7 @@ type scope struct {
 	log    logr.Logger
 	health health
 	obs    observed
-	live   map[string]Replica
+	live   map[string]readapi.Replica
 	// policies are the GatePolicies that apply, for their gates and approval rules.
 	policies approval.Policies
 	// done stops the phases that follow.

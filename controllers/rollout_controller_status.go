@@ -13,6 +13,7 @@ import (
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/approval"
 	"github.com/ampora-io/ampora/internal/gates"
+	"github.com/ampora-io/ampora/internal/readapi"
 )
 
 // maxFailedSample bounds status.failedAgents.
@@ -34,7 +35,7 @@ func (o observed) upToDate() bool { return o.live > 0 && o.current == o.live }
 // aggregate sums the entries of live replicas for the revision configHash. Entries of dead
 // replicas (expired Lease) and of other revisions do not count; batch counts come only from
 // entries about the current batch.
-func aggregate(reports []fleetv1alpha1.ReplicaReport, live map[string]Replica, configHash string, batch *fleetv1alpha1.BatchStatus) observed {
+func aggregate(reports []fleetv1alpha1.ReplicaReport, live map[string]readapi.Replica, configHash string, batch *fleetv1alpha1.BatchStatus) observed {
 	o := observed{live: len(live), buckets: make([]int32, len(gates.Buckets)+1)}
 	var failed []fleetv1alpha1.FailedAgent
 	for _, rep := range reports {

@@ -12,6 +12,7 @@ import (
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/gates"
+	"github.com/ampora-io/ampora/internal/readapi"
 )
 
 // t0 is the fixed clock of these tests.
@@ -22,10 +23,10 @@ func mtime(t time.Time) *metav1.Time {
 	return &v
 }
 
-func liveReplicas(names ...string) map[string]Replica {
-	m := map[string]Replica{}
+func liveReplicas(names ...string) map[string]readapi.Replica {
+	m := map[string]readapi.Replica{}
 	for _, n := range names {
-		m[n] = Replica{Name: n, URL: "http://" + n + ":8443", RenewedAt: t0}
+		m[n] = readapi.Replica{Name: n, URL: "http://" + n + ":8443", Renewed: t0}
 	}
 	return m
 }
@@ -67,7 +68,7 @@ func TestAggregate(t *testing.T) {
 	tests := []struct {
 		name    string
 		reports []fleetv1alpha1.ReplicaReport
-		live    map[string]Replica
+		live    map[string]readapi.Replica
 		batch   *fleetv1alpha1.BatchStatus
 		want    observed
 	}{
@@ -249,7 +250,7 @@ func TestAggregateFailedSample(t *testing.T) {
 	tests := []struct {
 		name    string
 		reports []fleetv1alpha1.ReplicaReport
-		live    map[string]Replica
+		live    map[string]readapi.Replica
 		want    []string
 	}{
 		{
@@ -840,7 +841,7 @@ func TestSummarizeGroup(t *testing.T) {
 	tests := []struct {
 		name     string
 		replicas []fleetv1alpha1.GroupReplicaReport
-		live     map[string]Replica
+		live     map[string]readapi.Replica
 		want     want
 	}{
 		{

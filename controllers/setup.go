@@ -14,13 +14,12 @@ import (
 	"github.com/ampora-io/ampora/internal/approval"
 	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/internal/revision"
-	"github.com/ampora-io/ampora/opampserver"
 )
 
 // CacheOptions limit what the manager caches: the sidecars' Leases of the operator namespace
 // and the stored config revisions, not every Lease and ControllerRevision of the cluster.
 func CacheOptions(operatorNamespace string) cache.Options {
-	replicaLeases, _ := labels.NewRequirement(opampserver.LabelReplicaLease, selection.Exists, nil)
+	replicaLeases, _ := labels.NewRequirement(readapi.LabelReplicaLease, selection.Exists, nil)
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&coordinationv1.Lease{}: {
 			Namespaces: map[string]cache.Config{operatorNamespace: {}},
@@ -53,7 +52,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	replicas := &Replicas{Client: mgr.GetClient(), Namespace: o.OperatorNamespace, Token: o.SidecarToken,
+	replicas := &readapi.Peers{Client: mgr.GetClient(), Namespace: o.OperatorNamespace, Token: o.SidecarToken,
 		Check: readapi.AddressCheck{Mode: o.ReplicaAddressCheck, ServiceAccounts: o.ReplicaServiceAccounts}}
 	events := &Events{Recorder: mgr.GetEventRecorder("ampora-manager")}
 	if err := (&RolloutReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Replicas: replicas, Events: events, Clock: o.Clock,

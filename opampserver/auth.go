@@ -7,16 +7,10 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-)
-
-const (
-	// LabelEnrollmentToken marks the Secrets whose "token" key enrolls agents into the
-	// Secret's namespace.
-	LabelEnrollmentToken = "fleet.ampora.io/enrollment-token"
-	// TokenKey is the Secret data key that holds the token.
-	TokenKey = "token"
 )
 
 // enrollment is one token's grant: the namespace it enrolls into. Sessions keep a pointer to
@@ -98,13 +92,13 @@ func (t *TokenStore) Lookup(token string) *enrollment {
 // returns how many grants it revoked.
 func (t *TokenStore) Rebuild(ctx context.Context, r client.Reader) (int, error) {
 	var secrets corev1.SecretList
-	if err := r.List(ctx, &secrets, client.HasLabels{LabelEnrollmentToken}); err != nil {
+	if err := r.List(ctx, &secrets, client.HasLabels{readapi.LabelEnrollmentToken}); err != nil {
 		return 0, err
 	}
 	next := map[[sha256.Size]byte]string{}
 	shared := map[[sha256.Size]byte]bool{}
 	for _, s := range secrets.Items {
-		tok := s.Data[TokenKey]
+		tok := s.Data[readapi.TokenKey]
 		if len(tok) == 0 {
 			continue
 		}

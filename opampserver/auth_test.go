@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -12,8 +14,8 @@ import (
 
 func tokenSecret(ns, name, token string) *corev1.Secret {
 	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{LabelEnrollmentToken: "true"}},
-		Data:       map[string][]byte{TokenKey: []byte(token)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{readapi.LabelEnrollmentToken: "true"}},
+		Data:       map[string][]byte{readapi.TokenKey: []byte(token)},
 	}
 }
 

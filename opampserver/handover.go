@@ -150,17 +150,17 @@ func (s *Server) livePeers(ctx context.Context) ([]string, error) {
 		return nil, nil
 	}
 	var leases coordinationv1.LeaseList
-	if err := s.client.List(ctx, &leases, client.InNamespace(s.opts.Namespace), client.HasLabels{LabelReplicaLease}); err != nil {
+	if err := s.client.List(ctx, &leases, client.InNamespace(s.opts.Namespace), client.HasLabels{readapi.LabelReplicaLease}); err != nil {
 		return nil, err
 	}
 	now := s.clock.Now()
 	var candidates []string
 	for i := range leases.Items {
 		l := &leases.Items[i]
-		if l.Name == LeaseName(s.opts.Replica) || !LeaseLive(l, now) {
+		if l.Name == readapi.LeaseName(s.opts.Replica) || !readapi.LeaseLive(l, now) {
 			continue
 		}
-		if u := l.Annotations[AnnotationReadAPI]; u != "" {
+		if u := l.Annotations[readapi.AnnotationReadAPI]; u != "" {
 			candidates = append(candidates, u)
 		}
 	}

@@ -4,26 +4,14 @@ import (
 	"context"
 	"time"
 
-	"github.com/ampora-io/ampora/internal/readapi"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-)
 
-const (
-	// LeasePrefix starts the name of every replica's Lease: ampora-opamp-<replica>.
-	LeasePrefix = readapi.LeasePrefix
-	// LabelReplicaLease marks replica Leases, so that they can be listed; the read API's
-	// clients find the replicas by it.
-	LabelReplicaLease = readapi.LabelReplicaLease
-	// AnnotationReadAPI holds the replica's read-API URL on its Lease.
-	AnnotationReadAPI = readapi.AnnotationReadAPI
+	"github.com/ampora-io/ampora/internal/readapi"
 )
-
-// LeaseName is the name of a replica's Lease.
-func LeaseName(replica string) string { return LeasePrefix + replica }
 
 // leaseLoop holds the replica's Lease: live replicas are the unexpired Leases, so that the
 // manager and kubectl see who reports, and a dead replica's entries stop counting.
@@ -48,7 +36,7 @@ func (s *Server) leaseLoop(ctx context.Context) {
 
 func (s *Server) renewLease(ctx context.Context) error {
 	now := metav1.NewMicroTime(s.clock.Now())
-	key := client.ObjectKey{Namespace: s.opts.Namespace, Name: LeaseName(s.opts.Replica)}
+	key := client.ObjectKey{Namespace: s.opts.Namespace, Name: readapi.LeaseName(s.opts.Replica)}
 	var l coordinationv1.Lease
 	err := s.client.Get(ctx, key, &l)
 	if apierrors.IsNotFound(err) {
@@ -59,12 +47,12 @@ func (s *Server) renewLease(ctx context.Context) error {
 	if l.Labels == nil {
 		l.Labels = map[string]string{}
 	}
-	l.Labels[LabelReplicaLease] = "true"
+	l.Labels[readapi.LabelReplicaLease] = "true"
 	if s.opts.ReadAPIURL != "" {
 		if l.Annotations == nil {
 			l.Annotations = map[string]string{}
 		}
-		l.Annotations[AnnotationReadAPI] = s.opts.ReadAPIURL
+		l.Annotations[readapi.AnnotationReadAPI] = s.opts.ReadAPIURL
 	}
 	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != s.opts.Replica || l.Spec.AcquireTime == nil {
 		l.Spec.AcquireTime = &now
@@ -87,18 +75,10 @@ func (s *Server) releaseLease() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var l coordinationv1.Lease
-	if err := s.client.Get(ctx, client.ObjectKey{Namespace: s.opts.Namespace, Name: LeaseName(s.opts.Replica)}, &l); err != nil {
+	if err := s.client.Get(ctx, client.ObjectKey{Namespace: s.opts.Namespace, Name: readapi.LeaseName(s.opts.Replica)}, &l); err != nil {
 		return
 	}
 	past := metav1.NewMicroTime(s.clock.Now().Add(-s.opts.LeaseDuration))
 	l.Spec.RenewTime = &past
 	_ = s.client.Update(ctx, &l)
-}
-
-// LeaseLive says whether a replica Lease is unexpired at now.
-func LeaseLive(l *coordinationv1.Lease, now time.Time) bool {
-	if l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
-		return false
-	}
-	return now.Before(l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second))
 }

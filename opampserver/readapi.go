@@ -26,12 +26,6 @@ type AgentInfo = readapi.Agent
 // AgentList is a page of agents; Continue is passed back to get the next page.
 type AgentList = readapi.AgentList
 
-// RankList holds the ranks of a group's eligible agents, in order.
-type RankList struct {
-	Replica string   `json:"replica"`
-	Ranks   []string `json:"ranks"`
-}
-
 // Flapping: at least this many disconnects within the window.
 const (
 	flapCount  = 3
@@ -187,7 +181,7 @@ func (s *Server) groupRanks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit := queryInt(q.Get("limit"), 1000, 100000)
-	writeJSON(w, RankList{Replica: s.opts.Replica, Ranks: s.Ranks(ns, name, hash, after, limit)})
+	writeJSON(w, readapi.RankList{Replica: s.opts.Replica, Ranks: s.Ranks(ns, name, hash, after, limit)})
 }
 
 // Ranks returns, in order, the ranks under hash of the connected agents of group ns/name

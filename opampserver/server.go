@@ -24,6 +24,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	"github.com/go-logr/logr"
 	opamp "github.com/open-telemetry/opamp-go/server"
 	opamptypes "github.com/open-telemetry/opamp-go/server/types"
@@ -119,7 +121,7 @@ type Options struct {
 	// ServiceAccount token by default).
 	PeerToken func() (string, error)
 	// ReadAPIAudience is the audience of the tokens the manager presents to the read API
-	// (DefaultReadAPIAudience when empty): a token bound to it is refused by the API server, so
+	// (readapi.DefaultAudience when empty): a token bound to it is refused by the API server, so
 	// the internet-facing sidecar never holds a credential that acts as the manager there.
 	// Tokens for the API server's own audiences (users', peers') are accepted too.
 	ReadAPIAudience string
@@ -187,7 +189,7 @@ func (o *Options) defaults() {
 		o.ShutdownGrace = 10 * time.Second
 	}
 	if o.ReadAPIAudience == "" {
-		o.ReadAPIAudience = DefaultReadAPIAudience
+		o.ReadAPIAudience = readapi.DefaultAudience
 	}
 	if o.PeerToken == nil {
 		o.PeerToken = defaultPeerToken
@@ -207,11 +209,6 @@ func (o *Options) readsTokens() bool { return o.TokenNamespaces == nil || len(o.
 // DefaultMaxAgentsPerToken is above the WebSocket sessions one replica can hold (about 19,990
 // with the open-files limit), leaving room for agents kept for an hour after disconnecting.
 const DefaultMaxAgentsPerToken = 50000
-
-// DefaultReadAPIAudience is the audience of the manager's read-API token: the chart and
-// config/manager mount a projected ServiceAccount token bound to it for the manager, as
-// --sidecar-token-file.
-const DefaultReadAPIAudience = "ampora-read-api"
 
 // Server is one sidecar replica.
 type Server struct {
@@ -265,7 +262,7 @@ func New(cfg *rest.Config, scheme *runtime.Scheme, opts Options) (*Server, error
 		&appsv1.ControllerRevision{}: {Label: labels.SelectorFromSet(labels.Set{revision.LabelConfig: "true"})},
 	}
 	if opts.readsTokens() {
-		secrets := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{}).Add(mustRequirement(LabelEnrollmentToken))}
+		secrets := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{}).Add(mustRequirement(readapi.LabelEnrollmentToken))}
 		if opts.TokenNamespaces != nil {
 			secrets.Namespaces = map[string]cache.Config{}
 			for _, ns := range opts.TokenNamespaces {

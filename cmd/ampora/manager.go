@@ -27,11 +27,12 @@ import (
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/controllers"
 	"github.com/ampora-io/ampora/internal/approval"
+	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/webhooks"
 )
 
 // LeaderElectionID names the Lease the managers compete for.
-const LeaderElectionID = "ampora-rollout-engine"
+const LeaderElectionID = readapi.LeaderLease
 
 // runManager runs the rollout engine: the controllers, behind leader election.
 func runManager(ctx context.Context, args []string, stderr io.Writer) (err error) {

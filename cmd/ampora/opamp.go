@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -63,7 +65,7 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	tokenNamespaces := fs.String("token-namespaces", allNamespaces, "comma-separated namespaces whose enrollment-token Secrets enroll agents; the informer watches Secrets there only, so RBAC may grant them per namespace. \""+allNamespaces+"\" reads every namespace (needs list and watch of Secrets cluster-wide); empty reads none (only --allow-unauthenticated-into admits agents)")
 	var addr replicaAddressFlags
 	addr.bind(fs)
-	fs.StringVar(&o.ReadAPIAudience, "read-api-audience", opampserver.DefaultReadAPIAudience, "audience of the tokens the manager presents to the read API (its projected token bound to it, which the API server refuses); tokens for the API server are accepted too")
+	fs.StringVar(&o.ReadAPIAudience, "read-api-audience", readapi.DefaultAudience, "audience of the tokens the manager presents to the read API (its projected token bound to it, which the API server refuses); tokens for the API server are accepted too")
 	tokenFile := fs.String("peer-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "bearer token presented to peer replicas (the operator's ServiceAccount token)")
 	zopts := zap.Options{}
 	zopts.BindFlags(fs)

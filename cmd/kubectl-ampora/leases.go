@@ -20,8 +20,6 @@ const (
 	labelReplicaLease = readapi.LabelReplicaLease
 	// annotationReadAPI holds the replica's read-API URL on its Lease.
 	annotationReadAPI = readapi.AnnotationReadAPI
-	// leaderLeaseName is the Lease the managers elect their leader with.
-	leaderLeaseName = "ampora-rollout-engine"
 	// defaultOperatorNamespace is where the operator runs when nothing says otherwise.
 	defaultOperatorNamespace = readapi.DefaultOperatorNamespace
 )
@@ -96,7 +94,7 @@ func (o *globalOptions) leader(ctx context.Context, ns string) (leaderLease, err
 		return leaderLease{}, err
 	}
 	var l coordinationv1.Lease
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: leaderLeaseName}, &l); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: readapi.LeaderLease}, &l); err != nil {
 		if apierrors.IsNotFound(err) {
 			return leaderLease{}, nil
 		}

@@ -25,7 +25,7 @@ func newWhyCmd(o *globalOptions) *cobra.Command {
 		Short: "Walk the troubleshooting path of a rollout and print a verdict",
 		Long: `Walk the troubleshooting path of a rollout, one section per step:
 
-  1. Leader               the managers' Lease ` + leaderLeaseName + `: holder and age
+  1. Leader               the managers' Lease ` + readapi.LeaderLease + `: holder and age
   2. Engine               when the engine last evaluated the rollout (stale: no leader ticking)
   3. Sidecar replicas     live replica Leases and when each last reported on the rollout
   4. Gates                the gate breach, observed value against threshold; thresholds in force
@@ -176,7 +176,7 @@ func renderWhy(w io.Writer, in whyInput) {
 func whyLeader(w io.Writer, in whyInput) {
 	section(w, 1, "Leader")
 	l := in.Leader
-	name := in.OperatorNamespace + "/" + leaderLeaseName
+	name := in.OperatorNamespace + "/" + readapi.LeaderLease
 	switch {
 	case in.LeaderErr != "":
 		line(w, "cannot read Lease %s: %s", name, in.LeaderErr)

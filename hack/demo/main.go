@@ -27,13 +27,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
-	"github.com/ampora-io/ampora/opampserver"
 	"github.com/ampora-io/ampora/test/testenv"
 )
 
@@ -378,8 +379,8 @@ func setup(ctx context.Context, c client.Client) ([2]string, string, error) {
 		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNS, Name: "ampora-opamp"}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNS}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: demoNS, Name: "enrollment",
-			Labels: map[string]string{opampserver.LabelEnrollmentToken: "true"}},
-			Data: map[string][]byte{opampserver.TokenKey: []byte(enroll)}},
+			Labels: map[string]string{readapi.LabelEnrollmentToken: "true"}},
+			Data: map[string][]byte{readapi.TokenKey: []byte(enroll)}},
 	} {
 		if err := c.Create(ctx, obj); err != nil {
 			return tokens, "", err

@@ -19,7 +19,19 @@ const (
 	AnnotationReadAPI = "fleet.ampora.io/read-api"
 	// DefaultOperatorNamespace is where the operator runs when nothing says otherwise.
 	DefaultOperatorNamespace = "ampora-system"
+	// LeaderLease is the manager's leader-election Lease in the operator namespace: its
+	// holder runs the rollout engine.
+	LeaderLease = "ampora-rollout-engine"
 )
+
+// LeaseName is the name of a replica's Lease.
+func LeaseName(replica string) string { return LeasePrefix + replica }
+
+// LeaseLive says whether the Lease is unexpired at now.
+func LeaseLive(l *coordinationv1.Lease, now time.Time) bool {
+	_, expires := LeaseTimes(l)
+	return now.Before(expires)
+}
 
 // Replica is one sidecar replica as its Lease shows it.
 type Replica struct {
@@ -70,7 +82,7 @@ func Replicas(ctx context.Context, c client.Reader, operatorNS string) ([]Replic
 		l := &list.Items[i]
 		// A replica holds the Lease of its own name; a Lease that names another holder would
 		// stand in for that replica.
-		if l.Spec.HolderIdentity == nil || l.Name != LeasePrefix+*l.Spec.HolderIdentity {
+		if l.Spec.HolderIdentity == nil || l.Name != LeaseName(*l.Spec.HolderIdentity) {
 			continue
 		}
 		r := Replica{Name: *l.Spec.HolderIdentity, URL: l.Annotations[AnnotationReadAPI]}

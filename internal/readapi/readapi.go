@@ -57,6 +57,12 @@ type AgentList struct {
 	Continue string  `json:"continue,omitempty"`
 }
 
+// DefaultAudience is the audience of the manager's read-API token: the chart and
+// config/manager mount a projected ServiceAccount token bound to it for the manager, as
+// --sidecar-token-file. The API server refuses a token bound to it, so a sidecar cannot
+// replay it there.
+const DefaultAudience = "ampora-read-api"
+
 // PageSize is the page size asked for: the read API's maximum.
 const PageSize = 5000
 

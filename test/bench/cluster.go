@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -19,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
-	"github.com/ampora-io/ampora/opampserver"
 	"github.com/ampora-io/ampora/test/testenv"
 )
 
@@ -108,8 +109,8 @@ func (cl *cluster) setup(ctx context.Context) error {
 	all := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNS}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: "enrollment",
-			Labels: map[string]string{opampserver.LabelEnrollmentToken: "true"}},
-			Data: map[string][]byte{opampserver.TokenKey: []byte(enrollToken)}},
+			Labels: map[string]string{readapi.LabelEnrollmentToken: "true"}},
+			Data: map[string][]byte{readapi.TokenKey: []byte(enrollToken)}},
 		&fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: groupName},
 			Spec: fleetv1alpha1.AgentGroupSpec{Selector: fleetv1alpha1.AgentSelector{MatchExpressions: []fleetv1alpha1.AttributeRequirement{
 				{Key: fleetv1alpha1.AttributeServiceName, Operator: fleetv1alpha1.AttributeOpExists}}}}},

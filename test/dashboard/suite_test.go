@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
@@ -20,7 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/ampora-io/ampora/opampserver"
 	"github.com/ampora-io/ampora/test/harness"
 	"github.com/ampora-io/ampora/test/testenv"
 )
@@ -123,8 +124,8 @@ func demoNamespace() string {
 	const ns, token = "demo", "demo-enrollment-token"
 	Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 	Expect(env.Client.Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "enrollment", Labels: map[string]string{opampserver.LabelEnrollmentToken: "true"}},
-		Data:       map[string][]byte{opampserver.TokenKey: []byte(token)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "enrollment", Labels: map[string]string{readapi.LabelEnrollmentToken: "true"}},
+		Data:       map[string][]byte{readapi.TokenKey: []byte(token)},
 	})).To(Succeed())
 	return token
 }

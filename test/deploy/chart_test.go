@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
@@ -15,7 +17,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
-	"github.com/ampora-io/ampora/opampserver"
 )
 
 // valuesFiles are the non-default values the chart is checked with (test/deploy/testdata).
@@ -76,7 +77,7 @@ func readAPIAudience(d *appsv1.Deployment) string {
 		}
 	}
 	Expect(audience).NotTo(BeEmpty(), "%s is a projected ServiceAccount token bound to an audience", file)
-	want := opampserver.DefaultReadAPIAudience
+	want := readapi.DefaultAudience
 	for _, a := range container(d, "opamp").Args {
 		if v, ok := strings.CutPrefix(a, "--read-api-audience="); ok {
 			want = v
@@ -119,7 +120,7 @@ var _ = Describe("The Helm chart", func() {
 					Expect(o.GetNamespace()).NotTo(BeEmpty(), "%s/%s has no namespace", o.GetKind(), o.GetName())
 				}
 			}
-			Expect(readAPIAudience(deployment(objs))).To(Equal(opampserver.DefaultReadAPIAudience))
+			Expect(readAPIAudience(deployment(objs))).To(Equal(readapi.DefaultAudience))
 			check(objs)
 		},
 		Entry("default values", nil, func(objs []*unstructured.Unstructured) {

@@ -3,13 +3,13 @@ package deploy_test
 import (
 	"strings"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
-	"github.com/ampora-io/ampora/opampserver"
 )
 
 var _ = Describe("The kustomize install (config/default)", func() {
@@ -47,7 +47,7 @@ var _ = Describe("The kustomize install (config/default)", func() {
 		d := deployment(objs)
 		Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal("ampora-manager"))
 		expectTokens(objs, d, "ampora-manager", "ampora-opamp")
-		Expect(readAPIAudience(d)).To(Equal(opampserver.DefaultReadAPIAudience))
+		Expect(readAPIAudience(d)).To(Equal(readapi.DefaultAudience))
 		Expect(container(d, "opamp").Args).To(ContainElement("--token-namespaces="), "no namespace opts in to enrollment tokens")
 		for _, name := range []string{"ampora-opamp", "ampora-webhook"} {
 			svc := typed[corev1.Service](find(objs, "Service", name))

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
@@ -18,7 +20,6 @@ import (
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/collectorconfig"
-	"github.com/ampora-io/ampora/opampserver"
 	"github.com/ampora-io/ampora/test/fleetsim"
 	"github.com/ampora-io/ampora/test/harness"
 	"github.com/ampora-io/ampora/test/testenv"
@@ -81,7 +82,7 @@ var _ = Describe("API server outage", func() {
 		By("the sidecar renews its Lease again")
 		Eventually(func() time.Time {
 			var l coordinationv1.Lease
-			if env.Client.Get(context.Background(), client.ObjectKey{Namespace: harness.OperatorNamespace, Name: opampserver.LeaseName("outage-0")}, &l) != nil || l.Spec.RenewTime == nil {
+			if env.Client.Get(context.Background(), client.ObjectKey{Namespace: harness.OperatorNamespace, Name: readapi.LeaseName("outage-0")}, &l) != nil || l.Spec.RenewTime == nil {
 				return time.Time{}
 			}
 			return l.Spec.RenewTime.Time

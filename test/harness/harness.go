@@ -92,7 +92,7 @@ func (h *H) Token() (string, error) {
 // mounts it: the operator ServiceAccount's, bound to the read API's audience, which the API
 // server refuses.
 func (h *H) ReadAPIToken() (string, error) {
-	return testenv.AccountToken(context.Background(), h.Env.Client, OperatorNamespace, ServiceAccount, 3600, opampserver.DefaultReadAPIAudience)
+	return testenv.AccountToken(context.Background(), h.Env.Client, OperatorNamespace, ServiceAccount, 3600, readapi.DefaultAudience)
 }
 
 // StartSidecar runs a replica until the spec ends (or Stop).
@@ -159,8 +159,8 @@ func (h *H) Namespace(prefix string) (string, string) {
 	token := "tok-" + ns.Name
 	Expect(h.Env.Client.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "enroll",
-			Labels: map[string]string{opampserver.LabelEnrollmentToken: "true"}},
-		Data: map[string][]byte{opampserver.TokenKey: []byte(token)},
+			Labels: map[string]string{readapi.LabelEnrollmentToken: "true"}},
+		Data: map[string][]byte{readapi.TokenKey: []byte(token)},
 	})).To(Succeed())
 	return ns.Name, token
 }

@@ -94,8 +94,8 @@ func namespace(prefix string) (string, string) {
 	token := "tok-" + ns.Name
 	Expect(env.Client.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "enroll",
-			Labels: map[string]string{opampserver.LabelEnrollmentToken: "true"}},
-		Data: map[string][]byte{opampserver.TokenKey: []byte(token)},
+			Labels: map[string]string{readapi.LabelEnrollmentToken: "true"}},
+		Data: map[string][]byte{readapi.TokenKey: []byte(token)},
 	})).To(Succeed())
 	return ns.Name, token
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,9 +24,9 @@ func enrollSecret(ns, name, token string) *corev1.Secret {
 	GinkgoHelper()
 	s := &corev1.Secret{
 		ObjectMeta: objMeta(ns, name),
-		Data:       map[string][]byte{opampserver.TokenKey: []byte(token)},
+		Data:       map[string][]byte{readapi.TokenKey: []byte(token)},
 	}
-	s.Labels = map[string]string{opampserver.LabelEnrollmentToken: "true"}
+	s.Labels = map[string]string{readapi.LabelEnrollmentToken: "true"}
 	Expect(env.Client.Create(context.Background(), s)).To(Succeed())
 	return s
 }
@@ -71,10 +73,10 @@ var _ = Describe("OpAMP sidecar token revocation", func() {
 		By("deleting one Secret, changing another's token and unlabelling the third")
 		Expect(env.Client.Delete(ctx, deleted)).To(Succeed())
 		patch := client.MergeFrom(rotated.DeepCopy())
-		rotated.Data[opampserver.TokenKey] = []byte("tok-rotated-new-" + ns)
+		rotated.Data[readapi.TokenKey] = []byte("tok-rotated-new-" + ns)
 		Expect(env.Client.Patch(ctx, rotated, patch)).To(Succeed())
 		patch = client.MergeFrom(unlabelled.DeepCopy())
-		delete(unlabelled.Labels, opampserver.LabelEnrollmentToken)
+		delete(unlabelled.Labels, readapi.LabelEnrollmentToken)
 		Expect(env.Client.Patch(ctx, unlabelled, patch)).To(Succeed())
 
 		By("ending their sessions and refusing their reconnects")

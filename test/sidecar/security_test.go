@@ -8,6 +8,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -144,7 +146,7 @@ var _ = Describe("OpAMP sidecar security", func() {
 			GinkgoHelper()
 			code, body := get(reader, ranksPath+"?"+query.Encode())
 			Expect(code).To(Equal(http.StatusOK), string(body))
-			var rl opampserver.RankList
+			var rl readapi.RankList
 			Expect(json.Unmarshal(body, &rl)).To(Succeed())
 			return rl.Ranks
 		}

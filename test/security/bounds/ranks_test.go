@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -13,7 +15,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/ampora-io/ampora/internal/collectorconfig"
-	"github.com/ampora-io/ampora/opampserver"
 	"github.com/ampora-io/ampora/test/harness"
 )
 
@@ -30,8 +31,8 @@ var _ = Describe("Ranks from a replica", func() {
 		DeferCleanup(srv.Close)
 		lease := &coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Namespace: harness.OperatorNamespace, Name: "ampora-opamp-impostor-" + ns,
-				Labels:      map[string]string{opampserver.LabelReplicaLease: "true"},
-				Annotations: map[string]string{opampserver.AnnotationReadAPI: srv.URL}},
+				Labels:      map[string]string{readapi.LabelReplicaLease: "true"},
+				Annotations: map[string]string{readapi.AnnotationReadAPI: srv.URL}},
 			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("impostor-" + ns), LeaseDurationSeconds: ptr.To(int32(3600)),
 				RenewTime: &metav1.MicroTime{Time: time.Now()}},
 		}

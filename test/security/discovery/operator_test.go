@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
@@ -19,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
-	"github.com/ampora-io/ampora/opampserver"
 	"github.com/ampora-io/ampora/test/fleetsim"
 	"github.com/ampora-io/ampora/test/harness"
 	"github.com/ampora-io/ampora/test/testenv"
@@ -60,7 +61,7 @@ var _ = Describe("ampora manager, counting replicas", func() {
 		leaseEditor(mallory, harness.OperatorNamespace)
 		// A Lease of another name that claims to be held by replica ghost: were it counted, ghost
 		// would be live, and its entries in a rollout's status would count.
-		forgeLeaseNamed(mallory, harness.OperatorNamespace, opampserver.LeaseName("impostor"), "ghost", trap.URL())
+		forgeLeaseNamed(mallory, harness.OperatorNamespace, readapi.LeaseName("impostor"), "ghost", trap.URL())
 		h.Process(bin, "manager", "manager", "--namespace="+harness.OperatorNamespace, "--leader-elect=false",
 			"--metrics-bind-address=0", "--health-probe-bind-address=0", "--sidecar-token-file="+tokenFile, "--webhook-port=0")
 		ns := rolloutIn("ghost")
@@ -80,7 +81,7 @@ var _ = Describe("ampora opamp", func() {
 		ports, err := testenv.FreePorts(2)
 		Expect(err).NotTo(HaveOccurred())
 		// The sidecar's own Lease goes once it is killed (specs run after this one may count it).
-		own := opampserver.LeaseName("honest-0")
+		own := readapi.LeaseName("honest-0")
 		DeferCleanup(deleteLease, own)
 		sc := h.Process(bin, "opamp", "opamp", "--replica=honest-0", "--namespace="+harness.OperatorNamespace,
 			fmt.Sprintf("--listen=127.0.0.1:%d", ports[0]), fmt.Sprintf("--read-api-addr=127.0.0.1:%d", ports[1]),

@@ -5,7 +5,8 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/ampora-io/ampora/opampserver"
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	"github.com/ampora-io/ampora/test/harness"
 )
 
@@ -22,7 +23,7 @@ var _ = Describe("kubectl ampora, given no operator namespace", func() {
 		Expect(trap.tokens()).To(BeEmpty(), "the plugin sent the token to the forged Lease's URL:\n%s", out)
 		out = runPlugin(kubeconfig, "why", "gw", "-n", ns)
 		Expect(trap.tokens()).To(BeEmpty(), "why sent the token to the forged Lease's URL:\n%s", out)
-		Expect(out).To(ContainSubstring("Leases labelled " + opampserver.LabelReplicaLease + " in " + harness.OperatorNamespace))
+		Expect(out).To(ContainSubstring("Leases labelled " + readapi.LabelReplicaLease + " in " + harness.OperatorNamespace))
 
 		By("control: named explicitly, with the address check off, the same Lease is asked")
 		runPlugin(kubeconfig, "agents", "gw", "-n", ns, "--operator-namespace", "team", "--replica-address-check", "none")

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
@@ -30,7 +32,6 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
-	"github.com/ampora-io/ampora/opampserver"
 	"github.com/ampora-io/ampora/test/harness"
 	"github.com/ampora-io/ampora/test/testenv"
 )
@@ -141,7 +142,7 @@ func leaseEditor(user, ns string) {
 // forgeLease creates, as user, a live replica Lease in ns that publishes url as its read API.
 func forgeLease(user, ns, replica, url string) {
 	GinkgoHelper()
-	forgeLeaseNamed(user, ns, opampserver.LeaseName(replica), replica, url)
+	forgeLeaseNamed(user, ns, readapi.LeaseName(replica), replica, url)
 }
 
 // forgeLeaseNamed creates, as user, a live replica Lease name in ns held by holder that
@@ -151,8 +152,8 @@ func forgeLeaseNamed(user, ns, name, holder, url string) {
 	now := metav1.NewMicroTime(time.Now())
 	l := &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
-			Labels:      map[string]string{opampserver.LabelReplicaLease: "true"},
-			Annotations: map[string]string{opampserver.AnnotationReadAPI: url}},
+			Labels:      map[string]string{readapi.LabelReplicaLease: "true"},
+			Annotations: map[string]string{readapi.AnnotationReadAPI: url}},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(holder), LeaseDurationSeconds: ptr.To(int32(3600)),
 			AcquireTime: &now, RenewTime: &now},
 	}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ampora-io/ampora/internal/readapi"
+
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 	. "github.com/onsi/ginkgo/v2"
@@ -52,8 +54,8 @@ func secondToken(ns string) string {
 	token := "tok2-" + ns
 	Expect(env.Client.Create(context.Background(), &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "enroll-2",
-			Labels: map[string]string{opampserver.LabelEnrollmentToken: "true"}},
-		Data: map[string][]byte{opampserver.TokenKey: []byte(token)},
+			Labels: map[string]string{readapi.LabelEnrollmentToken: "true"}},
+		Data: map[string][]byte{readapi.TokenKey: []byte(token)},
 	})).To(Succeed())
 	return token
 }

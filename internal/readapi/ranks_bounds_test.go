@@ -1,4 +1,4 @@
-package controllers
+package readapi
 
 import (
 	"context"
@@ -6,8 +6,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/ampora-io/ampora/internal/readapi"
 )
 
 func TestRanksBounds(t *testing.T) {
@@ -24,7 +22,7 @@ func TestRanksBounds(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(tt.body)) }))
 			defer srv.Close()
-			r := &Replicas{Token: func() (string, error) { return "t", nil }, HTTP: srv.Client(), Check: readapi.AddressCheck{Mode: readapi.AddressCheckNone}}
+			r := &Peers{Token: func() (string, error) { return "t", nil }, HTTP: srv.Client(), Check: AddressCheck{Mode: AddressCheckNone}}
 			ranks, err := r.Ranks(context.Background(), map[string]Replica{"r": {Name: "r", URL: srv.URL}}, "ns", "g", "h", "", 10)
 			if tt.want == "" {
 				if err != nil || len(ranks) != 2 || ranks[0] != "0000000000000001" {

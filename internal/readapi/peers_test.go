@@ -1,4 +1,4 @@
-package controllers
+package readapi
 
 import (
 	"context"
@@ -17,16 +17,13 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-
-	"github.com/ampora-io/ampora/internal/readapi"
-	"github.com/ampora-io/ampora/opampserver"
 )
 
 func replicaLease(name, holder, url string, renewed time.Time) *coordinationv1.Lease {
 	return &coordinationv1.Lease{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: name,
-			Labels:      map[string]string{opampserver.LabelReplicaLease: "true"},
-			Annotations: map[string]string{opampserver.AnnotationReadAPI: url}},
+			Labels:      map[string]string{LabelReplicaLease: "true"},
+			Annotations: map[string]string{AnnotationReadAPI: url}},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(holder), LeaseDurationSeconds: ptr.To(int32(15)),
 			RenewTime: &metav1.MicroTime{Time: renewed}},
 	}
@@ -49,7 +46,7 @@ func TestReplicasLiveAndAddresses(t *testing.T) {
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: "other"}, Spec: corev1.PodSpec{ServiceAccountName: "default"},
 			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "127.0.0.1"}},
 	}
-	r := &Replicas{Client: fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).Build(), Namespace: "ops",
+	r := &Peers{Client: fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).Build(), Namespace: "ops",
 		Token: func() (string, error) { return "tok", nil }}
 	live, err := r.Live(context.Background(), now)
 	if err != nil || len(live) != 1 || live["a"].URL != srv.URL {
@@ -59,7 +56,7 @@ func TestReplicasLiveAndAddresses(t *testing.T) {
 		!strings.Contains(err.Error(), "replica a: read-API address") || asked.Load() != 0 {
 		t.Errorf("Ranks at a non-operator Pod's address: %v, asked %d times", err, asked.Load())
 	}
-	r.Check = readapi.AddressCheck{Mode: readapi.AddressCheckNone}
+	r.Check = AddressCheck{Mode: AddressCheckNone}
 	if ranks, err := r.Ranks(context.Background(), live, "ns", "g", "h", "", 10); err != nil || len(ranks) != 1 || asked.Load() != 1 {
 		t.Errorf("Ranks without the check = %v, %v, asked %d times", ranks, err, asked.Load())
 	}
