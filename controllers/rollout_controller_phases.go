@@ -154,9 +154,13 @@ func (r *RolloutReconciler) startRevision(ctx context.Context, s *scope) error {
 		return err
 	}
 	var previous, previousHash string
+	var previousSelector *fleetv1alpha1.AgentSelector
 	var g fleetv1alpha1.AgentGroup
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ro.Spec.AgentGroup}, &g); err == nil {
 		previous, previousHash = g.Status.CurrentRevision, g.Status.CurrentConfigHash
+		if previousHash != "" {
+			previousSelector = g.Status.CurrentSelector.DeepCopy()
+		}
 	}
 	if st.ConfigHash != "" {
 		r.Events.Normal(ro, "NewRevision", "Start", "config changed: revision %s replaces %s, starting again from batch 1",
@@ -173,6 +177,7 @@ func (r *RolloutReconciler) startRevision(ctx context.Context, s *scope) error {
 		Revision:           revision.Short(s.hash),
 		PreviousRevision:   previous,
 		PreviousConfigHash: previousHash,
+		PreviousSelector:   previousSelector,
 		StartedAt:          &now,
 		Diff:               r.diff(ctx, ro.Namespace, previous, previousHash, s.body),
 	}
@@ -751,7 +756,7 @@ func (r *RolloutReconciler) setGroupRevision(ctx context.Context, s *scope, rev,
 		g.Status.CurrentSelector = s.ro.Status.GroupSelector.DeepCopy()
 		if hash != s.ro.Status.ConfigHash {
 			// Back to the previous revision: it reaches no agent it did not reach before.
-			g.Status.CurrentSelector = s.group.Status.CurrentSelector.DeepCopy()
+			g.Status.CurrentSelector = s.ro.Status.PreviousSelector.DeepCopy()
 		}
 	}
 	if g.Status.ActiveRollout == s.ro.Name {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-telemetry/opamp-go/protobufs"
@@ -69,7 +70,12 @@ func (v *nsView) target(a *Agent, now time.Time) target {
 			t.rollout, t.admitted = r, true
 			t.inBatch = membership.InBatch(t.rank, r.fromRank, r.toRank)
 			if r.phase == fleetv1alpha1.RolloutRollingBack {
-				if r.previous != nil {
+				switch {
+				case r.previousSelector != nil && !selector.Matches(*r.previousSelector, a.Attributes):
+					// The previous revision was never rolled out to this agent: it returns to
+					// its local config instead.
+					t.desired, t.push = withdrawal.hash, withdrawal
+				case r.previous != nil:
 					t.desired, t.push = r.previous.hash, r.previous
 				}
 				return t
@@ -182,11 +188,24 @@ func location(name string) *time.Location {
 	}
 	l, err := time.LoadLocation(name)
 	if err != nil {
+		// The CRD's pattern admits names the time-zone database lacks: those are UTC, and only
+		// a bounded number of them is remembered, so that an editor who keeps writing new ones
+		// cannot grow the sidecar's memory. Valid names are as many as the database holds.
+		if unknownZones.Add(1) > maxUnknownZones {
+			unknownZones.Add(-1)
+			return time.UTC
+		}
 		l = time.UTC
 	}
 	zones.Store(name, l)
 	return l
 }
+
+// maxUnknownZones bounds the time-zone names location remembers as unknown.
+const maxUnknownZones = 256
+
+// unknownZones counts the unknown names in zones.
+var unknownZones atomic.Int64
 
 // inAnyWindow says whether now lies in one of the windows. A window whose end is before its
 // start runs past midnight and belongs to the day it starts on.

@@ -1,6 +1,7 @@
 package opampserver
 
 import (
+	"fmt"
 	"testing"
 	"time"
 	_ "time/tzdata" // the window tests need time zones whatever the host has installed
@@ -310,5 +311,26 @@ func TestShouldSendWithoutRemoteConfigStatus(t *testing.T) {
 	}
 	if a.OfferedHash != cfg.hash || !a.OfferedAt.Equal(testStart) {
 		t.Errorf("offer recorded as %q at %v", a.OfferedHash, a.OfferedAt)
+	}
+}
+
+func TestLocationRemembersFewUnknownZones(t *testing.T) {
+	for i := range 2 * maxUnknownZones {
+		if l := location(fmt.Sprintf("Nowhere/Zone%d", i)); l != time.UTC {
+			t.Fatalf("an unknown zone is %v, want UTC", l)
+		}
+	}
+	n := 0
+	zones.Range(func(_, v any) bool {
+		if v.(*time.Location) == time.UTC {
+			n++
+		}
+		return true
+	})
+	if n > maxUnknownZones {
+		t.Errorf("%d unknown zones remembered, want at most %d", n, maxUnknownZones)
+	}
+	if l := location("Europe/Paris"); l.String() != "Europe/Paris" {
+		t.Errorf("a known zone after many unknown ones: %v", l)
 	}
 }

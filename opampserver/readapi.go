@@ -69,8 +69,14 @@ func (s *Server) authorized(next http.HandlerFunc) http.HandlerFunc {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
+		// The whole user as the token reviewed: RBAC (or a webhook authorizer) may decide on
+		// its extra, such as a bound token's Pod or credential ID.
+		extra := make(map[string]authorizationv1.ExtraValue, len(user.Extra))
+		for k, v := range user.Extra {
+			extra[k] = authorizationv1.ExtraValue(v)
+		}
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-			User: user.Username, Groups: user.Groups, UID: user.UID,
+			User: user.Username, Groups: user.Groups, UID: user.UID, Extra: extra,
 			ResourceAttributes: &authorizationv1.ResourceAttributes{
 				Namespace: r.PathValue("ns"), Verb: "get",
 				Group: fleetv1alpha1.GroupVersion.Group, Resource: "rollouts",

@@ -52,6 +52,9 @@ type rolloutView struct {
 	phase    fleetv1alpha1.RolloutPhase
 	config   *configRef // the rollout's revision
 	previous *configRef // what rollback returns to (withdrawal when the group had none)
+	// previousSelector bounds who rollback returns to previous (nil: no bound recorded); the
+	// others have the remote config withdrawn.
+	previousSelector *fleetv1alpha1.AgentSelector
 	// selector is the group's selector as the rollout's approvals cover it (nil: none recorded).
 	selector     *fleetv1alpha1.AgentSelector
 	fromRank     string
@@ -258,6 +261,7 @@ func (w *World) rolloutView(r *fleetv1alpha1.Rollout, current *configRef, load f
 		rv.retryAt = a.HandledAt.Time
 	}
 	rv.previous = withdrawal
+	rv.previousSelector = r.Status.PreviousSelector
 	if r.Status.PreviousConfigHash != "" {
 		// nil when neither can be read and checked: a rollback then pushes nothing.
 		rv.previous = load(r.Status.PreviousConfigHash)

@@ -325,10 +325,16 @@ func (a *Approvals) notImpersonating(ctx context.Context, req admission.Request,
 			{"impersonate", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "impersonate", Resource: "serviceaccounts", Name: name}},
 			{"request a token for", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "serviceaccounts", Subresource: "token", Name: name}},
 			{"read the token Secrets of", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "get", Resource: "secrets"}},
+			{"read the token Secrets of", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "list", Resource: "secrets"}},
+			{"read the token Secrets of", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "watch", Resource: "secrets"}},
 			{"run a Pod as", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "pods"}},
+			// A Pod's image can be swapped in place: whoever may update one runs their code as it.
+			{"change the image of a Pod running as", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "update", Resource: "pods"}},
+			{"change the image of a Pod running as", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "patch", Resource: "pods"}},
 			{"exec into a Pod running as", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "pods", Subresource: "exec"}},
 			{"attach to a Pod running as", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "create", Resource: "pods", Subresource: "attach"}},
 			{"add a container to a Pod running as", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "patch", Resource: "pods", Subresource: "ephemeralcontainers"}},
+			{"add a container to a Pod running as", authorizationv1.ResourceAttributes{Namespace: ns, Verb: "update", Resource: "pods", Subresource: "ephemeralcontainers"}},
 		}
 		// A workload controller runs Pods as whatever account its template names.
 		for _, w := range workloads {

@@ -556,6 +556,13 @@ type RolloutStatus struct {
 	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
 	PreviousConfigHash string `json:"previousConfigHash,omitempty"`
 
+	// previousSelector is the group's selector the previous revision was rolled out (and
+	// approved) under, when this revision started: a rollback returns only the agents it
+	// selects to that revision, and withdraws the remote config from the others, so that a
+	// revision never reaches agents its own rollout did not cover. Unset: no bound recorded.
+	// +optional
+	PreviousSelector *AgentSelector `json:"previousSelector,omitempty"`
+
 	// groupSelector is the group's selector as the rollout's approvals last covered it (or as
 	// it is, when none are asked). The sidecars offer the config, or a rollback, only to agents
 	// that match it as well as the group's own selector: a selector edit waits for approval.

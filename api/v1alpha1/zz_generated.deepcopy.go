@@ -886,6 +886,11 @@ func (in *RolloutStatus) DeepCopyInto(out *RolloutStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.PreviousSelector != nil {
+		in, out := &in.PreviousSelector, &out.PreviousSelector
+		*out = new(AgentSelector)
+		(*in).DeepCopyInto(*out)
+	}
 	if in.GroupSelector != nil {
 		in, out := &in.GroupSelector, &out.GroupSelector
 		*out = new(AgentSelector)

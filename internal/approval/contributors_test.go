@@ -187,6 +187,28 @@ func TestDecideKeepsEarlierAuthors(t *testing.T) {
 		}
 	})
 
+	t.Run("a revision nobody approved settles nothing, though no approval was asked for", func(t *testing.T) {
+		none := []Requirement{}
+		r := step(t, Record{}, Change{User: "mallory", Changed: true, Hash: h1, Requirements: none})
+		r = step(t, r, Change{User: "carol", Changed: true, Hash: h2, Requirements: none})
+		if diff := cmp.Diff([]string{"carol", "mallory"}, r.Authors()); diff != "" {
+			t.Errorf("authors (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("only the approval that completes the count dates the last approval", func(t *testing.T) {
+		two := []Requirement{{Policy: "production", ApprovalRequirement: &fleetv1alpha1.ApprovalRequirement{Count: 2}}}
+		r := step(t, Record{}, Change{User: "alice", Changed: true, Hash: h1, Requirements: two})
+		r = step(t, r, Change{User: "bob", Hash: h1, Ask: h1[:7], Requirements: two})
+		if !r.Author.Approved.IsZero() {
+			t.Errorf("the first of two approvals dated the last approval: %v", r.Author.Approved)
+		}
+		r = step(t, r, Change{User: "carol", Hash: h1, Ask: h1[:7], Requirements: two})
+		if !r.Author.Approved.Equal(now) {
+			t.Errorf("the second of two approvals: approved %v, want %v", r.Author.Approved, now)
+		}
+	})
+
 	t.Run("objects nothing approves keep every author; beyond the bound, the drop is recorded", func(t *testing.T) {
 		var r Record
 		for i := range MaxEarlier + 3 {

@@ -90,7 +90,9 @@ func Decide(old Record, c Change) (Record, error) {
 		return old, fmt.Errorf("%s %s already has %d approvals for revision %s", c.Kind, c.Name, len(rec.Approvals), Short(c.Hash))
 	}
 	rec.Approvals = append(rec.Approvals, Approval{User: c.User, Groups: boundGroups(c.Groups), Hash: c.Hash, At: c.Now.UTC().Truncate(time.Second)})
-	if rec.Author != nil {
+	// Only the approval that completes what the rules ask for covers what moved the decision
+	// from outside: a first of two leaves those changes unapproved.
+	if rec.Author != nil && rec.approvedEnough(c.Hash, c.Requirements) {
 		a := *rec.Author
 		a.Approved = c.Now.UTC()
 		rec.Author = &a

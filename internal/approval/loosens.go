@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -54,10 +55,17 @@ func Loosens(inForce, next *fleetv1alpha1.GatePolicySpec, fallback fleetv1alpha1
 		if na != nil && na.AllowServiceAccounts && !oa.AllowServiceAccounts {
 			out = append(out, "requiredApprovals.allowServiceAccounts false → true")
 		}
-		// Fewer approver groups narrow who may approve; any other change widens it.
-		if na != nil && len(oa.ApproverGroups) > 0 && (len(na.ApproverGroups) == 0 ||
-			slices.ContainsFunc(na.ApproverGroups, func(g string) bool { return !slices.Contains(oa.ApproverGroups, g) })) {
+		// Fewer approver groups narrow who may approve; any other change widens it. Groups
+		// named where there were none narrow it too, but for groups every ServiceAccount of a
+		// namespace is in: the rule without groups refuses ServiceAccounts (unless it allowed
+		// them), and with groups membership alone decides.
+		switch {
+		case na == nil:
+		case len(oa.ApproverGroups) > 0 && (len(na.ApproverGroups) == 0 ||
+			slices.ContainsFunc(na.ApproverGroups, func(g string) bool { return !slices.Contains(oa.ApproverGroups, g) })):
 			out = append(out, "requiredApprovals.approverGroups widened")
+		case len(oa.ApproverGroups) == 0 && !oa.AllowServiceAccounts && slices.ContainsFunc(na.ApproverGroups, serviceAccountsGroup):
+			out = append(out, "requiredApprovals.approverGroups admit ServiceAccounts")
 		}
 	}
 	return out
@@ -124,4 +132,10 @@ func indexOf(ps []fleetv1alpha1.PushPolicy, name string) int {
 		}
 	}
 	return -1
+}
+
+// serviceAccountsGroup says whether every ServiceAccount of some namespace is in group g, as
+// the API server authenticates them.
+func serviceAccountsGroup(g string) bool {
+	return g == "system:authenticated" || g == "system:serviceaccounts" || strings.HasPrefix(g, "system:serviceaccounts:")
 }

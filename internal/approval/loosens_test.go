@@ -57,6 +57,12 @@ func TestLoosens(t *testing.T) {
 		{"approver groups named where any user could approve tightens", func(s *fleetv1alpha1.GatePolicySpec) {
 			s.RequiredApprovals.ApproverGroups = []string{"sre"}
 		}, nil},
+		{"approver groups that every ServiceAccount of a namespace is in loosen: ServiceAccounts were refused", func(s *fleetv1alpha1.GatePolicySpec) {
+			s.RequiredApprovals.ApproverGroups = []string{"sre", "system:serviceaccounts:payments"}
+		}, []string{"requiredApprovals.approverGroups admit ServiceAccounts"}},
+		{"system:authenticated as approver group loosens", func(s *fleetv1alpha1.GatePolicySpec) {
+			s.RequiredApprovals.ApproverGroups = []string{"system:authenticated"}
+		}, []string{"requiredApprovals.approverGroups admit ServiceAccounts"}},
 		{"several at once", func(s *fleetv1alpha1.GatePolicySpec) {
 			s.Gates.MaxFailurePercent, s.RequiredApprovals = new(int32(50)), nil
 		}, []string{"maxFailurePercent 5 → 50", "requiredApprovals removed"}},

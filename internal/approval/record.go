@@ -25,7 +25,8 @@ type Author struct {
 	// At is when the change was recorded, so that a change of what a Rollout's decision is
 	// made of (its AgentGroup, a policy) can be told to come after the Rollout's last approval.
 	At time.Time `json:"at,omitzero"`
-	// Approved is when the object last got an approval, of any hash; changes keep it.
+	// Approved is when a revision of the object last got all the approvals it needed (at least
+	// one); changes keep it. Changes of its group or policies since then are unapproved.
 	Approved time.Time `json:"approved,omitzero"`
 	// Earlier are the other users who changed it before, newest first, each at their last
 	// change: since its last revision that had every approval it needed (a Rollout, a policy
@@ -150,18 +151,25 @@ func (r Record) Authors() []string {
 	return out
 }
 
-// settled says whether the object's last revision had every approval reqs ask for (none, when
-// they ask for none): a change after it has no earlier authors, since what it changes was
-// approved.
+// settled says whether the object's last revision had every approval reqs ask for, and at
+// least one: a change after it has no earlier authors, since what it changes was approved. A
+// revision nobody approved (none were asked for) settles nothing: a requirement added later
+// still finds its authors.
 func (r Record) settled(reqs []Requirement) bool {
 	if r.Author == nil {
 		return true
 	}
-	need := 0
-	if s := Strictest(reqs); s != nil {
+	return r.approvedEnough(r.Author.Hash, reqs)
+}
+
+// approvedEnough says whether hash has at least one approval that counts, and as many as the
+// strictest of reqs asks for.
+func (r Record) approvedEnough(hash string, reqs []Requirement) bool {
+	need := 1
+	if s := Strictest(reqs); s != nil && int(s.Count) > need {
 		need = int(s.Count)
 	}
-	return len(r.ApprovedBy(r.Author.Hash, reqs...)) >= need
+	return len(r.ApprovedBy(hash, reqs...)) >= need
 }
 
 // ApprovedHash is the hash the recorded approvals are bound to: the webhook keeps only those

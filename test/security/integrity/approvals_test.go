@@ -105,6 +105,18 @@ var _ = Describe("Approvals", func() {
 			MatchError(ContainSubstring("takes no approvals from ServiceAccounts")))
 		Consistently(received(fleet, hash), never).Should(BeZero())
 		Expect(approvedBy("web")()).To(BeEmpty())
+
+		By("nor by naming, as approver group, a group every ServiceAccount of the namespace is in: that loosens the policy")
+		var p fleetv1alpha1.GatePolicy
+		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "production"}, &p)).To(Succeed())
+		p.Spec.RequiredApprovals.ApproverGroups = []string{"system:serviceaccounts:" + ns}
+		Expect(users["mallory"].Update(ctx, &p)).To(Succeed())
+		Eventually(func() *fleetv1alpha1.PolicyChange {
+			Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(&p), &p)).To(Succeed())
+			return p.Status.PendingChange
+		}, 30*time.Second).ShouldNot(BeNil(), "the loosening took effect without an approval")
+		Expect(approve(asSA, "web", hash)).To(MatchError(ContainSubstring("takes no approvals from ServiceAccounts")))
+		Consistently(received(fleet, hash), never).Should(BeZero())
 	})
 
 	It("refuses an approval by a user who may impersonate the ServiceAccount that wrote the change", func() {

@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -44,5 +45,43 @@ var _ = Describe("Rollback", func() {
 		Expect(get(ns, "old").Status.Phase).To(Equal(fleetv1alpha1.RolloutCompleted))
 		hash := collectorconfig.Hash([]byte(second))
 		Consistently(func() int { return fleet.Count(func(a *fleetsim.Agent) bool { return a.EffectiveHash() == hash }) }, never).Should(Equal(2))
+	})
+
+	It("returns to the previous revision only the agents it was rolled out to: the others have the remote config withdrawn", func() {
+		ctx := context.Background()
+		ns, token := h.Namespace("wide-rollback")
+		sc := h.StartSidecar("wide-rollback-" + ns)
+		staging := map[string]string{"service.name": "otelcol", "env": "staging"}
+		Expect(users["alice"].Create(ctx, &fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gateways"},
+			Spec: fleetv1alpha1.AgentGroupSpec{Selector: fleetv1alpha1.AgentSelector{MatchAttributes: staging}}})).To(Succeed())
+		fleet := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 4, Seed: 37,
+			Profiles: []fleetsim.Profile{{Name: "staging", Fraction: 0.5, Attributes: map[string]string{"env": "staging"}}},
+			Default:  fleetsim.Profile{Name: "production", Attributes: map[string]string{"env": "production"}}})
+		first, second := harness.CollectorConfig("staging-only"), harness.CollectorConfig("everywhere")
+		firstHash := collectorconfig.Hash([]byte(first))
+		production := func(a *fleetsim.Agent) bool { return a.Attrs["env"] == "production" }
+
+		By("the first revision, rolled out to staging only")
+		Expect(users["alice"].Create(ctx, rollout(ns, "first", "gateways", first))).To(Succeed())
+		Eventually(phase(ns, "first"), 30*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
+
+		By("the group widened to production, and a second revision rolled out to all of it")
+		g := fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gateways"}}
+		Expect(users["alice"].Patch(ctx, &g, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"selector":{"matchAttributes":{"env":null}}}}`)))).To(Succeed())
+		Expect(users["alice"].Create(ctx, rollout(ns, "second", "gateways", second))).To(Succeed())
+		Eventually(phase(ns, "second"), 60*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
+		Expect(get(ns, "second").Status.PreviousSelector).To(HaveField("MatchAttributes", staging))
+
+		By("rolling the second back: staging returns to the first revision, production never gets it")
+		patch := []byte(`{"metadata":{"annotations":{"` + fleetv1alpha1.AnnotationAction + `":"rollback"}}}`)
+		Expect(users["alice"].Patch(ctx, get(ns, "second"), client.RawPatch(types.MergePatchType, patch))).To(Succeed())
+		Eventually(phase(ns, "second"), 60*time.Second).Should(Equal(fleetv1alpha1.RolloutRolledBack))
+		Expect(fleet.Count(func(a *fleetsim.Agent) bool { return !production(a) && a.EffectiveHash() == firstHash })).To(Equal(2))
+		Consistently(func() int {
+			return fleet.Count(func(a *fleetsim.Agent) bool { return production(a) && a.EffectiveHash() == firstHash })
+		}, never).Should(BeZero())
+		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gateways"}, &g)).To(Succeed())
+		Expect(g.Status.CurrentConfigHash).To(Equal(firstHash))
+		Expect(g.Status.CurrentSelector).To(HaveField("MatchAttributes", staging), "a production agent that connects later would get the first revision")
 	})
 })
