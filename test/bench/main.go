@@ -64,7 +64,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := &options{}
-	scenario := fs.String("scenario", "rollout", "scenarios to run, comma-separated: connect, rollout, failover, all, or none (only redraw -chart from -out)")
+	scenario := fs.String("scenario", "rollout", "scenarios to run, comma-separated: connect, rollout, failover, paused, all, or none (only redraw -chart from -out)")
 	fs.IntVar(&o.agents, "agents", 1000, "simulated agents")
 	fs.IntVar(&o.batches, "batches", 4, "batches of the Rollout (rollout, failover); batch size ceil(agents/batches)")
 	fs.IntVar(&o.replicas, "replicas", 2, "operator replicas (failover always runs 2)")
@@ -72,8 +72,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.out, "out", "", "append each scenario's JSON object to this file")
 	fs.StringVar(&o.chart, "chart", "", "draw a PNG bar chart of applies per minute for every recorded run (of -out, else of this invocation)")
 	fs.StringVar(&o.keepLogs, "keep-logs", "", "keep every process's log under this folder (default: logs are removed)")
-	fs.DurationVar(&o.idle, "idle", time.Minute, "connect: window over which the sidecars' idle CPU is measured")
-	fs.DurationVar(&o.settle, "settle", 30*time.Second, "connect: wait after every agent connected, before the idle window")
+	fs.DurationVar(&o.idle, "idle", time.Minute, "connect: window over which the sidecars' idle CPU is measured; paused: window over which requests are counted")
+	fs.DurationVar(&o.settle, "settle", 30*time.Second, "connect: wait after every agent connected, before the idle window; paused: wait after the Rollout paused")
 	fs.DurationVar(&o.leaseDuration, "lease-duration", 30*time.Second, "the managers' leader-election lease duration (renew deadline 2/3, retry period 1/6 of it)")
 	fs.StringVar(&o.applyDelay, "apply-delay", "", "apply time of every simulated agent, D or LO-HI (default: instant; failover: 0s to twice the lease duration)")
 	fs.IntVar(&o.agentsPerSim, "agents-per-sim", 18_000, "most agents one load-generator process runs (one process holds at most 20,000 files)")
@@ -97,14 +97,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Visit(func(f *flag.Flag) { o.replicasSet = o.replicasSet || f.Name == "replicas" })
 	for s := range strings.SplitSeq(*scenario, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "connect", "rollout", "failover":
+		case "connect", "rollout", "failover", "paused":
 			o.scenarios = append(o.scenarios, s)
 		case "all":
 			o.scenarios = append(o.scenarios, "connect", "rollout", "failover")
 		case "none":
 			// Only redraw -chart from -out.
 		default:
-			return nil, fmt.Errorf("-scenario: unknown scenario %q (connect, rollout, failover, all, none)", s)
+			return nil, fmt.Errorf("-scenario: unknown scenario %q (connect, rollout, failover, paused, all, none)", s)
 		}
 	}
 	switch {
@@ -354,6 +354,8 @@ func runScenario(parent context.Context, o *options, bins binaries, name string)
 		rec, err = r.rollout(start)
 	case "failover":
 		rec, err = r.failover(start)
+	case "paused":
+		rec, err = r.paused(start)
 	}
 	return rec, err
 }

@@ -33,7 +33,9 @@ type replica struct {
 	agentURL string // where agents connect
 	probeURL string // the sidecar's /healthz, /readyz, /metrics
 	mgrProbe string // the manager's /healthz, /readyz
-	pprofURL string // the sidecar's /debug/pprof/, with -profile-dir
+	// mgrMetrics is the manager's metrics endpoint.
+	mgrMetrics string
+	pprofURL   string // the sidecar's /debug/pprof/, with -profile-dir
 }
 
 // startOperator starts n replicas.
@@ -54,6 +56,8 @@ func (r *run) startOperator(n int, lease leaseTimes) error {
 			agentURL: fmt.Sprintf("%s://%s/v1/opamp", scheme, addr(ports[2])),
 			probeURL: "http://" + addr(ports[4]),
 			mgrProbe: "http://" + addr(ports[1]),
+			// The manager's /metrics.
+			mgrMetrics: "http://" + addr(ports[0]),
 		}
 		for _, u := range []string{rep.agentURL, rep.probeURL, rep.mgrProbe} {
 			if err := checkLoopbackURL(u); err != nil {

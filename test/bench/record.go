@@ -31,6 +31,15 @@ type Record struct {
 	*ConnectResult
 	*RolloutResult
 	*FailoverResult
+	*PausedResult
+}
+
+// PausedResult holds the figures of the paused scenario.
+type PausedResult struct {
+	PausedIdleSeconds                 float64            `json:"paused_idle_seconds"`
+	ManagerRequestsPerMinute          float64            `json:"manager_requests_per_minute"`
+	APIServerRolloutRequestsPerMinute float64            `json:"apiserver_rollout_requests_per_minute"`
+	APIServerRolloutRequestsByVerb    map[string]float64 `json:"apiserver_rollout_requests_per_minute_by_verb"`
 }
 
 // ConnectResult holds the figures of the connect scenario.
@@ -92,7 +101,7 @@ type FailoverResult struct {
 // fieldHelp is the exact definition of every key, as -fields prints it and README.md
 // repeats it.
 var fieldHelp = []struct{ key, help string }{
-	{"scenario", "connect, rollout or failover"},
+	{"scenario", "connect, rollout, failover or paused"},
 	{"agents", "simulated agents started (-agents)"},
 	{"replicas", "operator replicas, each one `ampora opamp` and one `ampora manager` process"},
 	{"transport", "ws (WebSocket sessions) or http (plain-HTTP polling)"},
@@ -148,6 +157,11 @@ var fieldHelp = []struct{ key, help string }{
 	{"counts_exact", "true when the Rollout reached Completed with status.counts.targeted and status.counts.applied both equal to agents"},
 	{"final_counts", "status.counts at Completed"},
 	{"failover_total_seconds", "from the Rollout's creation to Completed, outage included"},
+
+	{"paused_idle_seconds", "length of the window over which a Rollout paused by spec.paused (before its first batch) is watched: -idle, after -settle"},
+	{"manager_requests_per_minute", "delta over that window of the leading manager's rest_client_requests_total (every request it made to the API server: the Rollout's, its leader Lease's, the other controllers'), per minute"},
+	{"apiserver_rollout_requests_per_minute", "delta over that window of the kube-apiserver's apiserver_request_total{resource=\"rollouts\"} (every client, the sidecars' status entries included), per minute"},
+	{"apiserver_rollout_requests_per_minute_by_verb", "the same by \"VERB subresource\""},
 }
 
 // newRecord fills in the common fields.
