@@ -89,6 +89,10 @@ func (r *RolloutReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&fleetv1alpha1.AgentGroup{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsOfGroup)).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsOfConfigMap),
 			builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
+		// The gates and approval rules in force come from policies: the one a Rollout names,
+		// its namespace's default, the operator's default.
+		Watches(&fleetv1alpha1.GatePolicy{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsOfPolicy),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named("rollout").
 		Complete(r)
 }
@@ -106,16 +110,31 @@ func (r *RolloutReconciler) rolloutsOfConfigMap(ctx context.Context, o client.Ob
 	return r.rolloutsBy(ctx, o.GetNamespace(), indexConfigMap, o.GetName())
 }
 
-func (r *RolloutReconciler) rolloutsBy(ctx context.Context, ns, field, value string) []reconcile.Request {
+// rolloutsOfPolicy lists the Rollouts a policy can apply to: those of its namespace, or every
+// Rollout for the operator namespace's default.
+func (r *RolloutReconciler) rolloutsOfPolicy(ctx context.Context, o client.Object) []reconcile.Request {
+	var opts []client.ListOption
+	if o.GetNamespace() != r.OperatorNamespace || o.GetName() != fleetv1alpha1.DefaultGatePolicyName {
+		opts = append(opts, client.InNamespace(o.GetNamespace()))
+	}
+	return r.requests(ctx, opts...)
+}
+
+// requests lists the Rollouts opts select, as reconcile requests.
+func (r *RolloutReconciler) requests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
 	var list fleetv1alpha1.RolloutList
-	if err := r.Client.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{field: value}); err != nil {
+	if err := r.Client.List(ctx, &list, opts...); err != nil {
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(list.Items))
 	for _, ro := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: ro.Name}})
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ro.Namespace, Name: ro.Name}})
 	}
 	return reqs
+}
+
+func (r *RolloutReconciler) rolloutsBy(ctx context.Context, ns, field, value string) []reconcile.Request {
+	return r.requests(ctx, client.InNamespace(ns), client.MatchingFields{field: value})
 }
 
 // scope carries one reconcile's state between its phases.
@@ -167,7 +186,7 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		}
 	}()
 
-	phases := []func(context.Context, *scope) error{
+	phases := []func(context.Context, *scope) (ctrl.Result, error){
 		r.handleAction,
 		r.loadConfig,
 		r.startRevision,
@@ -178,18 +197,25 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		r.approve,
 		r.progress,
 	}
+	// Each phase says when it wants the next look; the soonest wins. Watches (the Rollout, its
+	// group, ConfigMap and policies, the sidecars' status writes) bring every other one.
+	var res ctrl.Result
 	for _, phase := range phases {
-		if err := phase(ctx, s); err != nil {
-			return ctrl.Result{}, err
+		pr, err := phase(ctx, s)
+		res = soonest(res, pr)
+		if err != nil {
+			return res, err
 		}
 		if s.done {
 			break
 		}
 	}
-	if ro.Status.Phase.Settled() {
-		return ctrl.Result{RequeueAfter: evaluatedRefresh * 4}, nil
+	if res.RequeueAfter == 0 && !ro.Status.Phase.Settled() {
+		// Stalled on something a watch brings (its group, its ConfigMap): the status still
+		// says now and then that the engine looked.
+		res = waiting
 	}
-	return ctrl.Result{RequeueAfter: activeRequeue}, nil
+	return res, nil
 }
 
 // patchStatus writes what changed in status, with a merge patch computed against the object

@@ -14,7 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/approval"
@@ -34,11 +36,11 @@ func statusEqual(a, b fleetv1alpha1.RolloutStatus) bool {
 
 // handleAction carries out the action a user asked for with the fleet.ampora.io/action
 // annotation, records it, and removes the annotation. Actions never touch spec.
-func (r *RolloutReconciler) handleAction(ctx context.Context, s *scope) error {
+func (r *RolloutReconciler) handleAction(ctx context.Context, s *scope) (ctrl.Result, error) {
 	ro := s.ro
 	action := fleetv1alpha1.RolloutAction(ro.Annotations[fleetv1alpha1.AnnotationAction])
 	if action == "" {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	by := ro.Annotations[fleetv1alpha1.AnnotationActionRequestedBy]
 	if by == "" {
@@ -71,7 +73,7 @@ func (r *RolloutReconciler) handleAction(ctx context.Context, s *scope) error {
 		// is no longer what its group runs (another rollout came after it) has nothing to undo:
 		// rolling it back would push an old config that nobody approved for now.
 		if current, err := r.stillCurrent(ctx, ro); err != nil {
-			return err
+			return ctrl.Result{}, err
 		} else if !current {
 			r.Events.Warning(ro, "RollbackRefused", "Rollback", "rollback requested by %s refused: revision %s is no longer what group %s runs or rolls out", by, st.Revision, ro.Spec.AgentGroup)
 			break
@@ -95,7 +97,7 @@ func (r *RolloutReconciler) handleAction(ctx context.Context, s *scope) error {
 	// The annotation goes once the status that records the action is written (see
 	// Reconcile): a crash in between repeats the action rather than losing it.
 	s.clearAction = true
-	return nil
+	return ctrl.Result{}, nil
 }
 
 // clearAction removes the action annotation. It patches a copy: the answer must not
@@ -110,15 +112,15 @@ func (r *RolloutReconciler) clearAction(ctx context.Context, ro *fleetv1alpha1.R
 
 // loadConfig reads the config and checks it as the collector would. An invalid config stops
 // here: no revision is stored for it, so no agent can receive it.
-func (r *RolloutReconciler) loadConfig(ctx context.Context, s *scope) error {
+func (r *RolloutReconciler) loadConfig(ctx context.Context, s *scope) (ctrl.Result, error) {
 	ro := s.ro
 	body, missing, err := revision.Source(ctx, r.Client, ro.Namespace, ro.Spec.Config)
 	if err != nil {
-		return err
+		return ctrl.Result{}, err
 	}
 	if missing != "" {
 		s.stall(fleetv1alpha1.ReasonConfigNotFound, missing)
-		return nil
+		return ctrl.Result{}, nil
 	}
 	s.body = body
 	if _, err := collectorconfig.Validate(s.body); err != nil {
@@ -128,30 +130,34 @@ func (r *RolloutReconciler) loadConfig(ctx context.Context, s *scope) error {
 		}
 		ro.Status.Phase = fleetv1alpha1.RolloutFailed
 		s.stall(fleetv1alpha1.ReasonInvalidConfig, msg)
-		return r.releaseGroup(ctx, s)
+		if err := r.releaseGroup(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+		// Retrying cannot fix it: a new spec or ConfigMap (both watched) can.
+		return ctrl.Result{}, reconcile.TerminalError(errors.New(msg))
 	}
 	s.hash = collectorconfig.Hash(s.body)
-	return nil
+	return ctrl.Result{}, nil
 }
 
 // startRevision starts from batch 1 when the config's hash is new, storing the config as a
 // revision the sidecars can push and recording its diff against the group's current one.
-func (r *RolloutReconciler) startRevision(ctx context.Context, s *scope) error {
+func (r *RolloutReconciler) startRevision(ctx context.Context, s *scope) (ctrl.Result, error) {
 	ro := s.ro
 	st := &ro.Status
 	if st.ConfigHash == s.hash && (st.Phase != fleetv1alpha1.RolloutFailed || st.StartedAt != nil) {
 		// The same revision: its stored config must still be the one it names.
 		if ok, err := r.storeRevision(ctx, s); !ok || err != nil {
-			return err
+			return ctrl.Result{}, err
 		}
 		if st.Phase == fleetv1alpha1.RolloutFailed {
 			// The same config, valid again (a ConfigMap came back): carry on.
 			st.Phase = fleetv1alpha1.RolloutPending
 		}
-		return nil
+		return ctrl.Result{}, nil
 	}
 	if ok, err := r.storeRevision(ctx, s); !ok || err != nil {
-		return err
+		return ctrl.Result{}, err
 	}
 	var previous, previousHash string
 	var previousSelector *fleetv1alpha1.AgentSelector
@@ -184,7 +190,7 @@ func (r *RolloutReconciler) startRevision(ctx context.Context, s *scope) error {
 	if st.Diff != nil {
 		r.Events.Normal(ro, "ConfigDiff", "Diff", "revision %s against %s: %s", st.Revision, cmp.Or(previous, "no previous revision"), st.Diff.Summary)
 	}
-	return nil
+	return ctrl.Result{}, nil
 }
 
 // stillCurrent says whether ro's revision is what its group is running or being rolled out:
@@ -281,10 +287,10 @@ func bounded(s []string, truncated bool) ([]string, bool) {
 }
 
 // finishedRevision stops at a final phase, making sure the group is released.
-func (r *RolloutReconciler) finishedRevision(ctx context.Context, s *scope) error {
+func (r *RolloutReconciler) finishedRevision(ctx context.Context, s *scope) (ctrl.Result, error) {
 	st := &s.ro.Status
 	if !st.Phase.Terminal() {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	s.done = true
 	switch st.Phase {
@@ -295,26 +301,26 @@ func (r *RolloutReconciler) finishedRevision(ctx context.Context, s *scope) erro
 	case fleetv1alpha1.RolloutAborted:
 		s.health = health{reason: fleetv1alpha1.ReasonAborted, message: st.Message, stalled: true}
 	}
-	return r.releaseGroup(ctx, s)
+	return ctrl.Result{}, r.releaseGroup(ctx, s)
 }
 
 // claimGroup makes this Rollout the one that drives its AgentGroup; another active Rollout
 // holding it blocks this one.
-func (r *RolloutReconciler) claimGroup(ctx context.Context, s *scope) error {
+func (r *RolloutReconciler) claimGroup(ctx context.Context, s *scope) (ctrl.Result, error) {
 	ro := s.ro
 	var g fleetv1alpha1.AgentGroup
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ro.Spec.AgentGroup}, &g)
 	if apierrors.IsNotFound(err) {
 		ro.Status.Phase = fleetv1alpha1.RolloutPending
 		s.stall(fleetv1alpha1.ReasonGroupNotFound, fmt.Sprintf("AgentGroup %s not found", ro.Spec.AgentGroup))
-		return nil
+		return ctrl.Result{}, nil
 	} else if err != nil {
-		return err
+		return ctrl.Result{}, err
 	}
 	s.group = &g
 	holder := g.Status.ActiveRollout
 	if holder == ro.Name {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	if holder != "" {
 		var other fleetv1alpha1.Rollout
@@ -327,25 +333,25 @@ func (r *RolloutReconciler) claimGroup(ctx context.Context, s *scope) error {
 			ro.Status.Phase, ro.Status.Message = fleetv1alpha1.RolloutBlocked, msg
 			s.health = health{reason: fleetv1alpha1.ReasonBlocked, message: msg}
 			s.done = true
-			return nil
+			return waiting, nil // the group's release is watched
 		}
 		if err != nil && !apierrors.IsNotFound(err) {
-			return err
+			return ctrl.Result{}, err
 		}
 	}
 	patch := client.MergeFromWithOptions(g.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	g.Status.ActiveRollout = ro.Name
 	if err := r.Client.Status().Patch(ctx, &g, patch); err != nil {
 		if apierrors.IsConflict(err) {
-			s.done = true // another rollout may have claimed it: look again on the next pass
-			return nil
+			s.done = true // another rollout may have claimed it: look again soon
+			return inFlight, nil
 		}
-		return err
+		return ctrl.Result{}, err
 	}
 	if ro.Status.Phase == fleetv1alpha1.RolloutBlocked {
 		ro.Status.Phase = fleetv1alpha1.RolloutPending
 	}
-	return nil
+	return ctrl.Result{}, nil
 }
 
 // releaseGroup gives the AgentGroup up when this Rollout holds it.
@@ -364,29 +370,29 @@ func (r *RolloutReconciler) releaseGroup(ctx context.Context, s *scope) error {
 
 // resolveGates works out the gate values in force, field by field, and keeps the policies
 // that apply: the named one, the namespace's default and the operator's default.
-func (r *RolloutReconciler) resolveGates(ctx context.Context, s *scope) error {
+func (r *RolloutReconciler) resolveGates(ctx context.Context, s *scope) (ctrl.Result, error) {
 	ro := s.ro
 	ps, err := approval.ReadPolicies(ctx, r.Client, ro, r.OperatorNamespace)
 	if err != nil {
-		return err
+		return ctrl.Result{}, err
 	}
 	if ps.NamedMissing {
 		s.stall(fleetv1alpha1.ReasonInvalidSpec, fmt.Sprintf("GatePolicy %s not found", ro.Spec.GatePolicyRef.Name))
-		return nil
+		return ctrl.Result{}, nil
 	}
 	eff := ps.Gates(ro.Spec.Gates)
 	ro.Status.EffectiveGates = &eff
 	s.policies = ps
-	return nil
+	return ctrl.Result{}, nil
 }
 
 // approve holds the rollout before its next batch until the revision has the approvals its
 // policies ask for. A rollback needs none: it returns to what ran before.
-func (r *RolloutReconciler) approve(_ context.Context, s *scope) error {
+func (r *RolloutReconciler) approve(_ context.Context, s *scope) (ctrl.Result, error) {
 	ro := s.ro
 	st := &ro.Status
 	if st.Phase == fleetv1alpha1.RolloutRollingBack || st.Phase.Terminal() {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	prev := st.Approvals
 	rec, _ := r.ApprovalKey.ReadSealed(ro.Annotations, approval.RolloutSubject(ro))
@@ -395,7 +401,7 @@ func (r *RolloutReconciler) approve(_ context.Context, s *scope) error {
 	if st.Approvals == nil {
 		liftApprovalHold(st)
 		approvedSelector(s)
-		return nil
+		return ctrl.Result{}, nil
 	}
 	a := st.Approvals
 	for i, user := range a.ApprovedBy {
@@ -406,7 +412,7 @@ func (r *RolloutReconciler) approve(_ context.Context, s *scope) error {
 	if int32(len(a.ApprovedBy)) >= a.Required {
 		liftApprovalHold(st)
 		approvedSelector(s)
-		return nil
+		return ctrl.Result{}, nil
 	}
 	switch {
 	case st.CurrentBatch == nil:
@@ -426,7 +432,7 @@ func (r *RolloutReconciler) approve(_ context.Context, s *scope) error {
 	st.Message = awaitingMessage(ro.Name, st.Revision, a)
 	s.health = health{reason: fleetv1alpha1.ReasonAwaitingApproval, message: st.Message}
 	s.done = true
-	return nil
+	return waiting, nil // approvals come as annotations: watched
 }
 
 // approvedSelector records the group's selector as the approvals (if any) cover it now.
@@ -449,16 +455,16 @@ func gatePause(p *fleetv1alpha1.PauseDetail) bool {
 }
 
 // observe sums what live sidecar replicas report about this revision.
-func (r *RolloutReconciler) observe(ctx context.Context, s *scope) error {
+func (r *RolloutReconciler) observe(ctx context.Context, s *scope) (ctrl.Result, error) {
 	live, err := r.Replicas.Live(ctx, s.now)
 	if err != nil {
-		return err
+		return ctrl.Result{}, err
 	}
 	s.live = live
 	st := &s.ro.Status
 	if len(live) == 0 {
 		s.stall(fleetv1alpha1.ReasonNoSidecar, "no OpAMP sidecar replica is live (no unexpired Lease ampora-opamp-* in the operator namespace)")
-		return nil
+		return inFlight, nil // a replica's Lease is not watched
 	}
 	s.obs = aggregate(st.Replicas, live, st.ConfigHash, st.CurrentBatch)
 	names := make([]string, len(st.Replicas))
@@ -468,7 +474,7 @@ func (r *RolloutReconciler) observe(ctx context.Context, s *scope) error {
 	// A throwaway object: the pass's own status must stay as read, so that its merge patch
 	// leaves the sidecars' entries alone.
 	if err := pruneEntries(ctx, r.Client, &fleetv1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: s.ro.Namespace, Name: s.ro.Name}}, names, live); err != nil {
-		return err
+		return ctrl.Result{}, err
 	}
 	prevApplied := st.Counts.Applied
 	st.Counts, st.FailedAgents = s.obs.counts, s.obs.failed
@@ -482,7 +488,7 @@ func (r *RolloutReconciler) observe(ctx context.Context, s *scope) error {
 		st.AppliesPerMinute = throughput(st.Counts.Applied, st.StartedAt, s.now)
 		st.EstimatedCompletionTime = eta(st.AppliesPerMinute, st.GroupSize, st.Counts.Applied, s.now)
 	}
-	return nil
+	return ctrl.Result{}, nil
 }
 
 // recordDenials records a PushDenied Event per push policy naming the denied agents of the
@@ -509,11 +515,11 @@ func (r *RolloutReconciler) recordDenials(s *scope) {
 }
 
 // progress moves the rollout along its batches.
-func (r *RolloutReconciler) progress(ctx context.Context, s *scope) error {
+func (r *RolloutReconciler) progress(ctx context.Context, s *scope) (ctrl.Result, error) {
 	ro := s.ro
 	st := &ro.Status
 	if st.Phase == fleetv1alpha1.RolloutRollingBack {
-		return r.rollingBack(ctx, s)
+		return inFlight, r.rollingBack(ctx, s)
 	}
 	if ro.Spec.Paused {
 		if st.Pause == nil {
@@ -523,7 +529,7 @@ func (r *RolloutReconciler) progress(ctx context.Context, s *scope) error {
 		}
 		st.Phase, st.Message = fleetv1alpha1.RolloutPaused, "paused by spec.paused; set it to false to continue"
 		s.health = health{reason: fleetv1alpha1.ReasonManualPause, message: st.Message}
-		return nil
+		return waiting, nil
 	}
 	if st.Pause != nil {
 		if st.Pause.Reason == fleetv1alpha1.PauseManual {
@@ -538,11 +544,11 @@ func (r *RolloutReconciler) progress(ctx context.Context, s *scope) error {
 			}
 			st.Message = msg + `; resume with: kubectl annotate rollout ` + ro.Name + ` fleet.ampora.io/action=resume`
 			s.health = health{reason: string(st.Pause.Reason), message: msg, stalled: true}
-			return nil
+			return waiting, nil
 		}
 	}
 	if st.CurrentBatch == nil {
-		return r.startFirstBatch(ctx, s)
+		return inFlight, r.startFirstBatch(ctx, s)
 	}
 	b := st.CurrentBatch
 	eff := *st.EffectiveGates
@@ -556,29 +562,29 @@ func (r *RolloutReconciler) progress(ctx context.Context, s *scope) error {
 				b.Number, cmp.Or(batchDetail(s.obs.batch), fmt.Sprintf("%d pending, %d applying", s.obs.batch.Pending, s.obs.batch.Applying)))
 		default:
 			st.Phase, st.Message = fleetv1alpha1.RolloutProgressing, progressMessage(st)
-			return nil
+			return inFlight, nil
 		}
 		finished := metav1.NewTime(s.now.Truncate(time.Second))
 		b.Phase, b.FinishedAt = fleetv1alpha1.BatchEvaluating, &finished
 		fallthrough
 	case fleetv1alpha1.BatchEvaluating:
 		if !r.judge(s, eff) {
-			return nil
+			return inFlight, nil
 		}
 		if bake := durationOr(eff.BakeTime, 0); bake > 0 {
 			until := metav1.NewTime(s.now.Add(bake).Truncate(time.Second))
 			b.Phase, b.BakeUntil = fleetv1alpha1.BatchBaking, &until
 			st.Message = progressMessage(st)
-			return nil
+			return inFlight, nil
 		}
 		b.Phase = fleetv1alpha1.BatchDone
 	case fleetv1alpha1.BatchBaking:
 		if !r.judge(s, eff) {
-			return nil
+			return inFlight, nil
 		}
 		if s.now.Before(b.BakeUntil.Time) {
 			st.Message = progressMessage(st)
-			return nil
+			return inFlight, nil
 		}
 		b.Phase = fleetv1alpha1.BatchDone
 	}
@@ -586,9 +592,9 @@ func (r *RolloutReconciler) progress(ctx context.Context, s *scope) error {
 	r.Events.Normal(ro, "BatchCompleted", "Batch", "batch %d of %d completed: %d applied, %d failed",
 		b.Number, len(st.Plan), st.BatchCounts.Applied, st.BatchCounts.Failed+st.BatchCounts.TimedOut)
 	if int(b.Number) >= len(st.Plan) {
-		return r.complete(ctx, s)
+		return inFlight, r.complete(ctx, s)
 	}
-	return r.startBatch(ctx, s, b.Number+1)
+	return inFlight, r.startBatch(ctx, s, b.Number+1)
 }
 
 func batchNumber(st *fleetv1alpha1.RolloutStatus) int32 {

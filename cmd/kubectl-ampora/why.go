@@ -117,12 +117,17 @@ func (in whyInput) liveReplicas() []replicaLease {
 func activePhase(p fleetv1alpha1.RolloutPhase) bool { return !p.Settled() }
 
 // engineStale says whether the engine has stopped evaluating the rollout: an active rollout is
-// evaluated at least every 15 s, a finished one every minute or so.
+// evaluated at least every 15 s. A settled one is evaluated again only when its spec, its
+// config or an action changes, so its age says nothing.
 func (in whyInput) engineStale() (bool, string) {
 	ro := in.Rollout
-	limit := time.Minute
+	const limit = time.Minute
 	if !activePhase(ro.Status.Phase) {
-		limit = 3 * time.Minute
+		when := "never evaluated"
+		if t := ro.Status.LastEvaluatedTime; t != nil {
+			when = "last evaluated " + present.Ago(in.Now, t.Time)
+		}
+		return false, when + "; settled, looked at again when its spec, config or an action changes"
 	}
 	if t := ro.Status.LastEvaluatedTime; t != nil {
 		return in.Now.Sub(t.Time) > limit, "last evaluated " + present.Ago(in.Now, t.Time)
