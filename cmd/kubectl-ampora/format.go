@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
 )
 
 // tree is a line of text with indented children, printed with box-drawing branches.
