@@ -1,9 +1,12 @@
 package opampserver
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -86,30 +89,39 @@ func (t *TokenStore) Lookup(token string) *enrollment {
 	return t.tokens[d]
 }
 
-// Rebuild reads every labelled Secret. A token that two namespaces share enrolls nowhere:
-// it cannot say which namespace an agent belongs to. A token that is gone (its Secret deleted
-// or unlabelled, its value changed) or now enrolls elsewhere has its grant revoked; Rebuild
-// returns how many grants it revoked.
+// Rebuild reads every labelled Secret. A token enrolls into the namespace of its Secret, with
+// two guards against a value planted in another namespace by someone who learned it:
+//   - a token that names its namespace (BoundToken, "ampora:<namespace>:<secret>") enrolls only
+//     from a Secret of that namespace, whatever else holds it;
+//   - of several Secrets in different namespaces that hold one value, the oldest (then by
+//     namespace and name) decides; the others are ignored, so a copy cannot take a token away
+//     from the namespace that had it first.
+//
+// A token that is gone (its Secret deleted or unlabelled, its value changed) or now enrolls
+// elsewhere has its grant revoked; Rebuild returns how many grants it revoked.
 func (t *TokenStore) Rebuild(ctx context.Context, r client.Reader) (int, error) {
 	var secrets corev1.SecretList
 	if err := r.List(ctx, &secrets, client.HasLabels{readapi.LabelEnrollmentToken}); err != nil {
 		return 0, err
 	}
+	// Oldest first: the first Secret of a value decides its namespace.
+	slices.SortStableFunc(secrets.Items, func(a, b corev1.Secret) int {
+		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time),
+			cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
 	next := map[[sha256.Size]byte]string{}
-	shared := map[[sha256.Size]byte]bool{}
 	for _, s := range secrets.Items {
 		tok := s.Data[readapi.TokenKey]
 		if len(tok) == 0 {
 			continue
 		}
-		d := sha256.Sum256(tok)
-		if ns, ok := next[d]; ok && ns != s.Namespace {
-			shared[d] = true
+		if ns, bound := BoundNamespace(string(tok)); bound && ns != s.Namespace {
+			continue // a copy of another namespace's token
 		}
-		next[d] = s.Namespace
-	}
-	for d := range shared {
-		delete(next, d)
+		d := sha256.Sum256(tok)
+		if _, ok := next[d]; !ok {
+			next[d] = s.Namespace
+		}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -130,4 +142,21 @@ func (t *TokenStore) Rebuild(ctx context.Context, r client.Reader) (int, error) 
 	}
 	t.tokens = grants
 	return revoked, nil
+}
+
+// boundTokenPrefix starts a token that names its namespace: ampora:<namespace>:<secret>.
+const boundTokenPrefix = "ampora:"
+
+// BoundToken makes a token that names namespace ns, around secret (random, such as 32 bytes of
+// hex): only a Secret in ns can make it enroll.
+func BoundToken(ns, secret string) string { return boundTokenPrefix + ns + ":" + secret }
+
+// BoundNamespace is the namespace a token names, when it is a bound one.
+func BoundNamespace(token string) (ns string, bound bool) {
+	rest, ok := strings.CutPrefix(token, boundTokenPrefix)
+	if !ok {
+		return "", false
+	}
+	ns, secret, ok := strings.Cut(rest, ":")
+	return ns, ok && ns != "" && secret != ""
 }

@@ -3,6 +3,7 @@ package opampserver
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/ampora-io/ampora/internal/readapi"
 
@@ -53,13 +54,16 @@ func TestTokenStoreRevokes(t *testing.T) {
 	must(c.Update(ctx, tokenSecret("a", "rotated", "t-new")))
 	must(c.Delete(ctx, tokenSecret("a", "moved", "")))
 	must(c.Create(ctx, tokenSecret("c", "moved", "t-moved")))
-	must(c.Create(ctx, tokenSecret("a", "shared", "t-shared"))) // now in two namespaces: enrolls nowhere
+	// A copy in a second namespace, newer: the first keeps it.
+	copied := tokenSecret("a", "shared", "t-shared")
+	copied.CreationTimestamp = metav1.NewTime(time.Now().Add(time.Hour))
+	must(c.Create(ctx, copied))
 	n, err := ts.Rebuild(ctx, c)
 	must(err)
-	if n != 4 {
-		t.Errorf("%d grants revoked, want 4 (deleted, rotated, moved, shared)", n)
+	if n != 3 {
+		t.Errorf("%d grants revoked, want 3 (deleted, rotated, moved)", n)
 	}
-	for tok, want := range map[string]bool{"t-stays": false, "t-deleted": true, "t-old": true, "t-moved": true, "t-shared": true} {
+	for tok, want := range map[string]bool{"t-stays": false, "t-deleted": true, "t-old": true, "t-moved": true, "t-shared": false} {
 		if got := grants[tok].Revoked(); got != want {
 			t.Errorf("%s: revoked = %v, want %v", tok, got, want)
 		}
@@ -70,7 +74,10 @@ func TestTokenStoreRevokes(t *testing.T) {
 	if g := ts.Lookup("t-moved"); g == nil || g.namespace != "c" || g.Revoked() {
 		t.Errorf("the moved token enrolls into %v, want a fresh grant for c", g)
 	}
-	for _, tok := range []string{"t-deleted", "t-old", "t-shared"} {
+	if g := ts.Lookup("t-shared"); g != grants["t-shared"] || g.namespace != "b" {
+		t.Errorf("the copied token enrolls into %v, want b's grant kept", g)
+	}
+	for _, tok := range []string{"t-deleted", "t-old"} {
 		if ts.Lookup(tok) != nil {
 			t.Errorf("%s still enrolls", tok)
 		}
@@ -81,5 +88,43 @@ func TestTokenStoreRevokes(t *testing.T) {
 	var none *enrollment
 	if none.Revoked() {
 		t.Error("a session without a token counts as revoked")
+	}
+}
+
+func TestBoundTokensEnrollOnlyFromTheirNamespace(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := corev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	bound := BoundToken("a", "0123456789abcdef")
+	if ns, ok := BoundNamespace(bound); !ok || ns != "a" {
+		t.Fatalf("BoundNamespace(%q) = %q, %v", bound, ns, ok)
+	}
+	for _, tok := range []string{"t-plain", "ampora:", "ampora:a", "ampora::x", "ampora:a:"} {
+		if _, ok := BoundNamespace(tok); ok {
+			t.Errorf("%q reads as bound", tok)
+		}
+	}
+	// The copy in b is the older Secret, and the value names a: only a's Secret counts.
+	planted := tokenSecret("b", "planted", bound)
+	planted.CreationTimestamp = metav1.NewTime(time.Now().Add(-time.Hour))
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(planted, tokenSecret("a", "enroll", bound)).Build()
+	var ts TokenStore
+	if _, err := ts.Rebuild(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if g := ts.Lookup(bound); g == nil || g.namespace != "a" {
+		t.Fatalf("the bound token enrolls into %v, want a", g)
+	}
+	// a deletes its Secret (a rotation): the copy in b still enrolls nothing.
+	if err := c.Delete(ctx, tokenSecret("a", "enroll", "")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Rebuild(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if g := ts.Lookup(bound); g != nil {
+		t.Errorf("after a's Secret went, the copy in b enrolls into %s", g.namespace)
 	}
 }

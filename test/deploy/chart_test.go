@@ -316,7 +316,7 @@ var _ = Describe("The Helm chart", func() {
 			Expect(tokens).To(HaveKeyWithValue("payments/payments-agents", "payments-enrollment-token-0123456789"))
 			Expect(tokens).To(HaveKeyWithValue(releaseNS+"/operator-agents", "operator-enrollment-token-0123456789"))
 			Expect(tokens).To(HaveKey("checkout/checkout-agents"))
-			Expect(tokens["checkout/checkout-agents"]).To(MatchRegexp(`^[A-Za-z0-9]{48}$`), "a generated token")
+			Expect(tokens["checkout/checkout-agents"]).To(MatchRegexp(`^ampora:checkout:[A-Za-z0-9]{48}$`), "a generated token, bound to its namespace")
 		}),
 		Entry("the operator's default GatePolicy", []string{"gatepolicy.yaml"}, func(objs []*unstructured.Unstructured) {
 			gp := typed[fleetv1alpha1.GatePolicy](find(objs, "GatePolicy", "default"))
