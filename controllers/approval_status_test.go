@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -19,7 +20,7 @@ func policyWith(name string, req *fleetv1alpha1.ApprovalRequirement) *fleetv1alp
 }
 
 func TestApprovalsFor(t *testing.T) {
-	const hash = "abcdef0123456789"
+	var hash = strings.Repeat("ab", 32)
 	prod := &fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "production"}}
 	group := func(env string) *fleetv1alpha1.AgentGroup {
 		return &fleetv1alpha1.AgentGroup{Spec: fleetv1alpha1.AgentGroupSpec{Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": env}}}}
@@ -37,14 +38,14 @@ func TestApprovalsFor(t *testing.T) {
 		{"no policy asks", []*fleetv1alpha1.GatePolicy{policyWith("p", nil)}, group("production"), rec, nil},
 		{"a policy asks; the author's own approval and an old one do not count",
 			[]*fleetv1alpha1.GatePolicy{policyWith("p", &fleetv1alpha1.ApprovalRequirement{Count: 2})}, group("production"), rec,
-			&fleetv1alpha1.ApprovalStatus{Policy: "p", Required: 2, Author: "alice", ApprovedBy: []string{"bob"}}},
+			&fleetv1alpha1.ApprovalStatus{Policy: "p", Required: 2, Decision: hash, Author: "alice", ApprovedBy: []string{"bob"}}},
 		{"the strictest policy wins",
 			[]*fleetv1alpha1.GatePolicy{policyWith("named", &fleetv1alpha1.ApprovalRequirement{Count: 1}), policyWith("default", &fleetv1alpha1.ApprovalRequirement{Count: 3})},
 			group("production"), approval.Record{},
-			&fleetv1alpha1.ApprovalStatus{Policy: "default", Required: 3}},
+			&fleetv1alpha1.ApprovalStatus{Policy: "default", Required: 3, Decision: hash}},
 		{"a selector that matches the group's agents asks",
 			[]*fleetv1alpha1.GatePolicy{policyWith("p", &fleetv1alpha1.ApprovalRequirement{Count: 1, Selector: prod})}, group("production"), approval.Record{},
-			&fleetv1alpha1.ApprovalStatus{Policy: "p", Required: 1}},
+			&fleetv1alpha1.ApprovalStatus{Policy: "p", Required: 1, Decision: hash}},
 		{"a selector that excludes the group's agents does not",
 			[]*fleetv1alpha1.GatePolicy{policyWith("p", &fleetv1alpha1.ApprovalRequirement{Count: 1, Selector: prod})}, group("staging"), approval.Record{}, nil},
 		{"the policy in force counts, not a change waiting for approval",
@@ -53,7 +54,7 @@ func TestApprovalsFor(t *testing.T) {
 				p.Status.ApprovedSpec = &fleetv1alpha1.GatePolicySpec{RequiredApprovals: &fleetv1alpha1.ApprovalRequirement{Count: 1}}
 				return p
 			}()}, group("production"), approval.Record{},
-			&fleetv1alpha1.ApprovalStatus{Policy: "p", Required: 1}},
+			&fleetv1alpha1.ApprovalStatus{Policy: "p", Required: 1, Decision: hash}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

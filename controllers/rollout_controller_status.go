@@ -240,7 +240,7 @@ func approvalsFor(policies []*fleetv1alpha1.GatePolicy, group *fleetv1alpha1.Age
 	if strictest == nil {
 		return nil
 	}
-	out := &fleetv1alpha1.ApprovalStatus{Policy: strictest.Policy, Required: strictest.Count}
+	out := &fleetv1alpha1.ApprovalStatus{Policy: strictest.Policy, Required: strictest.Count, Decision: digest}
 	out.Author = rec.AuthorOf(digest)
 	out.ApprovedBy = rec.ApprovedBy(digest, reqs...)
 	boundApprovals(out)

@@ -1,14 +1,13 @@
 package opampserver
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ampora-io/ampora/internal/readapi"
 
@@ -93,9 +92,9 @@ func (t *TokenStore) Lookup(token string) *enrollment {
 // two guards against a value planted in another namespace by someone who learned it:
 //   - a token that names its namespace (BoundToken, "ampora:<namespace>:<secret>") enrolls only
 //     from a Secret of that namespace, whatever else holds it;
-//   - of several Secrets in different namespaces that hold one value, the oldest (then by
-//     namespace and name) decides; the others are ignored, so a copy cannot take a token away
-//     from the namespace that had it first.
+//   - of several Secrets in different namespaces that hold one value, the oldest decides; the
+//     others are ignored, so a copy cannot take a token away from the namespace that had it
+//     first (Secrets of one age in different namespaces leave the value enrolling nowhere).
 //
 // A token that is gone (its Secret deleted or unlabelled, its value changed) or now enrolls
 // elsewhere has its grant revoked; Rebuild returns how many grants it revoked.
@@ -104,12 +103,15 @@ func (t *TokenStore) Rebuild(ctx context.Context, r client.Reader) (int, error) 
 	if err := r.List(ctx, &secrets, client.HasLabels{readapi.LabelEnrollmentToken}); err != nil {
 		return 0, err
 	}
-	// Oldest first: the first Secret of a value decides its namespace.
-	slices.SortStableFunc(secrets.Items, func(a, b corev1.Secret) int {
-		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time),
-			cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
-	next := map[[sha256.Size]byte]string{}
+	// The first Secret of a value decides its namespace. Creation times have a resolution of a
+	// second: namespaces whose Secrets of one value are equally old cannot be told apart, and
+	// the value enrolls nowhere.
+	type first struct {
+		namespace string
+		at        time.Time
+		ambiguous bool
+	}
+	firsts := map[[sha256.Size]byte]*first{}
 	for _, s := range secrets.Items {
 		tok := s.Data[readapi.TokenKey]
 		if len(tok) == 0 {
@@ -118,9 +120,18 @@ func (t *TokenStore) Rebuild(ctx context.Context, r client.Reader) (int, error) 
 		if ns, bound := BoundNamespace(string(tok)); bound && ns != s.Namespace {
 			continue // a copy of another namespace's token
 		}
-		d := sha256.Sum256(tok)
-		if _, ok := next[d]; !ok {
-			next[d] = s.Namespace
+		d, at := sha256.Sum256(tok), s.CreationTimestamp.Time
+		switch f := firsts[d]; {
+		case f == nil || at.Before(f.at):
+			firsts[d] = &first{namespace: s.Namespace, at: at}
+		case at.Equal(f.at) && s.Namespace != f.namespace:
+			f.ambiguous = true
+		}
+	}
+	next := map[[sha256.Size]byte]string{}
+	for d, f := range firsts {
+		if !f.ambiguous {
+			next[d] = f.namespace
 		}
 	}
 	t.mu.Lock()

@@ -128,3 +128,31 @@ func TestBoundTokensEnrollOnlyFromTheirNamespace(t *testing.T) {
 		t.Errorf("after a's Secret went, the copy in b enrolls into %s", g.namespace)
 	}
 }
+
+func TestTokensOfOneAgeInTwoNamespacesEnrollNowhere(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := corev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	at := metav1.NewTime(time.Now().Truncate(time.Second))
+	a, b, older := tokenSecret("a", "x", "t-tie"), tokenSecret("b", "x", "t-tie"), tokenSecret("c", "x", "t-tie")
+	a.CreationTimestamp, b.CreationTimestamp = at, at
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(a, b).Build()
+	var ts TokenStore
+	if _, err := ts.Rebuild(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if g := ts.Lookup("t-tie"); g != nil {
+		t.Errorf("a value whose Secrets are equally old enrolls into %s", g.namespace)
+	}
+	older.CreationTimestamp = metav1.NewTime(at.Add(-time.Second))
+	if err := c.Create(context.Background(), older); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Rebuild(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if g := ts.Lookup("t-tie"); g == nil || g.namespace != "c" {
+		t.Errorf("with an older Secret in c, the value enrolls into %v, want c", g)
+	}
+}

@@ -481,6 +481,14 @@ type ApprovalStatus struct {
 	// +required
 	Required int32 `json:"required"`
 
+	// decision, for a Rollout, is the digest of the push decision the approvals bind to: the
+	// config's hash, the group's selector, the strategy and the gates in force. An approval may
+	// name it (fleet.ampora.io/approve: <revision>@<decision>, as kubectl ampora approve sends
+	// it); the webhook then refuses it if the decision changed since it was read.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	Decision string `json:"decision,omitempty"`
+
 	// author is the user who wrote the config of this revision, as Kubernetes authenticated
 	// them; empty when the config changed outside the Rollout (a ConfigMap edit).
 	// +optional

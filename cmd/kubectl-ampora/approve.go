@@ -60,8 +60,14 @@ func approveRollout(ctx context.Context, o *globalOptions, name, rev string) err
 	if a := ro.Status.Approvals; a == nil {
 		fmt.Fprintf(o.streams.ErrOut, "note: no GatePolicy asks rollout %s for approvals; the approval is recorded anyway\n", ro.Name)
 	}
+	ask := rev
+	if a := ro.Status.Approvals; a != nil && a.Decision != "" && approval.Names(rev, ro.Status.ConfigHash) {
+		// The whole decision as status showed it: the webhook refuses the approval if the
+		// group, the gates or a policy moved it since.
+		ask += "@" + a.Decision
+	}
 	after := &fleetv1alpha1.Rollout{}
-	if err := o.requestApproval(ctx, ro, after, rev); err != nil {
+	if err := o.requestApproval(ctx, ro, after, ask); err != nil {
 		return err
 	}
 	rec := approval.Read(after.Annotations)

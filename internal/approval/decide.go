@@ -3,6 +3,7 @@ package approval
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -62,8 +63,12 @@ func Decide(old Record, c Change) (Record, error) {
 		return rec, nil
 	}
 	rev := c.Named()
-	if !Names(c.Ask, rev) {
-		return old, fmt.Errorf("%s %s is at revision %s, not %s: review the current one and approve again", c.Kind, c.Name, Short(rev), c.Ask)
+	ask, decision, withDecision := strings.Cut(c.Ask, "@")
+	if !Names(ask, rev) {
+		return old, fmt.Errorf("%s %s is at revision %s, not %s: review the current one and approve again", c.Kind, c.Name, Short(rev), ask)
+	}
+	if withDecision && !Names(decision, c.Hash) {
+		return old, fmt.Errorf("the push decision of %s %s changed since it was read (its group, its gates or the policies it falls through to): review it again, then approve", c.Kind, c.Name)
 	}
 	if c.Changed {
 		return old, fmt.Errorf("a request that changes %s %s cannot approve it: its author cannot approve their own change", c.Kind, c.Name)

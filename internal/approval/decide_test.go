@@ -114,3 +114,21 @@ func TestRecordRoundTripAndApprovedBy(t *testing.T) {
 		t.Errorf("an empty record leaves its annotations behind: %v", empty)
 	}
 }
+
+func TestDecideRefusesAnApprovalOfAnotherDecision(t *testing.T) {
+	rev, read, now := strings.Repeat("c", 64), strings.Repeat("d", 64), strings.Repeat("e", 64)
+	old := Record{Author: &Author{User: "alice", Hash: now}}
+	c := Change{User: "bob", Hash: now, Revision: rev, Kind: "Rollout", Name: "web", Now: time.Now()}
+	c.Ask = rev[:10] + "@" + read[:12]
+	if _, err := Decide(old, c); err == nil || !strings.Contains(err.Error(), "changed since it was read") {
+		t.Errorf("an approval of the decision as it was read before a change: %v", err)
+	}
+	c.Ask = rev[:10] + "@" + now
+	if rec, err := Decide(old, c); err != nil || len(rec.ApprovedBy(now)) != 1 {
+		t.Errorf("an approval of the decision as it is: %v, %v", rec, err)
+	}
+	c.Ask = rev[:10]
+	if _, err := Decide(old, c); err != nil {
+		t.Errorf("an approval that names the revision only: %v", err)
+	}
+}

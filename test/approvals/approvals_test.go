@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	. "github.com/onsi/gomega/gstruct"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -105,7 +106,8 @@ var _ = Describe("Four-eyes approvals", func() {
 			HaveField("Message", ContainSubstring("alice wrote it and cannot approve it"))))
 		ro := get()
 		Expect(ro.Status.Phase).To(Equal(fleetv1alpha1.RolloutPending))
-		Expect(ro.Status.Approvals).To(Equal(&fleetv1alpha1.ApprovalStatus{Policy: "production", Required: 1, Author: "alice"}))
+		Expect(ro.Status.Approvals).To(PointTo(MatchAllFields(Fields{"Policy": Equal("production"), "Required": Equal(int32(1)),
+			"Author": Equal("alice"), "ApprovedBy": BeEmpty(), "Decision": MatchRegexp(`^[0-9a-f]{64}$`)})))
 		Expect(ro.Status.Message).To(ContainSubstring("approve with: kubectl ampora approve web"))
 		Consistently(received(hash), 3*time.Second, 250*time.Millisecond).Should(BeZero())
 
@@ -136,7 +138,7 @@ var _ = Describe("Four-eyes approvals", func() {
 		cur.Spec.Config.Inline = &body2
 		Expect(users["bob"].Update(ctx, cur)).To(Succeed())
 		Eventually(func() *fleetv1alpha1.ApprovalStatus { return get().Status.Approvals }, 30*time.Second, 200*time.Millisecond).Should(
-			Equal(&fleetv1alpha1.ApprovalStatus{Policy: "production", Required: 1, Author: "bob"}))
+			PointTo(MatchFields(IgnoreExtras, Fields{"Policy": Equal("production"), "Required": Equal(int32(1)), "Author": Equal("bob"), "ApprovedBy": BeEmpty()})))
 		Expect(approved().Status).To(Equal(metav1.ConditionFalse))
 		By("refusing an approval of the old revision")
 		err = approveAs(users["alice"], cur, hash)

@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	. "github.com/onsi/gomega/gstruct"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -236,9 +237,7 @@ var _ = Describe("Approvals", func() {
 		Expect(approve(users["bob"], "web", hash)).To(Succeed())
 		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(2))
 
-		cur := get(ns, "web")
-		cur.Spec.ApplyTimeout = &metav1.Duration{Duration: time.Hour}
-		Expect(users["alice"].Update(ctx, cur)).To(Succeed())
+		edit(users["alice"], ns, "web", func(cur *fleetv1alpha1.Rollout) { cur.Spec.ApplyTimeout = &metav1.Duration{Duration: time.Hour} })
 		Eventually(func() fleetv1alpha1.PauseReason {
 			if p := get(ns, "web").Status.Pause; p != nil {
 				return p.Reason
@@ -277,14 +276,14 @@ var _ = Describe("Approvals", func() {
 
 		// After bob's review, alice widens and speeds up the push, and loosens the gates her
 		// policy sets, then unpauses.
-		cur := get(ns, "web")
 		all := fleetv1alpha1.FromInt(4)
-		cur.Spec.Strategy = fleetv1alpha1.RolloutStrategy{BatchSize: &all}
-		cur.Spec.Gates = &fleetv1alpha1.GateThresholds{MaxFailurePercent: new(int32(100))}
-		cur.Spec.Paused = false
-		Expect(users["alice"].Update(ctx, cur)).To(Succeed())
+		edit(users["alice"], ns, "web", func(cur *fleetv1alpha1.Rollout) {
+			cur.Spec.Strategy = fleetv1alpha1.RolloutStrategy{BatchSize: &all}
+			cur.Spec.Gates = &fleetv1alpha1.GateThresholds{MaxFailurePercent: new(int32(100))}
+			cur.Spec.Paused = false
+		})
 		Eventually(func() *fleetv1alpha1.ApprovalStatus { return get(ns, "web").Status.Approvals }, 30*time.Second).Should(
-			Equal(&fleetv1alpha1.ApprovalStatus{Policy: "production", Required: 1, Author: "alice"}))
+			PointTo(MatchFields(IgnoreExtras, Fields{"Policy": Equal("production"), "Required": Equal(int32(1)), "Author": Equal("alice"), "ApprovedBy": BeEmpty()})))
 		Consistently(received(fleet, hash), never).Should(BeZero())
 		Expect(get(ns, "web").Status.Phase).To(Equal(fleetv1alpha1.RolloutPending))
 
@@ -306,9 +305,8 @@ var _ = Describe("Approvals", func() {
 		Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: fleetv1alpha1.DefaultGatePolicyName}, &def)).To(Succeed())
 		def.Spec.Gates.BakeTime = &metav1.Duration{}
 		Expect(users["alice"].Update(ctx, &def)).To(Succeed())
-		cur := get(ns, "web")
-		cur.Spec.Paused = false
-		Expect(users["alice"].Update(ctx, cur)).To(Succeed())
+		// A merge patch: the engine writes the Rollout's status as the policy changes.
+		Expect(users["alice"].Patch(ctx, get(ns, "web"), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"paused":false}}`)))).To(Succeed())
 		Eventually(approvedBy("web"), 30*time.Second).Should(BeEmpty())
 		Consistently(received(fleet, hash), never).Should(BeZero())
 		Expect(approve(users["alice"], "web", hash)).To(MatchError(ContainSubstring("an approval must come from another user")))
@@ -354,6 +352,35 @@ var _ = Describe("Approvals", func() {
 		Eventually(received(fleet, hash), 60*time.Second).Should(Equal(4))
 	})
 
+	It("refuses an approval of the decision as it was read, once a change of the group moved it", func() {
+		setup(fleetv1alpha1.ApprovalRequirement{})
+		mallory(ns)
+		body := harness.CollectorConfig("reviewed")
+		hash := collectorconfig.Hash([]byte(body))
+		ro := production("web", body)
+		ro.Spec.Paused = true
+		Expect(users["alice"].Create(ctx, ro)).To(Succeed())
+		var reviewed string
+		Eventually(func() string {
+			if a := get(ns, "web").Status.Approvals; a != nil {
+				reviewed = a.Decision
+			}
+			return reviewed
+		}, 30*time.Second).ShouldNot(BeEmpty())
+
+		By("mallory widens the group between bob's review and his approval")
+		g := fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gateways"}}
+		Expect(users["mallory"].Patch(ctx, &g, client.RawPatch(types.MergePatchType,
+			[]byte(`{"spec":{"selector":{"matchExpressions":[{"key":"deployment.environment","operator":"NotIn","values":["lab"]}]}}}`)))).To(Succeed())
+		Expect(approve(users["bob"], "web", hash[:10]+"@"+reviewed)).To(MatchError(ContainSubstring("changed since it was read")))
+		Expect(approvedBy("web")()).To(BeEmpty())
+
+		By("read again, the decision as it now is can be approved")
+		Eventually(func() string { return get(ns, "web").Status.Approvals.Decision }, 30*time.Second).ShouldNot(Equal(reviewed))
+		Expect(approve(users["bob"], "web", hash[:10]+"@"+get(ns, "web").Status.Approvals.Decision)).To(Succeed())
+		Eventually(approvedBy("web"), 30*time.Second).Should(Equal([]string{"bob"}))
+	})
+
 	It("refuses the approval of every author since the last approved revision, not only the last one", func() {
 		setup(fleetv1alpha1.ApprovalRequirement{})
 		mallory(ns)
@@ -363,9 +390,7 @@ var _ = Describe("Approvals", func() {
 		approvedWhilePaused(harness.CollectorConfig("approved-first")) // alice wrote it, bob approved it
 
 		By("mallory writes the config, carol touches it up: mallory may not approve what carol's edit left of hers")
-		cur := get(ns, "web")
-		cur.Spec.Config.Inline = &body
-		Expect(users["mallory"].Update(ctx, cur)).To(Succeed())
+		edit(users["mallory"], ns, "web", func(cur *fleetv1alpha1.Rollout) { cur.Spec.Config.Inline = &body })
 		Expect(carol.Patch(ctx, get(ns, "web"), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"applyTimeout":"4m"}}`)))).To(Succeed())
 		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(hash))
 		Expect(approve(users["mallory"], "web", hash)).To(MatchError(ContainSubstring("mallory changed Rollout web since its last approved revision")))
@@ -385,9 +410,7 @@ var _ = Describe("Approvals", func() {
 		Expect(approve(users["bob"], "web", hash)).To(Succeed())
 		Eventually(approvedBy("web"), 30*time.Second).Should(Equal([]string{"bob"}))
 		next := harness.CollectorConfig("after-approval")
-		cur = get(ns, "web")
-		cur.Spec.Config.Inline = &next
-		Expect(carol.Update(ctx, cur)).To(Succeed())
+		edit(carol, ns, "web", func(cur *fleetv1alpha1.Rollout) { cur.Spec.Config.Inline = &next })
 		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(collectorconfig.Hash([]byte(next))))
 		Expect(approve(users["mallory"], "web", collectorconfig.Hash([]byte(next)))).To(Succeed())
 	})

@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/test/fleetsim"
@@ -60,3 +61,14 @@ func received(fleet *fleetsim.Fleet, hash string) func() int {
 
 // never is how long a test watches for something that must not happen.
 const never = 3 * time.Second
+
+// edit changes Rollout ns/name as c, again on a conflict: the engine and the sidecars write its
+// status meanwhile.
+func edit(c client.Client, ns, name string, change func(*fleetv1alpha1.Rollout)) {
+	GinkgoHelper()
+	Eventually(func() error {
+		ro := get(ns, name)
+		change(ro)
+		return c.Update(context.Background(), ro)
+	}, 10*time.Second, 100*time.Millisecond).Should(Succeed())
+}

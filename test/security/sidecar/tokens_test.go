@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/opampserver"
@@ -25,10 +26,20 @@ var _ = Describe("Enrollment tokens", func() {
 		})).To(Succeed())
 	}
 
+	// later waits until a Secret created now would be younger than ns's Secret name: creation
+	// times count whole seconds.
+	later := func(ns, name string) {
+		GinkgoHelper()
+		var s corev1.Secret
+		Expect(env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &s)).To(Succeed())
+		Eventually(func() bool { return time.Now().Truncate(time.Second).After(s.CreationTimestamp.Time) }, 3*time.Second, 50*time.Millisecond).Should(BeTrue())
+	}
+
 	It("keep a token in the namespace that had it first: a copy planted in another namespace neither takes it nor disables it", func() {
 		victimNS, token := tenant("token-victim")
 		attackerNS, _ := tenant("token-attacker")
 		sc, _ := replica("token-copy-0")
+		later(victimNS, "enroll")
 		plant(attackerNS, "copied", token)
 
 		uid := newUID()
@@ -36,7 +47,8 @@ var _ = Describe("Enrollment tokens", func() {
 		// would have, then the victim's agent must still enroll into its own namespace.
 		Consistently(func() int { code, _ := poll(sc, token, describe(uid, 0)); return code }, 3*time.Second, 250*time.Millisecond).
 			Should(Equal(http.StatusOK), "the planted copy disabled the token")
-		Expect(agents(sc, victimNS)).To(HaveKey(uidString(uid)))
+		// The replica lists a group's agents once its view of the group is built.
+		Eventually(func() map[string]opampserver.AgentInfo { return agents(sc, victimNS) }, 10*time.Second, 200*time.Millisecond).Should(HaveKey(uidString(uid)))
 		Expect(agents(sc, attackerNS)).NotTo(HaveKey(uidString(uid)))
 	})
 
@@ -48,7 +60,7 @@ var _ = Describe("Enrollment tokens", func() {
 		plant(victimNS, "bound", bound)
 		uid := newUID()
 		Eventually(func() int { code, _ := poll(sc, bound, describe(uid, 0)); return code }, 10*time.Second, 200*time.Millisecond).Should(Equal(http.StatusOK))
-		Expect(agents(sc, victimNS)).To(HaveKey(uidString(uid)))
+		Eventually(func() map[string]opampserver.AgentInfo { return agents(sc, victimNS) }, 10*time.Second, 200*time.Millisecond).Should(HaveKey(uidString(uid)))
 
 		By("an editor of another namespace plants a copy; the victim then rotates by deleting its Secret")
 		plant(attackerNS, "copied", bound)
