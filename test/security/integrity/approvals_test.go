@@ -62,15 +62,22 @@ var _ = Describe("Approvals", func() {
 		}
 	}
 
-	// approvedWhilePaused has alice create a paused rollout of body under production, and
-	// bob approve it.
-	approvedWhilePaused := func(body string) {
+	// createdPaused has alice create a paused rollout "web" of body under production, and
+	// returns its config hash once the engine recorded it.
+	createdPaused := func(body string) string {
 		GinkgoHelper()
 		ro := production("web", body)
 		ro.Spec.Paused = true
 		Expect(users["alice"].Create(ctx, ro)).To(Succeed())
-		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(collectorconfig.Hash([]byte(body))))
-		Expect(approve(users["bob"], "web", collectorconfig.Hash([]byte(body)))).To(Succeed())
+		hash := collectorconfig.Hash([]byte(body))
+		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(hash))
+		return hash
+	}
+	// approvedWhilePaused has alice create a paused rollout of body under production, and
+	// bob approve it.
+	approvedWhilePaused := func(body string) {
+		GinkgoHelper()
+		Expect(approve(users["bob"], "web", createdPaused(body))).To(Succeed())
 		Eventually(approvedBy("web"), 30*time.Second).Should(Equal([]string{"bob"}))
 	}
 
@@ -355,11 +362,7 @@ var _ = Describe("Approvals", func() {
 	It("refuses an approval of the decision as it was read, once a change of the group moved it", func() {
 		setup(fleetv1alpha1.ApprovalRequirement{})
 		mallory(ns)
-		body := harness.CollectorConfig("reviewed")
-		hash := collectorconfig.Hash([]byte(body))
-		ro := production("web", body)
-		ro.Spec.Paused = true
-		Expect(users["alice"].Create(ctx, ro)).To(Succeed())
+		hash := createdPaused(harness.CollectorConfig("reviewed"))
 		var reviewed string
 		Eventually(func() string {
 			if a := get(ns, "web").Status.Approvals; a != nil {
@@ -418,12 +421,7 @@ var _ = Describe("Approvals", func() {
 	It("refuses every approval of a Rollout whose group was changed while the webhook was bypassed, until a recorded change", func() {
 		setup(fleetv1alpha1.ApprovalRequirement{})
 		mallory(ns)
-		body := harness.CollectorConfig("group-bypassed")
-		hash := collectorconfig.Hash([]byte(body))
-		ro := production("web", body)
-		ro.Spec.Paused = true
-		Expect(users["alice"].Create(ctx, ro)).To(Succeed())
-		Eventually(func() string { return get(ns, "web").Status.ConfigHash }, 30*time.Second).Should(Equal(hash))
+		hash := createdPaused(harness.CollectorConfig("group-bypassed"))
 
 		By("taking the webhook out of the path, as failurePolicy Ignore with no replica answering would")
 		g := &fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gateways"}}
