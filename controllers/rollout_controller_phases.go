@@ -491,26 +491,34 @@ func (r *RolloutReconciler) observe(ctx context.Context, s *scope) (ctrl.Result,
 	return ctrl.Result{}, nil
 }
 
-// recordDenials records a PushDenied Event per push policy naming the denied agents of the
-// reported sample, again whenever that set changes. (Events of one object, reason and action
-// fold into one series, so one Event per agent would hide all but the first.)
+// recordDenials records a PushDenied Event per push policy with the number of agents it
+// denies (counted in full by the sidecars) and those of the reported sample, again whenever
+// that changes. (Events of one object, reason and action fold into one series, so one Event per
+// agent would hide all but the first.)
 func (r *RolloutReconciler) recordDenials(s *scope) {
-	byPolicy := map[string][]string{}
+	sample := map[string][]string{}
 	for _, a := range s.obs.failed {
 		if a.State == fleetv1alpha1.AgentDenied {
 			p := strings.TrimPrefix(a.Message, "denied by push policy ")
-			byPolicy[p] = append(byPolicy[p], a.InstanceUID)
+			sample[p] = append(sample[p], a.InstanceUID)
 		}
 	}
-	for policy, uids := range byPolicy {
+	for policy, n := range s.obs.denied {
+		uids := sample[policy]
 		sort.Strings(uids)
+		msg := fmt.Sprintf("push policy %s denies the push to %d agents", policy, n)
+		if len(uids) > 0 {
+			msg += ": " + strings.Join(uids, ", ")
+			if more := int(n) - len(uids); more > 0 {
+				msg += fmt.Sprintf(" and %d more", more)
+			}
+		}
 		key := s.ro.Namespace + "/" + s.ro.Name + "/" + s.ro.Status.ConfigHash + "/" + policy
-		list := strings.Join(uids, ", ")
-		if prev, ok := r.denied.Load(key); ok && prev.(string) == list {
+		if prev, ok := r.denied.Load(key); ok && prev.(string) == msg {
 			continue
 		}
-		r.denied.Store(key, list)
-		r.Events.Warning(s.ro, "PushDenied", "Push", "push policy %s denies the push to %d agents: %s", policy, len(uids), list)
+		r.denied.Store(key, msg)
+		r.Events.Warning(s.ro, "PushDenied", "Push", "%s", msg)
 	}
 }
 

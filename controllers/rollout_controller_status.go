@@ -24,6 +24,8 @@ type observed struct {
 	counts, batch fleetv1alpha1.AgentCounts
 	buckets       []int32
 	failed        []fleetv1alpha1.FailedAgent
+	// denied counts in full the agents each push policy denies.
+	denied map[string]int32
 	// live is the number of live replicas; current the number whose entry reflects the
 	// current batch as it stands now (revision, batch number and start).
 	live, current int
@@ -44,6 +46,12 @@ func aggregate(reports []fleetv1alpha1.ReplicaReport, live map[string]readapi.Re
 		}
 		o.counts.Add(rep.Counts)
 		failed = append(failed, rep.FailedAgents...)
+		for _, d := range rep.DeniedBy {
+			if o.denied == nil {
+				o.denied = map[string]int32{}
+			}
+			o.denied[d.Policy] += d.Count
+		}
 		if batch == nil || rep.Batch != batch.Number || !sameTime(rep.BatchStartedAt, batch.StartedAt) {
 			continue
 		}

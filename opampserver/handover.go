@@ -221,7 +221,7 @@ func (s *Server) handleHandover(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	s.registry.Remove(func(a *Agent) bool { return a.handedOver && !a.Connected })
-	s.metrics.dispatchFwd.Add(float64(len(req.Agents)))
+	s.metrics.handoverAgents.Add(float64(len(req.Agents)))
 	w.WriteHeader(http.StatusOK)
 }
 

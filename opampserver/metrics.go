@@ -9,7 +9,7 @@ type metrics struct {
 	connected      prometheus.GaugeFunc
 	applyDuration  *prometheus.HistogramVec
 	dispatchLocal  prometheus.Counter
-	dispatchFwd    prometheus.Counter
+	handoverAgents prometheus.Counter
 	dispatchNoSess prometheus.Counter
 	messages       *prometheus.CounterVec
 	rejected       *prometheus.CounterVec
@@ -45,9 +45,9 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			Name: "ampora_dispatch_local_total",
 			Help: "Configs offered by this replica to agents whose session it holds.",
 		}),
-		dispatchFwd: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ampora_dispatch_forwarded_total",
-			Help: "Offers left to another replica because the agent's live session moved there (it was last seen on this replica).",
+		handoverAgents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ampora_opamp_handover_agents_total",
+			Help: "Instance UIDs named in the handover notices this replica received from its peers: agents whose session moved to a peer.",
 		}),
 		dispatchNoSess: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ampora_dispatch_no_session_total",
@@ -82,7 +82,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			Help: "Status writes (server-side apply) by this replica, by kind.",
 		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.connected, m.registryAgents, m.openConns, m.applyDuration, m.dispatchLocal, m.dispatchFwd,
+	reg.MustRegister(m.connected, m.registryAgents, m.openConns, m.applyDuration, m.dispatchLocal, m.handoverAgents,
 		m.dispatchNoSess, m.messages, m.rejected, m.agentsRefused, m.uidsReassigned, m.policyDenied, m.agentsByState, m.statusWrites)
 	for _, reason := range []string{reassignedDuplicate, reassignedNamespace} {
 		m.uidsReassigned.WithLabelValues(reason) // at 0 from the start, so that a rate has a base

@@ -60,6 +60,7 @@ type rolloutAcc struct {
 	view    *rolloutView
 	entry   fleetv1alpha1.ReplicaReport
 	failed  []fleetv1alpha1.FailedAgent
+	denied  map[string]int32 // by push policy
 	buckets []int32
 }
 
@@ -131,6 +132,12 @@ func (r *reporter) snapshot(now time.Time) Snapshot {
 				a.OfferedHash == t.desired && !a.OfferedAt.IsZero() && !a.AppliedAt.Before(a.OfferedAt) {
 				ra.buckets[gates.BucketIndex(a.AppliedAt.Sub(a.OfferedAt))]++
 			}
+		}
+		if t.denied != "" {
+			if ra.denied == nil {
+				ra.denied = map[string]int32{}
+			}
+			ra.denied[t.denied]++
 		}
 		if v2.State.Problem() {
 			ra.failed = append(ra.failed, fleetv1alpha1.FailedAgent{
@@ -204,6 +211,7 @@ func (r *reporter) report(ctx context.Context) {
 		for i := 0; i < len(ra.failed) && i < maxSample; i++ {
 			e.FailedAgents = append(e.FailedAgents, ra.failed[i])
 		}
+		e.DeniedBy = fleetv1alpha1.TopDenials(ra.denied)
 		r.setStateGauges(key, e.Counts)
 		r.write(ctx, key, e, func() any { e.ReportedAt = reportedAt; return e }, now)
 	}

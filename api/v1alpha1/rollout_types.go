@@ -301,7 +301,29 @@ type ReplicaReport struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=10
 	FailedAgents []FailedAgent `json:"failedAgents,omitempty"`
+
+	// deniedBy counts, in full, the agents each push policy denies (failedAgents only samples
+	// them): the policies that deny most, at most 32.
+	// +optional
+	// +listType=map
+	// +listMapKey=policy
+	// +kubebuilder:validation:MaxItems=32
+	DeniedBy []PolicyDenials `json:"deniedBy,omitempty"`
 }
+
+// PolicyDenials is how many agents one push policy denies.
+type PolicyDenials struct {
+	// policy is the push policy's name.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Policy string `json:"policy"`
+	// count of the agents it denies.
+	// +required
+	Count int32 `json:"count"`
+}
+
+// MaxDeniedBy is how many push policies a replica's entry counts denials of.
+const MaxDeniedBy = 32
 
 // GateName names a health gate, as pause messages spell it.
 // +kubebuilder:validation:Enum=failure-ratio;disconnect-ratio;unhealthy-ratio;apply-duration-p95;failures;min-sample

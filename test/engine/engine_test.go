@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -224,14 +225,21 @@ var _ = Describe("Rollout engine", func() {
 		}
 	})
 
-	It("denies pushes by push policy, counting and naming them", func(ctx SpecContext) {
-		ns, token := h.Namespace("deny")
-		group(ns, "gateways", nil)
+	// frozenHosts gives ns a default policy whose push policy frozen-hosts denies every push to
+	// agents with frozen=true.
+	frozenHosts := func(ctx context.Context, ns string) {
+		GinkgoHelper()
 		Expect(env.Client.Create(ctx, &fleetv1alpha1.GatePolicy{
 			ObjectMeta: objectMeta(ns, "default"),
 			Spec: fleetv1alpha1.GatePolicySpec{PushPolicies: []fleetv1alpha1.PushPolicy{{Name: "frozen-hosts", Deny: fleetv1alpha1.DenyAlways,
 				Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"frozen": "true"}}}}},
 		})).To(Succeed())
+	}
+
+	It("denies pushes by push policy, counting and naming them", func(ctx SpecContext) {
+		ns, token := h.Namespace("deny")
+		group(ns, "gateways", nil)
+		frozenHosts(ctx, ns)
 		fleet := harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 10, Seed: 8,
 			Profiles: []fleetsim.Profile{{Name: "frozen", Fraction: 0.2, Attributes: map[string]string{"frozen": "true"}}}})
 		rollout(ns, "r", "gateways", config("deny"))
@@ -249,6 +257,21 @@ var _ = Describe("Rollout engine", func() {
 		sort.Strings(frozen)
 		Eventually(func() []string { return events(ns, "r") }, 10*time.Second).Should(ContainElement(
 			"PushDenied: push policy frozen-hosts denies the push to 2 agents: " + strings.Join(frozen, ", ")))
+	})
+
+	It("counts denied agents in full, past the ten the failed-agent sample keeps", func(ctx SpecContext) {
+		ns, token := h.Namespace("deny-many")
+		group(ns, "gateways", nil)
+		frozenHosts(ctx, ns)
+		harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 16, Seed: 9,
+			Profiles: []fleetsim.Profile{{Name: "frozen", Fraction: 0.75, Attributes: map[string]string{"frozen": "true"}}}})
+		rollout(ns, "r", "gateways", config("deny-many"))
+		Eventually(phase(ns, "r"), 30*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
+		ro := get(ns, "r")
+		Expect(ro.Status.Counts.Denied).To(Equal(int32(12)))
+		Expect(ro.Status.FailedAgents).To(HaveLen(10))
+		Eventually(func() []string { return events(ns, "r") }, 10*time.Second).Should(ContainElement(
+			And(HavePrefix("PushDenied: push policy frozen-hosts denies the push to 12 agents: "), HaveSuffix(" and 2 more"))))
 	})
 
 	It("blocks a second rollout on the same group, naming the holder", func(ctx SpecContext) {

@@ -30,7 +30,7 @@ var _ = Describe("handover notices between replicas", func() {
 
 		By("another token of the namespace presents the victim's UID to the other replica")
 		Expect(dialWS(b, other).send(describe(victim, 0)).ErrorResponse).To(BeNil())
-		Eventually(func() float64 { return metric(regA, "ampora_dispatch_forwarded_total") }, 20*time.Second).Should(BeNumerically(">=", 1))
+		Eventually(func() float64 { return metric(regA, "ampora_opamp_handover_agents_total") }, 20*time.Second).Should(BeNumerically(">=", 1))
 		Expect(agents(a, ns)).To(HaveKey(uidString(victim)), "a session of another token made the replica forget the victim")
 
 		By("an agent that really moves, with its own token, is forgotten")
