@@ -274,6 +274,68 @@ var _ = Describe("Rollout engine", func() {
 			And(HavePrefix("PushDenied: push policy frozen-hosts denies the push to 12 agents: "), HaveSuffix(" and 2 more"))))
 	})
 
+	// table runs kubectl get with args in ns and returns its rows, each cut into columns where
+	// the header's names start (an empty cell stays an empty string).
+	table := func(ctx SpecContext, ns string, args ...string) [][]string {
+		GinkgoHelper()
+		out, errOut, err := env.Kubectl(ctx, "", append([]string{"get", "-n", ns}, args...)...)
+		Expect(err).NotTo(HaveOccurred(), errOut)
+		lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+		var starts []int
+		for i := range lines[0] {
+			if lines[0][i] != ' ' && (i == 0 || lines[0][i-1] == ' ') {
+				starts = append(starts, i)
+			}
+		}
+		var rows [][]string
+		for _, line := range lines {
+			var row []string
+			for j, from := range starts {
+				to := len(line)
+				if j+1 < len(starts) {
+					to = min(starts[j+1], len(line))
+				}
+				row = append(row, strings.TrimSpace(line[min(from, len(line)):to]))
+			}
+			rows = append(rows, row)
+		}
+		return rows
+	}
+
+	It("shows each kind's printer columns, wide ones with -o wide, and every kind under the ampora category", func(ctx SpecContext) {
+		ns, token := h.Namespace("columns")
+		group(ns, "gateways", nil)
+		harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 4, Seed: 12})
+		frozenHosts(ctx, ns)
+		rollout(ns, "web", "gateways", config("columns"))
+		Eventually(phase(ns, "web"), 30*time.Second).Should(Equal(fleetv1alpha1.RolloutCompleted))
+		Eventually(func() int32 { return get(ns, "web").Status.Counts.Applied }, 10*time.Second).Should(Equal(int32(4)))
+		rev := get(ns, "web").Status.Revision
+
+		rows := table(ctx, ns, "rollouts")
+		Expect(rows).To(HaveLen(2), "%v", rows)
+		Expect(rows[0]).To(Equal([]string{"NAME", "PHASE", "BATCH", "APPLIED", "FAILED", "AGE"}))
+		Expect(rows[1]).To(HaveLen(6), "%v", rows)
+		Expect(rows[1][:5]).To(Equal([]string{"web", "Completed", "1/1", "4", ""}), "no failure counted: the field is unset")
+		wide := table(ctx, ns, "frl", "-o", "wide")
+		Expect(wide[0]).To(Equal([]string{"NAME", "GROUP", "PHASE", "BATCH", "APPLIED", "FAILED", "REASON", "AGE"}))
+		Expect(wide[1][:7]).To(Equal([]string{"web", "gateways", "Completed", "1/1", "4", "", fleetv1alpha1.ReasonCompleted}), "%v", wide)
+
+		Eventually(func() []string { return table(ctx, ns, "agentgroups")[1][:5] }, 20*time.Second).Should(
+			Equal([]string{"gateways", "4", "4", rev, ""}))
+		Expect(table(ctx, ns, "ag")[0]).To(Equal([]string{"NAME", "MATCHING", "CONNECTED", "REVISION", "ROLLOUT", "AGE"}))
+		Expect(table(ctx, ns, "ag", "-o", "wide")[0]).To(ContainElement("CONFLICTS"))
+
+		Expect(table(ctx, ns, "gatepolicies")[0]).To(Equal([]string{"NAME", "MAX-FAILURE-%", "ON-FAILURE", "ROLLOUTS", "STATUS", "AGE"}))
+		Expect(table(ctx, ns, "gp")[1][0]).To(Equal("default"))
+
+		By("kubectl get ampora lists every kind of the category")
+		out, errOut, err := env.Kubectl(ctx, "", "get", "ampora", "-n", ns, "-o", "name")
+		Expect(err).NotTo(HaveOccurred(), errOut)
+		Expect(strings.Fields(out)).To(ConsistOf(
+			"rollout.fleet.ampora.io/web", "agentgroup.fleet.ampora.io/gateways", "gatepolicy.fleet.ampora.io/default"))
+	})
+
 	It("blocks a second rollout on the same group, naming the holder", func(ctx SpecContext) {
 		ns, token := h.Namespace("blocked")
 		group(ns, "gateways", nil)
