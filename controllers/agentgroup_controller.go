@@ -9,7 +9,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -45,13 +44,10 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	orig := g.DeepCopy()
 	defer func() {
-		g.Status.ObservedGeneration = g.Generation
-		if equality.Semantic.DeepEqual(orig.Status, g.Status) {
-			return
+		if concluded(retErr) {
+			g.Status.ObservedGeneration = g.Generation
 		}
-		if err := r.Client.Status().Patch(ctx, g, client.MergeFrom(orig)); err != nil {
-			retErr = errors.Join(retErr, client.IgnoreNotFound(err))
-		}
+		retErr = errors.Join(retErr, patchStatus(ctx, r.Client, orig, g, !equality.Semantic.DeepEqual(orig.Status, g.Status)))
 	}()
 	live, err := r.Replicas.Live(ctx, r.Clock.Now())
 	if err != nil {
@@ -97,18 +93,16 @@ func summarizeGroup(g *fleetv1alpha1.AgentGroup, live map[string]readapi.Replica
 	}
 	st.Conflicts = conflicts
 
-	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: g.Generation})
-	}
-	meta.RemoveStatusCondition(&st.Conditions, fleetv1alpha1.ConditionReconciling)
+	c := conditions{&st.Conditions, g.Generation}
+	c.remove(fleetv1alpha1.ConditionReconciling)
 	if st.ConflictingAgents > 0 {
 		msg := fmt.Sprintf("%d agents are matched by another AgentGroup too; they keep their config and no rollout pushes to them until the overlap is resolved", st.ConflictingAgents)
-		set(fleetv1alpha1.ConditionReady, metav1.ConditionFalse, "AgentConflict", msg)
-		set(fleetv1alpha1.ConditionStalled, metav1.ConditionTrue, "AgentConflict", msg)
+		c.set(fleetv1alpha1.ConditionReady, metav1.ConditionFalse, "AgentConflict", msg)
+		c.set(fleetv1alpha1.ConditionStalled, metav1.ConditionTrue, "AgentConflict", msg)
 		return
 	}
-	meta.RemoveStatusCondition(&st.Conditions, fleetv1alpha1.ConditionStalled)
-	set(fleetv1alpha1.ConditionReady, metav1.ConditionTrue, fleetv1alpha1.ReasonReconciled,
+	c.remove(fleetv1alpha1.ConditionStalled)
+	c.set(fleetv1alpha1.ConditionReady, metav1.ConditionTrue, fleetv1alpha1.ReasonReconciled,
 		fmt.Sprintf("%d agents match, %d connected", st.MatchingAgents, st.ConnectedAgents))
 }
 

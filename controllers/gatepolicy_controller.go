@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -67,10 +66,7 @@ func (r *GatePolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 	}
 	r.decide(p)
-	if equality.Semantic.DeepEqual(orig.Status, p.Status) {
-		return ctrl.Result{}, nil
-	}
-	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Status().Patch(ctx, p, client.MergeFrom(orig)))
+	return ctrl.Result{}, patchStatus(ctx, r.Client, orig, p, !equality.Semantic.DeepEqual(orig.Status, p.Status))
 }
 
 // decide records the spec in force and the change that waits, with conditions and Events.
@@ -81,9 +77,7 @@ func (r *GatePolicyReconciler) decide(p *fleetv1alpha1.GatePolicy) {
 	rec, _ := r.ApprovalKey.ReadSealed(p.Annotations, approval.PolicySubject(p))
 	st.ApprovedSpec, st.PendingChange = policyInForce(p, rec, gates.Defaults())
 	st.ObservedGeneration = p.Generation
-	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: truncate(msg, 1024), ObservedGeneration: p.Generation})
-	}
+	c := conditions{&st.Conditions, p.Generation}
 	// One Event per approval of this generation, whether it leaves the change waiting or
 	// puts it in force.
 	var seen []string
@@ -98,26 +92,26 @@ func (r *GatePolicyReconciler) decide(p *fleetv1alpha1.GatePolicy) {
 			}
 		}
 	}
-	if c := st.PendingChange; c != nil {
-		msg := pendingMessage(p.Name, c)
-		set(fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonAwaitingApproval, msg)
-		set(fleetv1alpha1.ConditionApproved, metav1.ConditionFalse, fleetv1alpha1.ReasonAwaitingApproval, msg)
-		set(fleetv1alpha1.ConditionReconciling, metav1.ConditionTrue, fleetv1alpha1.ReasonAwaitingApproval, msg)
-		if before == nil || before.Generation != c.Generation {
+	if pc := st.PendingChange; pc != nil {
+		msg := pendingMessage(p.Name, pc)
+		c.set(fleetv1alpha1.ConditionReady, metav1.ConditionFalse, fleetv1alpha1.ReasonAwaitingApproval, msg)
+		c.set(fleetv1alpha1.ConditionApproved, metav1.ConditionFalse, fleetv1alpha1.ReasonAwaitingApproval, msg)
+		c.set(fleetv1alpha1.ConditionReconciling, metav1.ConditionTrue, fleetv1alpha1.ReasonAwaitingApproval, msg)
+		if before == nil || before.Generation != pc.Generation {
 			r.Events.Warning(p, "ChangeAwaitingApproval", "Approve", "%s", msg)
 		}
 		return
 	}
-	set(fleetv1alpha1.ConditionReady, metav1.ConditionTrue, fleetv1alpha1.ReasonReconciled, "policy in force")
-	meta.RemoveStatusCondition(&st.Conditions, fleetv1alpha1.ConditionReconciling)
+	c.set(fleetv1alpha1.ConditionReady, metav1.ConditionTrue, fleetv1alpha1.ReasonReconciled, "policy in force")
+	c.remove(fleetv1alpha1.ConditionReconciling)
 	if before != nil {
 		if len(by) > 0 {
 			r.Events.Normal(p, "ChangeApproved", "Approve", "generation %d is approved by %s and in force", p.Generation, strings.Join(by, ", "))
 		} else {
 			r.Events.Normal(p, "ChangeInForce", "Approve", "generation %d no longer loosens the policy in force and takes effect", p.Generation)
 		}
-		set(fleetv1alpha1.ConditionApproved, metav1.ConditionTrue, fleetv1alpha1.ReasonApproved, fmt.Sprintf("generation %d approved", p.Generation))
+		c.set(fleetv1alpha1.ConditionApproved, metav1.ConditionTrue, fleetv1alpha1.ReasonApproved, fmt.Sprintf("generation %d approved", p.Generation))
 	} else if adopted {
-		meta.RemoveStatusCondition(&st.Conditions, fleetv1alpha1.ConditionApproved)
+		c.remove(fleetv1alpha1.ConditionApproved)
 	}
 }

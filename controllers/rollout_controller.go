@@ -12,7 +12,6 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
@@ -177,7 +176,7 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 	s := &scope{ro: ro, now: r.Clock.Now(), log: ctrl.LoggerFrom(ctx)}
 	defer func() {
 		setConditions(ro, s.health)
-		if err := r.patchStatus(ctx, orig, ro, s.now); err != nil {
+		if err := r.writeStatus(ctx, orig, ro, s.now, concluded(retErr)); err != nil {
 			retErr = errors.Join(retErr, err)
 			return
 		}
@@ -218,10 +217,13 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 	return res, nil
 }
 
-// patchStatus writes what changed in status, with a merge patch computed against the object
-// as it was read, so that the sidecars' own entries (status.replicas) are never touched.
-func (r *RolloutReconciler) patchStatus(ctx context.Context, orig, ro *fleetv1alpha1.Rollout, now time.Time) error {
-	ro.Status.ObservedGeneration = ro.Generation
+// writeStatus writes what changed in status (patchStatus), and the evaluation time whenever it
+// does or the last one is older than evaluatedRefresh. observedGeneration moves only with a
+// conclusion about the generation read.
+func (r *RolloutReconciler) writeStatus(ctx context.Context, orig, ro *fleetv1alpha1.Rollout, now time.Time, concluded bool) error {
+	if concluded {
+		ro.Status.ObservedGeneration = ro.Generation
+	}
 	ro.Status.Message = truncate(ro.Status.Message, 1024)
 	last := orig.Status.LastEvaluatedTime
 	changed := !statusEqual(orig.Status, ro.Status)
@@ -232,9 +234,5 @@ func (r *RolloutReconciler) patchStatus(ctx context.Context, orig, ro *fleetv1al
 		ro.Status.LastEvaluatedTime = last
 		return nil
 	}
-	err := r.Client.Status().Patch(ctx, ro, client.MergeFrom(orig))
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
+	return patchStatus(ctx, r.Client, orig, ro, true)
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
@@ -154,38 +153,34 @@ type health struct {
 // kstatus expects.
 func setConditions(ro *fleetv1alpha1.Rollout, h health) {
 	st := &ro.Status
-	gen := ro.Generation
-	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason,
-			Message: truncate(msg, 1024), ObservedGeneration: gen})
-	}
+	c := conditions{&st.Conditions, ro.Generation}
 	if h.reason == "" {
 		h.reason, h.message = fleetv1alpha1.ReasonProgressing, st.Message
 	}
 	switch st.Phase {
 	case fleetv1alpha1.RolloutCompleted:
-		set(fleetv1alpha1.ConditionReady, metav1.ConditionTrue, fleetv1alpha1.ReasonCompleted, st.Message)
+		c.set(fleetv1alpha1.ConditionReady, metav1.ConditionTrue, fleetv1alpha1.ReasonCompleted, st.Message)
 	default:
-		set(fleetv1alpha1.ConditionReady, metav1.ConditionFalse, h.reason, h.message)
+		c.set(fleetv1alpha1.ConditionReady, metav1.ConditionFalse, h.reason, h.message)
 	}
 	if st.Phase.Reconciling() && !h.stalled {
-		set(fleetv1alpha1.ConditionReconciling, metav1.ConditionTrue, h.reason, h.message)
+		c.set(fleetv1alpha1.ConditionReconciling, metav1.ConditionTrue, h.reason, h.message)
 	} else {
-		meta.RemoveStatusCondition(&st.Conditions, fleetv1alpha1.ConditionReconciling)
+		c.remove(fleetv1alpha1.ConditionReconciling)
 	}
 	if h.stalled {
-		set(fleetv1alpha1.ConditionStalled, metav1.ConditionTrue, h.reason, h.message)
+		c.set(fleetv1alpha1.ConditionStalled, metav1.ConditionTrue, h.reason, h.message)
 	} else {
-		meta.RemoveStatusCondition(&st.Conditions, fleetv1alpha1.ConditionStalled)
+		c.remove(fleetv1alpha1.ConditionStalled)
 	}
 	if st.Phase == fleetv1alpha1.RolloutPaused {
 		reason, msg := fleetv1alpha1.ReasonManualPause, "spec.paused is true"
 		if p := st.Pause; p != nil && p.Reason != fleetv1alpha1.PauseManual {
 			reason, msg = string(p.Reason), p.Message
 		}
-		set(fleetv1alpha1.ConditionPaused, metav1.ConditionTrue, reason, msg)
+		c.set(fleetv1alpha1.ConditionPaused, metav1.ConditionTrue, reason, msg)
 	} else {
-		meta.RemoveStatusCondition(&st.Conditions, fleetv1alpha1.ConditionPaused)
+		c.remove(fleetv1alpha1.ConditionPaused)
 	}
 }
 
@@ -260,20 +255,16 @@ const maxApprovers = 10
 
 // setApproved writes the Approved condition: present only while a policy asks for approvals.
 func setApproved(ro *fleetv1alpha1.Rollout, a *fleetv1alpha1.ApprovalStatus) {
-	if a == nil {
-		meta.RemoveStatusCondition(&ro.Status.Conditions, fleetv1alpha1.ConditionApproved)
-		return
+	c := conditions{&ro.Status.Conditions, ro.Generation}
+	switch {
+	case a == nil:
+		c.remove(fleetv1alpha1.ConditionApproved)
+	case int32(len(a.ApprovedBy)) >= a.Required:
+		c.set(fleetv1alpha1.ConditionApproved, metav1.ConditionTrue, fleetv1alpha1.ReasonApproved,
+			fmt.Sprintf("revision %s approved by %s (%d needed by GatePolicy %s)", ro.Status.Revision, strings.Join(a.ApprovedBy, ", "), a.Required, a.Policy))
+	default:
+		c.set(fleetv1alpha1.ConditionApproved, metav1.ConditionFalse, fleetv1alpha1.ReasonAwaitingApproval, approvalCount(ro.Status.Revision, a))
 	}
-	c := metav1.Condition{Type: fleetv1alpha1.ConditionApproved, ObservedGeneration: ro.Generation}
-	if int32(len(a.ApprovedBy)) >= a.Required {
-		c.Status, c.Reason = metav1.ConditionTrue, fleetv1alpha1.ReasonApproved
-		c.Message = fmt.Sprintf("revision %s approved by %s (%d needed by GatePolicy %s)", ro.Status.Revision, strings.Join(a.ApprovedBy, ", "), a.Required, a.Policy)
-	} else {
-		c.Status, c.Reason = metav1.ConditionFalse, fleetv1alpha1.ReasonAwaitingApproval
-		c.Message = approvalCount(ro.Status.Revision, a)
-	}
-	c.Message = truncate(c.Message, 1024)
-	meta.SetStatusCondition(&ro.Status.Conditions, c)
 }
 
 // approvalCount reads "revision abc has 1 of 2 approvals (bob); alice wrote it".
