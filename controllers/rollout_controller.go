@@ -201,10 +201,10 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 	var res ctrl.Result
 	for _, phase := range phases {
 		pr, err := phase(ctx, s)
-		res = soonest(res, pr)
 		if err != nil {
-			return res, err
+			return ctrl.Result{}, err // the error's backoff decides the next look
 		}
+		res = soonest(res, pr)
 		if s.done {
 			break
 		}

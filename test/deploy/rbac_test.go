@@ -558,7 +558,9 @@ var _ = Describe("RBAC", func() {
 
 				var ro fleetv1alpha1.Rollout
 				g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: fleetNS, Name: "gateways-batching"}, &ro)).To(Succeed())
-				g.Expect(ro.Status.ObservedGeneration).To(Equal(ro.Generation))
+				// Its passes stop at the ranks (this test's replica has no Pod IP): no conclusion,
+				// so no observedGeneration, but the status it writes all the same.
+				g.Expect(ro.Status.LastEvaluatedTime).NotTo(BeNil(), "the manager's status patch")
 				g.Expect(ro.Annotations).To(HaveKey(fleetv1alpha1.AnnotationAuthor), "the webhook's record")
 			}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
 
