@@ -59,8 +59,9 @@ func (r *run) paused(start time.Time) (Record, error) {
 	if err != nil {
 		return rec, err
 	}
-	minutes := time.Since(t0).Minutes()
-	res := &PausedResult{PausedIdleSeconds: round3(time.Since(t0).Seconds()), APIServerRolloutRequestsByVerb: map[string]float64{}}
+	window := time.Since(t0)
+	minutes := window.Minutes()
+	res := &PausedResult{PausedIdleSeconds: round3(window.Seconds()), APIServerRolloutRequestsByVerb: map[string]float64{}}
 	res.ManagerRequestsPerMinute = round1((m1 - m0) / minutes)
 	for k, v := range a1 {
 		if d := v - a0[k]; d > 0 {
