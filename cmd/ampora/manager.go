@@ -28,6 +28,7 @@ import (
 	"github.com/ampora-io/ampora/controllers"
 	"github.com/ampora-io/ampora/internal/approval"
 	"github.com/ampora-io/ampora/internal/readapi"
+	"github.com/ampora-io/ampora/internal/satoken"
 	"github.com/ampora-io/ampora/webhooks"
 )
 
@@ -39,9 +40,9 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) (err error
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		metricsAddr, probeAddr, namespace, tokenFile, keySecret string
-		leaderElect                                             bool
-		leaseDuration, renewDeadline, retryPeriod               time.Duration
+		metricsAddr, probeAddr, namespace, tokenFile, keySecret, tokenAudience string
+		leaderElect                                                            bool
+		leaseDuration, renewDeadline, retryPeriod                              time.Duration
 	)
 	fs.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of /metrics (0 turns it off)")
 	fs.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
@@ -51,7 +52,8 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) (err error
 	fs.DurationVar(&renewDeadline, "leader-elect-renew-deadline", 20*time.Second, "how long the leader keeps trying to renew before it steps down")
 	fs.DurationVar(&retryPeriod, "leader-elect-retry-period", 5*time.Second, "how often candidates try to take the Lease")
 	fs.StringVar(&keySecret, "approval-key-secret", webhooks.DefaultKeySecret, "Secret in the operator namespace that holds the key sealing approval records, made by the first replica")
-	fs.StringVar(&tokenFile, "sidecar-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "bearer token presented to the sidecars' read API: mount one bound to the sidecars' --read-api-audience (the chart's read-api-token), so that a sidecar cannot act as the manager with it")
+	fs.StringVar(&tokenFile, "sidecar-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "bearer token presented to the sidecars' read API, unless --sidecar-token-audience is set: one bound to the sidecars' --read-api-audience, so that a sidecar cannot act as the manager with it")
+	fs.StringVar(&tokenAudience, "sidecar-token-audience", "", "request tokens of the manager's own ServiceAccount bound to this audience (the sidecars' --read-api-audience) and present those to the sidecars' read API, instead of --sidecar-token-file (the chart and config/default: ampora-read-api)")
 	var addr replicaAddressFlags
 	addr.bind(fs)
 	var wf webhookFlags
@@ -75,12 +77,16 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) (err error
 	if err != nil {
 		return fmt.Errorf("no kubeconfig: %w", err)
 	}
-	f := managerFlags{metricsAddr: metricsAddr, probeAddr: probeAddr, namespace: namespace, tokenFile: tokenFile,
+	f := managerFlags{metricsAddr: metricsAddr, probeAddr: probeAddr, namespace: namespace,
 		leaderElect: leaderElect, leaseDuration: leaseDuration, renewDeadline: renewDeadline, retryPeriod: retryPeriod,
 		addressCheck: check, replicaServiceAccounts: sas}
 	keyClient, err := client.New(cfg, client.Options{Scheme: scheme()})
 	if err != nil {
 		return err
+	}
+	f.sidecarToken = fileToken(tokenFile)
+	if tokenAudience != "" {
+		f.sidecarToken = (&satoken.Source{Client: keyClient, Audience: tokenAudience}).Token
 	}
 	if f.approvalKey, err = loadApprovalKey(ctx, keyClient, namespace, keySecret, log); err != nil {
 		return err
@@ -126,9 +132,11 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) (err error
 
 // managerFlags are the manager's settings, as parsed from its flags.
 type managerFlags struct {
-	metricsAddr, probeAddr, namespace, tokenFile string
-	leaderElect                                  bool
-	leaseDuration, renewDeadline, retryPeriod    time.Duration
+	metricsAddr, probeAddr, namespace string
+	leaderElect                       bool
+	// sidecarToken is what the manager presents to the sidecars' read API.
+	sidecarToken                              func() (string, error)
+	leaseDuration, renewDeadline, retryPeriod time.Duration
 	// addressCheck and replicaServiceAccounts say which sidecar URLs get the token.
 	addressCheck           string
 	replicaServiceAccounts []string
@@ -206,10 +214,7 @@ func newManager(cfg *rest.Config, f managerFlags, again bool) (ctrl.Manager, err
 		ApprovalKey:            f.approvalKey,
 		ReplicaAddressCheck:    f.addressCheck,
 		ReplicaServiceAccounts: f.replicaServiceAccounts,
-		SidecarToken: func() (string, error) {
-			b, err := os.ReadFile(f.tokenFile)
-			return strings.TrimSpace(string(b)), err
-		},
+		SidecarToken:           f.sidecarToken,
 	}); err != nil {
 		return nil, err
 	}
@@ -264,4 +269,12 @@ func addrFree(addr string) bool {
 	}
 	_ = l.Close()
 	return true
+}
+
+// fileToken reads a token from a file each time, as the kubelet rotates it in place.
+func fileToken(path string) func() (string, error) {
+	return func() (string, error) {
+		b, err := os.ReadFile(path)
+		return strings.TrimSpace(string(b)), err
+	}
 }

@@ -79,10 +79,7 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	if o.ReplicaAddressCheck, o.ReplicaServiceAccounts, err = addr.parse(); err != nil {
 		return err
 	}
-	o.PeerToken = func() (string, error) {
-		b, err := os.ReadFile(*tokenFile)
-		return strings.TrimSpace(string(b)), err
-	}
+	o.PeerToken = fileToken(*tokenFile)
 	if o.ReadAPIURL == "" {
 		o.ReadAPIURL = readAPIURL(os.Getenv("POD_IP"), o.ReadAPIAddr)
 	}

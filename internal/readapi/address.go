@@ -29,10 +29,11 @@ const (
 )
 
 // DefaultReplicaServiceAccounts are the ServiceAccounts the operator's Pods run as in the two
-// installs: the chart's (its full name, "ampora" for a release named ampora) and
-// config/default's. (A Pod's ServiceAccount is the manager's; the sidecar container carries
-// a token of its own, but the Pod is what the address check looks up.)
-var DefaultReplicaServiceAccounts = []string{"ampora", "ampora-manager"}
+// installs: the sidecar's, "ampora-opamp" in config/default and in the chart for a release
+// named ampora. (The Pod's ServiceAccount is the sidecar's, whose kubelet token is bound to the
+// Pod; the manager container carries a token of its own, but the Pod is what the address check
+// looks up.)
+var DefaultReplicaServiceAccounts = []string{"ampora-opamp"}
 
 // AddressCheck says which read-API addresses a token may be sent to.
 type AddressCheck struct {

@@ -92,3 +92,9 @@ func Replicas(ctx context.Context, c client.Reader, operatorNS string) ([]Replic
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// PodNameKey is the user extra in which the API server names the Pod a ServiceAccount token is
+// bound to. Every replica's sidecar runs as one ServiceAccount; its Pod-bound token (the
+// operator's Pods run as the sidecar's account) is what tells them apart, and the admission
+// policies of config/policy hold each to its own replica's Lease and status entries by it.
+const PodNameKey = "authentication.kubernetes.io/pod-name"

@@ -2,7 +2,6 @@ package deploy_test
 
 import (
 	"context"
-	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -47,36 +46,19 @@ func portOf(c corev1.Container, name string) int32 {
 	return 0
 }
 
-// readAPIAudience is the audience of the token the manager presents to the sidecars' read
-// API: that of the projected token --sidecar-token-file names. It is also the sidecar's
+// readAPIAudience is the audience of the tokens the manager presents to the sidecars' read
+// API: --sidecar-token-audience, which it requests them for. It is also the sidecar's
 // --read-api-audience.
 func readAPIAudience(d *appsv1.Deployment) string {
 	GinkgoHelper()
-	mgr := container(d, "manager")
-	var file string
-	for _, a := range mgr.Args {
-		if v, ok := strings.CutPrefix(a, "--sidecar-token-file="); ok {
-			file = v
-		}
-	}
-	Expect(file).NotTo(BeEmpty(), "the manager's --sidecar-token-file")
 	audience := ""
-	for _, m := range mgr.VolumeMounts {
-		if filepath.Dir(file) != m.MountPath {
-			continue
+	for _, a := range container(d, "manager").Args {
+		if v, ok := strings.CutPrefix(a, "--sidecar-token-audience="); ok {
+			audience = v
 		}
-		for _, v := range d.Spec.Template.Spec.Volumes {
-			if v.Name != m.Name || v.Projected == nil {
-				continue
-			}
-			for _, src := range v.Projected.Sources {
-				if t := src.ServiceAccountToken; t != nil && t.Path == filepath.Base(file) {
-					audience = t.Audience
-				}
-			}
-		}
+		Expect(a).NotTo(HavePrefix("--sidecar-token-file="), "a token file too")
 	}
-	Expect(audience).NotTo(BeEmpty(), "%s is a projected ServiceAccount token bound to an audience", file)
+	Expect(audience).NotTo(BeEmpty(), "the manager's --sidecar-token-audience")
 	want := readapi.DefaultAudience
 	for _, a := range container(d, "opamp").Args {
 		if v, ok := strings.CutPrefix(a, "--read-api-audience="); ok {
@@ -204,7 +186,7 @@ var _ = Describe("The Helm chart", func() {
 			gp := find(objs, "GatePolicy", fleetv1alpha1.DefaultGatePolicyName)
 			Expect(gp.GetNamespace()).To(Equal(releaseNS))
 
-			Expect(ofKind(objs, "Secret")).To(HaveLen(1), "the sidecar's token only: the manager makes the webhook's certificate Secret")
+			Expect(ofKind(objs, "Secret")).To(HaveLen(1), "the manager's token only: the manager makes the webhook's certificate Secret")
 			Expect(ofKind(objs, "ServiceMonitor")).To(BeEmpty())
 			expectBindings(objs, "ampora", "ampora-opamp", releaseNS)
 			Expect(lookup(objs, "RoleBinding", "ampora-opamp-tokens")).To(BeNil(), "no namespace opts in to enrollment tokens")
@@ -290,7 +272,7 @@ var _ = Describe("The Helm chart", func() {
 		Entry("enrollment tokens", []string{"tokens.yaml"}, func(objs []*unstructured.Unstructured) {
 			var secrets []*unstructured.Unstructured
 			for _, o := range ofKind(objs, "Secret") {
-				if o.GetName() != "ampora-opamp-token" {
+				if o.GetName() != "ampora-manager-token" {
 					secrets = append(secrets, o)
 				}
 			}
@@ -337,7 +319,7 @@ var _ = Describe("The Helm chart", func() {
 			Expect(op.Args).To(ContainElements("--listen=:4443", "--path=/opamp", "--read-api-url=http://$(POD_IP):9443",
 				"--max-message-bytes=8388608", "--max-agents-per-token=2000", "--client-ca-file=/etc/ampora/client-ca/ca.crt", "--report-interval=2s"))
 			Expect(d.Spec.Template.Spec.Affinity).To(BeNil(), "podAntiAffinity: none")
-			Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal("ampora-sa"))
+			expectTokens(objs, d, "ampora-sa", "ampora-sa-opamp")
 			svc := typed[corev1.Service](find(objs, "Service", "ampora-operator-opamp"))
 			Expect(svc.Spec.Type).To(Equal(corev1.ServiceTypeLoadBalancer))
 			Expect(svc.Spec.Ports[0].NodePort).To(Equal(int32(30443)))

@@ -45,7 +45,7 @@ var _ = Describe("The kustomize install (config/default)", func() {
 		expectWebhookRoles(objs, "ampora")
 		expectBindings(objs, "ampora-manager", "ampora-opamp", "ampora-system")
 		d := deployment(objs)
-		Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal("ampora-manager"))
+		Expect(d.Spec.Template.Spec.ServiceAccountName).To(Equal("ampora-opamp"))
 		expectTokens(objs, d, "ampora-manager", "ampora-opamp")
 		Expect(readAPIAudience(d)).To(Equal(readapi.DefaultAudience))
 		Expect(container(d, "opamp").Args).To(ContainElement("--token-namespaces="), "no namespace opts in to enrollment tokens")

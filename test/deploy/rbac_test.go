@@ -23,6 +23,7 @@ import (
 	. "github.com/onsi/gomega"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +39,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/readapi"
 )
 
 // access is one thing a rule allows: a verb on a resource of a group.
@@ -130,11 +132,12 @@ func expectBindings(objs []*unstructured.Unstructured, managerSA, opampSA, ns st
 }
 
 // expectTokens checks that each container mounts its own ServiceAccount's token, and the Pod
-// none: the manager the Pod's (projected, rotated), the sidecar its account's token Secret.
+// none: the sidecar the Pod's (projected, rotated, bound to the Pod, whose name tells replicas
+// apart), the manager its account's token Secret.
 func expectTokens(objs []*unstructured.Unstructured, d *appsv1.Deployment, managerSA, opampSA string) {
 	GinkgoHelper()
 	pod := d.Spec.Template.Spec
-	Expect(pod.ServiceAccountName).To(Equal(managerSA))
+	Expect(pod.ServiceAccountName).To(Equal(opampSA))
 	Expect(pod.AutomountServiceAccountToken).To(Equal(ptr.To(false)))
 	find(objs, "ServiceAccount", managerSA)
 	find(objs, "ServiceAccount", opampSA)
@@ -155,15 +158,20 @@ func expectTokens(objs []*unstructured.Unstructured, d *appsv1.Deployment, manag
 		Expect(found).To(HaveLen(1), "%s mounts one token", c.Name)
 		return found[0]
 	}
-	mgr := mounted(container(d, "manager"))
-	Expect(mgr.Projected).NotTo(BeNil())
-	Expect(mgr.Projected.Sources[0].ServiceAccountToken).NotTo(BeNil())
-	Expect(mgr.Projected.Sources[0].ServiceAccountToken.ExpirationSeconds).To(Equal(ptr.To(int64(3600))))
 	op := mounted(container(d, "opamp"))
-	Expect(op.Secret).NotTo(BeNil())
-	s := typed[corev1.Secret](find(objs, "Secret", op.Secret.SecretName))
+	Expect(op.Projected).NotTo(BeNil())
+	Expect(op.Projected.Sources[0].ServiceAccountToken).NotTo(BeNil())
+	Expect(op.Projected.Sources[0].ServiceAccountToken.ExpirationSeconds).To(Equal(ptr.To(int64(3600))))
+	Expect(op.Projected.Sources[0].ServiceAccountToken.Audience).To(BeEmpty(), "the API server's audience")
+	mgr := mounted(container(d, "manager"))
+	Expect(mgr.Secret).NotTo(BeNil())
+	s := typed[corev1.Secret](find(objs, "Secret", mgr.Secret.SecretName))
 	Expect(s.Type).To(Equal(corev1.SecretTypeServiceAccountToken))
-	Expect(s.Annotations).To(HaveKeyWithValue(corev1.ServiceAccountNameKey, opampSA))
+	Expect(s.Annotations).To(HaveKeyWithValue(corev1.ServiceAccountNameKey, managerSA))
+	for _, name := range []string{"manager", "opamp"} {
+		Expect(container(d, name).Args).To(ContainElement("--replica-service-account="+opampSA),
+			"%s looks replicas' addresses up among the Pods of the account they run as", name)
+	}
 }
 
 // namedAccess is an access to one object by name ("" for any).
@@ -416,6 +424,15 @@ var _ = Describe("RBAC", func() {
 			Entry(nil, false, "", "update", "", "namespaces", fleetNS),
 		)
 
+		It("lets the manager request tokens of its own account, and of no other", func(ctx SpecContext) {
+			sar(ctx, manager_, true, ns, "create", "", "serviceaccounts/token", sa)
+			sar(ctx, manager_, false, ns, "create", "", "serviceaccounts/token", opampSA)
+			sar(ctx, manager_, false, ns, "create", "", "serviceaccounts/token", "default")
+			sar(ctx, manager_, false, fleetNS, "create", "", "serviceaccounts/token", sa)
+			sar(ctx, opamp_, false, ns, "create", "", "serviceaccounts/token", opampSA)
+			sar(ctx, opamp_, false, ns, "create", "", "serviceaccounts/token", sa)
+		})
+
 		It("runs ampora manager and ampora opamp as the ServiceAccount without a single refusal", func(ctx SpecContext) {
 			dir := GinkgoT().TempDir()
 			bin := filepath.Join(dir, "ampora")
@@ -425,8 +442,8 @@ var _ = Describe("RBAC", func() {
 			Expect(err).NotTo(HaveOccurred(), string(out))
 
 			// Each process as its own ServiceAccount, with a token file and a kubeconfig of its own.
-			accountEnv := func(name, account string) (token, tokenFile string, environ []string) {
-				token = serviceAccountToken(ctx, ns, account)
+			accountEnv := func(name, account string, flags ...string) (token, tokenFile string, environ []string) {
+				token = serviceAccountToken(ctx, ns, account, flags...)
 				tokenFile = filepath.Join(dir, name+"-token")
 				Expect(os.WriteFile(tokenFile, []byte(token), 0o600)).To(Succeed())
 				kubeconfig := filepath.Join(dir, name+"-kubeconfig")
@@ -439,12 +456,25 @@ var _ = Describe("RBAC", func() {
 				return token, tokenFile, append(os.Environ(), "KUBECONFIG="+kubeconfig, "POD_NAMESPACE="+ns, "POD_NAME="+replica)
 			}
 			token, _, processEnv := accountEnv(manager_, sa)
-			opampToken, opampTokenFile, opampEnv := accountEnv(opamp_, opampSA)
-			// What the manager presents to the sidecars, as the chart mounts it: a token of its
-			// ServiceAccount bound to the read API's audience, which the API server refuses.
+			// The sidecar's token as the kubelet mounts it: bound to its Pod, which runs as the
+			// sidecar's account (no kubelet runs it here: the object is enough to bind a token
+			// to).
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: replica},
+				Spec: corev1.PodSpec{ServiceAccountName: opampSA, AutomountServiceAccountToken: ptr.To(false),
+					Containers: []corev1.Container{{Name: "opamp", Image: "ampora"}}}}
+			Expect(env.Client.Create(ctx, pod)).To(Succeed())
+			// Running at the address its read API listens on, so that the manager may call it.
+			pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "127.0.0.1", PodIPs: []corev1.PodIP{{IP: "127.0.0.1"}}}
+			Expect(env.Client.Status().Update(ctx, pod)).To(Succeed())
+			opampToken, opampTokenFile, opampEnv := accountEnv(opamp_, opampSA,
+				"--bound-object-kind=Pod", "--bound-object-name="+replica, "--bound-object-uid="+string(pod.UID))
+			review := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: opampToken}}
+			Expect(env.Client.Create(ctx, review)).To(Succeed())
+			Expect(review.Status.User.Extra).To(HaveKeyWithValue(readapi.PodNameKey, authenticationv1.ExtraValue{replica}))
+			// What the manager presents to the sidecars, as it requests it (the chart's
+			// --sidecar-token-audience): a token of its ServiceAccount bound to the read API's
+			// audience, which the API server refuses.
 			readAPIToken := serviceAccountToken(ctx, ns, sa, "--audience="+readAPIAudience(deployment(objs)))
-			readAPITokenFile := filepath.Join(dir, "read-api-token")
-			Expect(os.WriteFile(readAPITokenFile, []byte(readAPIToken), 0o600)).To(Succeed())
 			refused := rest.AnonymousClientConfig(env.Config)
 			refused.BearerToken = readAPIToken
 			asManager, err := client.New(refused, client.Options{Scheme: env.Scheme})
@@ -463,13 +493,13 @@ var _ = Describe("RBAC", func() {
 			readAPI := freeAddr()
 			opamp := start(bin, opampEnv, "opamp", "--listen=127.0.0.1:0", "--probe-addr=127.0.0.1:0",
 				"--read-api-addr="+readAPI, "--read-api-url=http://"+readAPI, "--report-interval=200ms",
-				"--peer-token-file="+opampTokenFile, "--token-namespaces="+tokenNamespaces)
+				"--peer-token-file="+opampTokenFile, "--token-namespaces="+tokenNamespaces, "--replica-service-account="+opampSA)
 			// The chart's webhook flags, but for where it listens and keeps its certificate: the
 			// test's API server has no cluster network and reaches it on 127.0.0.1.
 			webhookAddr := freeAddr()
 			_, webhookPort, _ := net.SplitHostPort(webhookAddr)
 			managerArgs := []string{"manager", "--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:0",
-				"--sidecar-token-file=" + readAPITokenFile, "--webhook-host=127.0.0.1"}
+				"--webhook-host=127.0.0.1"}
 			var hosts []string
 			for _, a := range container(deployment(objs), "manager").Args {
 				flag, value, _ := strings.Cut(a, "=")
@@ -481,7 +511,7 @@ var _ = Describe("RBAC", func() {
 				case "--webhook-cert-hosts":
 					hosts = strings.Split(value, ",")
 					value += ",127.0.0.1"
-				case "--webhook-cert-secret", "--webhook-configuration", "--approval-key-secret":
+				case "--webhook-cert-secret", "--webhook-configuration", "--approval-key-secret", "--sidecar-token-audience", "--replica-service-account":
 				default:
 					continue
 				}
@@ -558,9 +588,9 @@ var _ = Describe("RBAC", func() {
 
 				var ro fleetv1alpha1.Rollout
 				g.Expect(env.Client.Get(ctx, client.ObjectKey{Namespace: fleetNS, Name: "gateways-batching"}, &ro)).To(Succeed())
-				// Its passes stop at the ranks (this test's replica has no Pod IP): no conclusion,
-				// so no observedGeneration, but the status it writes all the same.
-				g.Expect(ro.Status.LastEvaluatedTime).NotTo(BeNil(), "the manager's status patch")
+				// A pass that concludes has read the agents' ranks from the sidecar's read API,
+				// with a token the manager requested for the read API's audience.
+				g.Expect(ro.Status.ObservedGeneration).To(Equal(ro.Generation), "the manager's status patch, after the sidecar's ranks")
 				g.Expect(ro.Annotations).To(HaveKey(fleetv1alpha1.AnnotationAuthor), "the webhook's record")
 			}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
 

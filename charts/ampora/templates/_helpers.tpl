@@ -55,7 +55,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- required "serviceAccount.opampName is required when serviceAccount.create is false" .Values.serviceAccount.opampName }}
 {{- end }}
 {{- end }}
-{{- define "ampora.opampTokenSecret" -}}{{ include "ampora.fullname" . }}-opamp-token{{- end }}
+{{- define "ampora.managerTokenSecret" -}}{{ include "ampora.fullname" . }}-manager-token{{- end }}
 
 {{/*
 The namespaces whose enrollment tokens the sidecar reads, comma-separated and sorted:

@@ -41,7 +41,7 @@ var _ = Describe("ampora manager", func() {
 		Expect(trap.tokens()).To(BeEmpty())
 
 		By("control: once a running Pod of the operator's ServiceAccount has that IP, it is asked")
-		runningPod("ampora-running", harness.ServiceAccount, corev1.PodRunning, loopback)
+		runningPod("ampora-running", podAccount, corev1.PodRunning, loopback)
 		Eventually(trap.tokens, time.Minute, 100*time.Millisecond).Should(ContainElement(bearer))
 
 		By("what a replica is sent is bound to the read API's audience: the API server refuses it, so a sidecar cannot act as the manager")
@@ -97,7 +97,7 @@ var _ = Describe("ampora opamp", func() {
 		Expect(trap.tokens()).To(BeEmpty())
 
 		By("control: once a running Pod of the operator's ServiceAccount has that IP, it is told")
-		runningPod("ampora-running", harness.ServiceAccount, corev1.PodRunning, loopback)
+		runningPod("ampora-running", podAccount, corev1.PodRunning, loopback)
 		harness.StartFleet(fleetsim.Options{URLs: []string{url}, Token: enroll, Agents: 3, UIDPrefix: ns + "-b"})
 		Eventually(trap.tokens, 30*time.Second, 100*time.Millisecond).Should(ContainElement(bearer))
 	})

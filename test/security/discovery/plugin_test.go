@@ -39,14 +39,14 @@ var _ = Describe("kubectl ampora, given no operator namespace", func() {
 		// The address is a Pod IP, but of another ServiceAccount's Pod, and of a Pod of the
 		// operator's that does not run.
 		runningPod("intruder", "intruder", corev1.PodRunning, loopback)
-		runningPod("ampora-pending", harness.ServiceAccount, corev1.PodPending, loopback)
+		runningPod("ampora-pending", podAccount, corev1.PodPending, loopback)
 
 		out := runPlugin(kubeconfig, "agents", "gw", "-n", ns)
 		Expect(trap.tokens()).To(BeEmpty(), "the plugin sent the token to the forged Lease's URL:\n%s", out)
 		Expect(out).To(ContainSubstring("is not the IP of a running Pod of ServiceAccount"))
 
 		By("control: once a running Pod of the operator's ServiceAccount has that IP, it is asked")
-		runningPod("ampora-running", harness.ServiceAccount, corev1.PodRunning, loopback)
+		runningPod("ampora-running", podAccount, corev1.PodRunning, loopback)
 		runPlugin(kubeconfig, "agents", "gw", "-n", ns)
 		Expect(trap.tokens()).To(ConsistOf("Bearer " + token))
 	})

@@ -161,6 +161,10 @@ func forgeLeaseNamed(user, ns, name, holder, url string) {
 	DeferCleanup(func() { Expect(client.IgnoreNotFound(env.Client.Delete(context.Background(), l))).To(Succeed()) })
 }
 
+// podAccount is the ServiceAccount the operator's Pods run as by default (the sidecar's): the
+// address check looks their IPs up.
+var podAccount = readapi.DefaultReplicaServiceAccounts[0]
+
 // runningPod creates a Pod of ServiceAccount sa in the operator namespace and gives it phase
 // and the Pod IP ip, as a kubelet would report them; it is deleted when the spec ends.
 func runningPod(name, sa string, phase corev1.PodPhase, ip string) {

@@ -3,6 +3,7 @@ package rbac_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/readapi"
 )
 
 const (
@@ -45,8 +47,9 @@ type install struct {
 	objs      []*unstructured.Unstructured
 }
 
-// identity is the user a container's mounted ServiceAccount token authenticates as.
-type identity struct{ namespace, account string }
+// identity is the user a container's mounted ServiceAccount token authenticates as; pod is the
+// Pod the token is bound to, if any (the API server names it in the user's extra).
+type identity struct{ namespace, account, pod string }
 
 func (i identity) user() string { return "system:serviceaccount:" + i.namespace + ":" + i.account }
 
@@ -56,6 +59,9 @@ func (i identity) client() client.Client {
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: i.user(),
 		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + i.namespace, "system:authenticated"}}
+	if i.pod != "" {
+		cfg.Impersonate.Extra = map[string][]string{readapi.PodNameKey: {i.pod}}
+	}
 	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
 	Expect(err).NotTo(HaveOccurred())
 	return c
@@ -74,7 +80,7 @@ func (in install) tokenOf(container string) identity {
 	}
 	Expect(d).NotTo(BeNil())
 	pod := d.Spec.Template.Spec
-	podAccount := identity{in.namespace, pod.ServiceAccountName}
+	podAccount := identity{namespace: in.namespace, account: pod.ServiceAccountName}
 	var c *corev1.Container
 	for i := range pod.Containers {
 		if pod.Containers[i].Name == container {
@@ -93,8 +99,9 @@ func (in install) tokenOf(container string) identity {
 			if v.Secret != nil {
 				s := find(in.objs, "Secret", v.Secret.SecretName)
 				Expect(s.Object["type"]).To(Equal(string(corev1.SecretTypeServiceAccountToken)))
-				return identity{in.namespace, s.GetAnnotations()[corev1.ServiceAccountNameKey]}
+				return identity{namespace: in.namespace, account: s.GetAnnotations()[corev1.ServiceAccountNameKey]}
 			}
+
 			Expect(v.Projected).NotTo(BeNil(), "volume %s", v.Name)
 			for _, src := range v.Projected.Sources {
 				if src.ServiceAccountToken != nil {
@@ -106,6 +113,56 @@ func (in install) tokenOf(container string) identity {
 	}
 	Expect(ptr.Deref(pod.AutomountServiceAccountToken, true)).To(BeTrue(), "container %s has no token", container)
 	return podAccount
+}
+
+// rolloutAndGroup creates, in a new namespace, the Rollout web of the AgentGroup gateways.
+func rolloutAndGroup(ctx context.Context, ns string) (*fleetv1alpha1.Rollout, *fleetv1alpha1.AgentGroup) {
+	GinkgoHelper()
+	Expect(client.IgnoreAlreadyExists(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))).To(Succeed())
+	body := "receivers: {}"
+	batch := fleetv1alpha1.FromInt(2)
+	ro := &fleetv1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: fleetv1alpha1.RolloutSpec{AgentGroup: "gateways", Config: fleetv1alpha1.RolloutConfig{Inline: &body},
+			Strategy: fleetv1alpha1.RolloutStrategy{BatchSize: &batch}}}
+	g := &fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gateways"},
+		Spec: fleetv1alpha1.AgentGroupSpec{Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"service.name": "otelcol"}}}}
+	Expect(env.Client.Create(ctx, ro)).To(Succeed())
+	Expect(env.Client.Create(ctx, g)).To(Succeed())
+	return ro, g
+}
+
+// boundSidecar is a client with a real token of the sidecar's account bound to an operator Pod
+// named pod, as the kubelet mounts it (no kubelet runs the Pod: the object is enough to bind a
+// token to).
+func boundSidecar(ctx context.Context, in *install, sidecar identity, pod string) client.Client {
+	GinkgoHelper()
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: pod},
+		Spec: corev1.PodSpec{ServiceAccountName: sidecar.account, AutomountServiceAccountToken: ptr.To(false),
+			// What the restricted Pod Security Standard asks (config/default enforces it).
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{Name: "opamp", Image: "ampora", SecurityContext: &corev1.SecurityContext{
+				AllowPrivilegeEscalation: ptr.To(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}}}}
+	Expect(env.Client.Create(ctx, p)).To(Succeed())
+	return tokenClient(ctx, sidecar, &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod, UID: p.UID})
+}
+
+// unboundSidecar is a client with a real token of the sidecar's account bound to nothing, as
+// a token Secret or `kubectl create token` gives.
+func unboundSidecar(ctx context.Context, in *install, sidecar identity) client.Client {
+	GinkgoHelper()
+	return tokenClient(ctx, sidecar, nil)
+}
+
+func tokenClient(ctx context.Context, who identity, bound *authenticationv1.BoundObjectReference) client.Client {
+	GinkgoHelper()
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(600)), BoundObjectRef: bound}}
+	Expect(env.Client.SubResource("token").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: who.namespace, Name: who.account}}, tr)).To(Succeed())
+	cfg := rest.AnonymousClientConfig(env.Config)
+	cfg.BearerToken = tr.Status.Token
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	Expect(err).NotTo(HaveOccurred())
+	return c
 }
 
 // forbidden expects err to be the API server's refusal.
@@ -198,6 +255,8 @@ var _ = Describe("The operator's RBAC", Ordered, ContinueOnFailure, func() {
 			BeforeAll(func() {
 				in = installs[name]
 				sidecar, manager = in.tokenOf("opamp"), in.tokenOf("manager")
+				// As the kubelet mounts it for the sidecar of Pod sec-0.
+				sidecar.pod = "sec-0"
 			})
 
 			It("gives the internet-facing sidecar an identity of its own, not the manager's", func() {
@@ -251,16 +310,7 @@ var _ = Describe("The operator's RBAC", Ordered, ContinueOnFailure, func() {
 
 			It("lets the sidecar change only status.replicas: not the status it and its peers push from", func(ctx SpecContext) {
 				ns := "sec-status-" + name
-				Expect(client.IgnoreAlreadyExists(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))).To(Succeed())
-				body := "receivers: {}"
-				batch := fleetv1alpha1.FromInt(2)
-				ro := &fleetv1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
-					Spec: fleetv1alpha1.RolloutSpec{AgentGroup: "gateways", Config: fleetv1alpha1.RolloutConfig{Inline: &body},
-						Strategy: fleetv1alpha1.RolloutStrategy{BatchSize: &batch}}}
-				g := &fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gateways"},
-					Spec: fleetv1alpha1.AgentGroupSpec{Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"service.name": "otelcol"}}}}
-				Expect(env.Client.Create(ctx, ro)).To(Succeed())
-				Expect(env.Client.Create(ctx, g)).To(Succeed())
+				ro, g := rolloutAndGroup(ctx, ns)
 				// What the manager wrote: the approved revision and selector.
 				approved := strings.Repeat("a", 64)
 				ro.Status.ConfigHash, ro.Status.Phase = approved, fleetv1alpha1.RolloutProgressing
@@ -300,6 +350,78 @@ var _ = Describe("The operator's RBAC", Ordered, ContinueOnFailure, func() {
 					}}
 					Expect(c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("ampora-opamp-sec-0"), client.ForceOwnership)).To(Succeed(), kind)
 				}
+			})
+
+			It("holds each sidecar to its own replica: its entry of status.replicas and its Lease, by the Pod its token is bound to", func(ctx SpecContext) {
+				// Every replica's sidecar runs as one ServiceAccount: a compromised one could
+				// otherwise rewrite or drop its peers' counts, or renew a dead peer's Lease.
+				ns := "sec-replica-" + name
+				ro, _ := rolloutAndGroup(ctx, ns)
+
+				// Real tokens, as the kubelet mounts them: each bound to its replica's Pod.
+				replicaA, replicaB := boundSidecar(ctx, in, sidecar, "sec-a"), boundSidecar(ctx, in, sidecar, "sec-b")
+				entry := func(kind, replica string, applied int) *unstructured.Unstructured {
+					objName := map[string]string{"Rollout": "web", "AgentGroup": "gateways"}[kind]
+					counts := map[string]any{"pending": int64(0), "applied": int64(applied)}
+					r := map[string]any{"replica": replica, "reportedAt": "2026-12-04T10:00:00Z"}
+					if kind == "Rollout" {
+						r["counts"] = counts
+					} else {
+						r["connected"] = int64(applied)
+					}
+					return &unstructured.Unstructured{Object: map[string]any{
+						"apiVersion": fleetv1alpha1.GroupVersion.String(), "kind": kind,
+						"metadata": map[string]any{"name": objName, "namespace": ns},
+						"status":   map[string]any{"replicas": []any{r}},
+					}}
+				}
+				apply := func(c client.Client, u *unstructured.Unstructured, owner string) error {
+					return c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(owner), client.ForceOwnership)
+				}
+				for _, kind := range []string{"Rollout", "AgentGroup"} {
+					By(kind + ": each replica writes its own entry")
+					Expect(apply(replicaA, entry(kind, "sec-a", 7), "ampora-opamp-sec-a")).To(Succeed())
+					Expect(apply(replicaB, entry(kind, "sec-b", 3), "ampora-opamp-sec-b")).To(Succeed())
+
+					By(kind + ": B rewrites A's entry, under A's field manager")
+					err := apply(replicaB, entry(kind, "sec-a", 0), "ampora-opamp-sec-a")
+					forbidden(err, kind+": rewrite another replica's entry")
+					Expect(err.Error()).To(ContainSubstring("the OpAMP sidecar of Pod sec-b may write only its own entry of status.replicas"))
+
+					By(kind + ": B drops A's entry")
+					u := entry(kind, "sec-b", 3)
+					patch, err := json.Marshal(map[string]any{"status": u.Object["status"]})
+					Expect(err).NotTo(HaveOccurred())
+					target := &unstructured.Unstructured{}
+					target.SetGroupVersionKind(fleetv1alpha1.GroupVersion.WithKind(kind))
+					target.SetNamespace(ns)
+					target.SetName(u.GetName())
+					forbidden(replicaB.Status().Patch(ctx, target, client.RawPatch(types.MergePatchType, patch)), kind+": drop another replica's entry")
+
+					By(kind + ": a token bound to no Pod writes no entry, not even one named for a replica")
+					err = apply(unboundSidecar(ctx, in, sidecar), entry(kind, "sec-a", 0), "ampora-opamp-sec-a")
+					forbidden(err, kind+": write with a token bound to no Pod")
+					Expect(err.Error()).To(ContainSubstring("must authenticate with a token bound to its Pod"))
+				}
+				var got fleetv1alpha1.Rollout
+				Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(ro), &got)).To(Succeed())
+				applied := map[string]int32{}
+				for _, r := range got.Status.Replicas {
+					applied[r.Replica] = r.Counts.Applied
+				}
+				Expect(applied).To(Equal(map[string]int32{"sec-a": 7, "sec-b": 3}), "A's counts are A's")
+
+				By("B renews A's Lease, or makes one for a replica that is not")
+				lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: "ampora-opamp-sec-a",
+					Labels: map[string]string{"fleet.ampora.io/opamp-replica": "true"}}, Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("sec-a")}}
+				Expect(replicaA.Create(ctx, lease)).To(Succeed())
+				lease.Spec.HolderIdentity = ptr.To("sec-b")
+				err := replicaB.Update(ctx, lease)
+				forbidden(err, "renew another replica's Lease")
+				Expect(err.Error()).To(ContainSubstring("may write only its own Lease, ampora-opamp-sec-b"))
+				forbidden(replicaB.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: "ampora-opamp-sec-ghost"}}),
+					"make a Lease for another replica")
+				Expect(replicaB.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: "ampora-opamp-sec-b"}})).To(Succeed())
 			})
 
 			It("keeps the leader Lease from the sidecar, and the replicas' Leases from the manager", func(ctx SpecContext) {
