@@ -160,7 +160,7 @@ func (r *RolloutReconciler) startRevision(ctx context.Context, s *scope) (ctrl.R
 		return ctrl.Result{}, err
 	}
 	var previous, previousHash string
-	var previousSelector *fleetv1alpha1.AgentSelector
+	var previousSelector *fleetv1alpha1.AgentScope
 	var g fleetv1alpha1.AgentGroup
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ro.Namespace, Name: ro.Spec.AgentGroup}, &g); err == nil {
 		previous, previousHash = g.Status.CurrentRevision, g.Status.CurrentConfigHash
@@ -435,10 +435,11 @@ func (r *RolloutReconciler) approve(_ context.Context, s *scope) (ctrl.Result, e
 	return waiting, nil // approvals come as annotations: watched
 }
 
-// approvedSelector records the group's selector as the approvals (if any) cover it now.
+// approvedSelector records who the group selects (its selector and exclusions) as the
+// approvals (if any) cover it now.
 func approvedSelector(s *scope) {
 	if s.group != nil {
-		s.ro.Status.GroupSelector = s.group.Spec.Selector.DeepCopy()
+		s.ro.Status.GroupSelector = s.group.Spec.Scope()
 	}
 }
 

@@ -64,14 +64,14 @@ func (v *nsView) target(a *Agent, now time.Time) target {
 	}
 	t.conflicts = nil
 	g := t.group
-	if r := g.rollout; r != nil && (r.selector == nil || selector.Matches(*r.selector, a.Attributes)) {
+	if r := g.rollout; r != nil && inScope(r.selector, a) {
 		t.rank = membership.Rank(r.config.hash, a.UID)
 		if membership.Admitted(t.rank, r.toRank) {
 			t.rollout, t.admitted = r, true
 			t.inBatch = membership.InBatch(t.rank, r.fromRank, r.toRank)
 			if r.phase == fleetv1alpha1.RolloutRollingBack {
 				switch {
-				case r.previousSelector != nil && !selector.Matches(*r.previousSelector, a.Attributes):
+				case !inScope(r.previousSelector, a):
 					// The previous revision was never rolled out to this agent: it returns to
 					// its local config instead.
 					t.desired, t.push = withdrawal.hash, withdrawal
@@ -100,9 +100,10 @@ func (v *nsView) target(a *Agent, now time.Time) target {
 		}
 	}
 	if g.current != nil && a.StatusHash == "" && a.OfferedHash == "" && a.EffectiveHash != g.current.hash &&
-		(g.currentSelector == nil || selector.Matches(*g.currentSelector, a.Attributes)) {
+		inScope(g.currentSelector, a) {
 		// A new agent gets the group's revision, unless a push policy denies it, it could not
-		// run it, or the group's selector widened since the revision was rolled out.
+		// run it, or the group's selector widened (or an exclusion was removed) since the
+		// revision was rolled out.
 		if reason, known := compatible(g.currentRequired, a); known && reason == "" && deniedBy(g.policies, a.Attributes, now) == "" {
 			t.push = g.current
 		}

@@ -198,6 +198,11 @@ func TestTarget(t *testing.T) {
 		}
 		return g
 	}
+	// prodScope is a recorded scope that selects the agent by its attributes, less excluded.
+	prodScope := func(excluded ...string) *fleetv1alpha1.AgentScope {
+		return &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "prod"}},
+			ExcludedInstanceUIDs: excluded}
+	}
 	tests := []struct {
 		name       string
 		view       *nsView
@@ -213,16 +218,31 @@ func TestTarget(t *testing.T) {
 		{"excluded from the group", &nsView{groups: []*groupView{group(func(g *groupView) { g.excluded[UIDString(testUID(7))] = struct{}{} })}}, agent(), nil, ""},
 		{"admitted to a progressing rollout", &nsView{groups: []*groupView{group()}}, agent(), cfg, ""},
 		{"admitted by rank, but outside the selector the rollout's approvals cover: nothing", &nsView{groups: []*groupView{group(func(g *groupView) {
-			g.rollout.selector = &fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}
+			g.rollout.selector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}
 		})}}, agent(), nil, ""},
 		{"rolling back, outside the approved selector: nothing", &nsView{groups: []*groupView{group(func(g *groupView) {
 			g.rollout.phase, g.rollout.previous = fleetv1alpha1.RolloutRollingBack, prev
-			g.rollout.selector = &fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}
+			g.rollout.selector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}
 		})}}, agent(), nil, ""},
 		{"a new agent outside the selector the group's revision was rolled out under: nothing", &nsView{groups: []*groupView{group(func(g *groupView) {
 			g.rollout, g.current = nil, prev
-			g.currentSelector = &fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}
+			g.currentSelector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}
 		})}}, agent(), nil, ""},
+		{"a new agent the group excluded when its revision was rolled out, no longer excluded: nothing", &nsView{groups: []*groupView{group(func(g *groupView) {
+			g.rollout, g.current = nil, prev
+			g.currentSelector = prodScope(UIDString(testUID(7)))
+		})}}, agent(), nil, ""},
+		{"a new agent within the scope the group's revision was rolled out under: the revision", &nsView{groups: []*groupView{group(func(g *groupView) {
+			g.rollout, g.current = nil, prev
+			g.currentSelector = prodScope(UIDString(testUID(8)))
+		})}}, agent(), prev, ""},
+		{"admitted by rank, but excluded when the rollout's approvals covered the group: nothing", &nsView{groups: []*groupView{group(func(g *groupView) {
+			g.rollout.selector = prodScope(UIDString(testUID(7)))
+		})}}, agent(), nil, ""},
+		{"rolling back, excluded when the previous revision was rolled out: withdrawn", &nsView{groups: []*groupView{group(func(g *groupView) {
+			g.rollout.phase, g.rollout.previous = fleetv1alpha1.RolloutRollingBack, prev
+			g.rollout.previousSelector = prodScope(UIDString(testUID(7)))
+		})}}, agent(), withdrawal, ""},
 		{"not admitted yet: nothing", &nsView{groups: []*groupView{group(func(g *groupView) { g.rollout.toRank = "" })}}, agent(), nil, ""},
 		{"not admitted, new agent: the group's revision", &nsView{groups: []*groupView{group(func(g *groupView) {
 			g.rollout.toRank, g.current = "", prev

@@ -54,9 +54,10 @@ type rolloutView struct {
 	previous *configRef // what rollback returns to (withdrawal when the group had none)
 	// previousSelector bounds who rollback returns to previous (nil: no bound recorded); the
 	// others have the remote config withdrawn.
-	previousSelector *fleetv1alpha1.AgentSelector
-	// selector is the group's selector as the rollout's approvals cover it (nil: none recorded).
-	selector     *fleetv1alpha1.AgentSelector
+	previousSelector *fleetv1alpha1.AgentScope
+	// selector is the group's selector and exclusions as the rollout's approvals cover them
+	// (nil: none recorded).
+	selector     *fleetv1alpha1.AgentScope
 	fromRank     string
 	toRank       string
 	batch        int32
@@ -80,9 +81,9 @@ type groupView struct {
 	selector fleetv1alpha1.AgentSelector
 	excluded map[string]struct{}
 	current  *configRef
-	// currentSelector is the selector current was rolled out under; an agent that joins gets
-	// current only when it matches it too (nil: only the group's).
-	currentSelector *fleetv1alpha1.AgentSelector
+	// currentSelector is the selector and exclusions current was rolled out under; an agent
+	// that joins gets current only when they select it too (nil: only the group's).
+	currentSelector *fleetv1alpha1.AgentScope
 	// currentRequired lists the component types the current revision uses.
 	currentRequired map[string][]string
 	rollout         *rolloutView
@@ -96,6 +97,11 @@ func (g *groupView) matches(a *Agent) bool {
 		return false
 	}
 	return selector.Matches(g.selector, a.Attributes)
+}
+
+// inScope says whether a recorded scope selects the agent; nil, no bound recorded, selects all.
+func inScope(sc *fleetv1alpha1.AgentScope, a *Agent) bool {
+	return sc == nil || (!sc.Excludes(a.UID) && selector.Matches(sc.AgentSelector, a.Attributes))
 }
 
 // nsView is the sidecar's picture of one namespace.

@@ -147,12 +147,12 @@ type AgentGroupStatus struct {
 	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
 	CurrentConfigHash string `json:"currentConfigHash,omitempty"`
 
-	// currentSelector is the selector the current revision was rolled out (and approved) under.
-	// Agents that join later get the current revision only when they match it as well as the
-	// group's selector: editing the selector does not widen who receives a revision; a new
-	// rollout does.
+	// currentSelector is the selector the current revision was rolled out (and approved) under,
+	// with the agents the group excluded then. Agents that join later get the current revision
+	// only when it selects them as well as the group does: editing the selector or removing an
+	// exclusion does not widen who receives a revision; a new rollout does.
 	// +optional
-	CurrentSelector *AgentSelector `json:"currentSelector,omitempty"`
+	CurrentSelector *AgentScope `json:"currentSelector,omitempty"`
 
 	// activeRollout is the Rollout now driving the group, if any.
 	// +optional

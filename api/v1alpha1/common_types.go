@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"slices"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -76,6 +78,29 @@ type AgentSelector struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=32
 	MatchExpressions []AttributeRequirement `json:"matchExpressions,omitempty"`
+}
+
+// AgentScope is who a revision was rolled out (and approved) to: a group's selector and the
+// agents it left out then. Recorded in status, it bounds who gets the revision later, so that
+// neither a wider selector nor a removed exclusion reaches an agent without a rollout.
+type AgentScope struct {
+	AgentSelector `json:",inline"`
+
+	// excludedInstanceUIDs are the agents the group left out (its spec.excludedInstanceUIDs).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=1000
+	ExcludedInstanceUIDs []string `json:"excludedInstanceUIDs,omitempty"`
+}
+
+// Excludes says whether the scope leaves the agent out by its instance UID.
+func (s *AgentScope) Excludes(uid string) bool {
+	return slices.Contains(s.ExcludedInstanceUIDs, uid)
+}
+
+// Scope is who the group selects now, to be recorded with a revision.
+func (s *AgentGroupSpec) Scope() *AgentScope {
+	return &AgentScope{AgentSelector: *s.Selector.DeepCopy(), ExcludedInstanceUIDs: slices.Clone(s.ExcludedInstanceUIDs)}
 }
 
 // GateFailureAction is what a breached gate does to the rollout.

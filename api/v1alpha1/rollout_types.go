@@ -587,17 +587,18 @@ type RolloutStatus struct {
 	PreviousConfigHash string `json:"previousConfigHash,omitempty"`
 
 	// previousSelector is the group's selector the previous revision was rolled out (and
-	// approved) under, when this revision started: a rollback returns only the agents it
-	// selects to that revision, and withdraws the remote config from the others, so that a
+	// approved) under, with the agents excluded then, when this revision started: a rollback
+	// returns only the agents it selects to that revision, and withdraws the remote config from the others, so that a
 	// revision never reaches agents its own rollout did not cover. Unset: no bound recorded.
 	// +optional
-	PreviousSelector *AgentSelector `json:"previousSelector,omitempty"`
+	PreviousSelector *AgentScope `json:"previousSelector,omitempty"`
 
-	// groupSelector is the group's selector as the rollout's approvals last covered it (or as
-	// it is, when none are asked). The sidecars offer the config, or a rollback, only to agents
-	// that match it as well as the group's own selector: a selector edit waits for approval.
+	// groupSelector is the group's selector, with its excluded agents, as the rollout's
+	// approvals last covered it (or as it is, when none are asked). The sidecars offer the
+	// config, or a rollback, only to agents it selects as well as the group does: a selector
+	// edit or a removed exclusion waits for approval.
 	// +optional
-	GroupSelector *AgentSelector `json:"groupSelector,omitempty"`
+	GroupSelector *AgentScope `json:"groupSelector,omitempty"`
 
 	// groupSize is the number of agents the group matched when the revision started; the
 	// batch plan is computed from it.

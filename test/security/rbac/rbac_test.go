@@ -314,7 +314,7 @@ var _ = Describe("The operator's RBAC", Ordered, ContinueOnFailure, func() {
 				// What the manager wrote: the approved revision and selector.
 				approved := strings.Repeat("a", 64)
 				ro.Status.ConfigHash, ro.Status.Phase = approved, fleetv1alpha1.RolloutProgressing
-				ro.Status.GroupSelector = &fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"service.name": "otelcol"}}
+				ro.Status.GroupSelector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"service.name": "otelcol"}}}
 				Expect(env.Client.Status().Update(ctx, ro)).To(Succeed())
 				g.Status.CurrentConfigHash, g.Status.CurrentSelector = approved, ro.Status.GroupSelector
 				Expect(env.Client.Status().Update(ctx, g)).To(Succeed())
