@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -21,11 +22,13 @@ import (
 
 // An agent counts on exactly one replica. When an agent that had a session elsewhere opens one
 // here, this replica tells its live peers (found through their Leases, reached on their read
-// API with the operator's own ServiceAccount token), and they forget the agent: it is theirs
-// no longer, so they must not count it as disconnected.
+// API with a token of its ServiceAccount bound to the read API's audience), and they forget the
+// agent: it is theirs no longer, so they must not count it as disconnected.
 
-// serviceAccountTokenFile is where Kubernetes mounts the Pod's ServiceAccount token.
-const serviceAccountTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+// PeerTokenFile is where the chart mounts the sidecar's token for its peers: a projected token
+// of its ServiceAccount bound to the read API's audience, which the API server refuses, so that
+// no peer can act as this replica with it.
+const PeerTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/read-api-token"
 
 // handoverRequest lists agents whose session moved to the sender. Replica is informative
 // only: the caller is authenticated by its token, and an agent is named with the principal
@@ -68,7 +71,7 @@ func (h *handovers) take() []handoverAgent {
 }
 
 func defaultPeerToken() (string, error) {
-	b, err := os.ReadFile(serviceAccountTokenFile)
+	b, err := os.ReadFile(PeerTokenFile)
 	return strings.TrimSpace(string(b)), err
 }
 
@@ -184,7 +187,9 @@ func (s *Server) livePeers(ctx context.Context) ([]string, error) {
 }
 
 // handleHandover forgets the agents a peer took over. Only the operator's own identity may
-// call it: the caller's token must review to the same user as this replica's.
+// call it: the caller's token must review, for the read API's audience only, to the same user
+// as this replica's. A token the API server takes is refused: a replica that sent one would
+// hand its peers its identity there (its status entries, its Lease).
 func (s *Server) handleHandover(w http.ResponseWriter, r *http.Request) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
@@ -193,9 +198,9 @@ func (s *Server) handleHandover(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	caller, err := s.reviewToken(ctx, token)
+	caller, err := s.reviewFor(ctx, token, []string{s.opts.ReadAPIAudience})
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusUnauthorized)
+		http.Error(w, err.Error()+" for the audience "+s.opts.ReadAPIAudience, http.StatusUnauthorized)
 		return
 	}
 	self, err := s.selfIdentity(ctx)
@@ -225,23 +230,39 @@ func (s *Server) handleHandover(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// reviewToken asks the API server who a bearer token belongs to (TokenReview).
 // reviewToken authenticates a bearer token: one bound to the read API's audience (the
-// manager's), else one for the API server's own audiences (a user's, a peer's).
+// manager's, a peer's), else one for the API server's own audiences (a user's).
 func (s *Server) reviewToken(ctx context.Context, token string) (authenticationv1.UserInfo, error) {
-	for _, audiences := range [][]string{{s.opts.ReadAPIAudience}, nil} {
-		tr := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: audiences}}
-		if err := s.client.Create(ctx, tr); err != nil {
-			return authenticationv1.UserInfo{}, fmt.Errorf("token review failed: %w", err)
-		}
-		if tr.Status.Authenticated && (audiences == nil || slices.Contains(tr.Status.Audiences, s.opts.ReadAPIAudience)) {
-			return tr.Status.User, nil
-		}
+	user, err := s.reviewFor(ctx, token, []string{s.opts.ReadAPIAudience})
+	if errors.Is(err, errNotAuthenticated) {
+		return s.reviewFor(ctx, token, nil)
 	}
-	return authenticationv1.UserInfo{}, fmt.Errorf("token not authenticated")
+	return user, err
 }
 
-// selfIdentity is the user this replica's own peer token reviews to, looked up once.
+// errNotAuthenticated is a token the API server does not take for the audiences asked.
+var errNotAuthenticated = errors.New("token not authenticated")
+
+// reviewFor asks the API server who a bearer token belongs to (TokenReview), for one of
+// audiences (nil: the API server's own).
+func (s *Server) reviewFor(ctx context.Context, token string, audiences []string) (authenticationv1.UserInfo, error) {
+	tr := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: audiences}}
+	if err := s.client.Create(ctx, tr); err != nil {
+		return authenticationv1.UserInfo{}, fmt.Errorf("token review failed: %w", err)
+	}
+	if !tr.Status.Authenticated {
+		return authenticationv1.UserInfo{}, errNotAuthenticated
+	}
+	for _, a := range audiences {
+		if !slices.Contains(tr.Status.Audiences, a) {
+			return authenticationv1.UserInfo{}, errNotAuthenticated
+		}
+	}
+	return tr.Status.User, nil
+}
+
+// selfIdentity is the user this replica's own peer token reviews to, for the read API's
+// audience, looked up once.
 func (s *Server) selfIdentity(ctx context.Context) (string, error) {
 	s.selfOnce.Lock()
 	defer s.selfOnce.Unlock()
@@ -252,9 +273,9 @@ func (s *Server) selfIdentity(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	user, err := s.reviewToken(ctx, token)
+	user, err := s.reviewFor(ctx, token, []string{s.opts.ReadAPIAudience})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("this replica's peer token (--peer-token-file) for the audience %s: %w", s.opts.ReadAPIAudience, err)
 	}
 	s.self = user.Username
 	return s.self, nil

@@ -117,8 +117,8 @@ type Options struct {
 	// ShutdownGrace bounds how long shutdown waits for sessions to drain.
 	ShutdownGrace time.Duration
 
-	// PeerToken returns the bearer token this replica presents to its peers (the Pod's
-	// ServiceAccount token by default).
+	// PeerToken returns the bearer token this replica presents to its peers: one of its
+	// ServiceAccount bound to ReadAPIAudience (PeerTokenFile by default); peers refuse others.
 	PeerToken func() (string, error)
 	// ReadAPIAudience is the audience of the tokens the manager presents to the read API
 	// (readapi.DefaultAudience when empty): a token bound to it is refused by the API server, so

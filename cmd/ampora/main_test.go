@@ -126,3 +126,13 @@ func TestParseTokenNamespaces(t *testing.T) {
 		}
 	}
 }
+
+// The sidecar refuses to read enrollment tokens in the operator namespace: it would list every
+// Secret there, the manager's token and the approval seal key among them.
+func TestOpAMPRefusesTheOperatorNamespaceForTokens(t *testing.T) {
+	var stderr strings.Builder
+	err := runOpAMP(context.Background(), []string{"--namespace=ampora-system", "--token-namespaces=payments,ampora-system"}, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "names the operator namespace ampora-system") {
+		t.Fatalf("err = %v, want a refusal of the operator namespace", err)
+	}
+}

@@ -52,8 +52,8 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) (err error
 	fs.DurationVar(&renewDeadline, "leader-elect-renew-deadline", 20*time.Second, "how long the leader keeps trying to renew before it steps down")
 	fs.DurationVar(&retryPeriod, "leader-elect-retry-period", 5*time.Second, "how often candidates try to take the Lease")
 	fs.StringVar(&keySecret, "approval-key-secret", webhooks.DefaultKeySecret, "Secret in the operator namespace that holds the key sealing approval records, made by the first replica")
-	fs.StringVar(&tokenFile, "sidecar-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "bearer token presented to the sidecars' read API, unless --sidecar-token-audience is set: one bound to the sidecars' --read-api-audience, so that a sidecar cannot act as the manager with it")
-	fs.StringVar(&tokenAudience, "sidecar-token-audience", "", "request tokens of the manager's own ServiceAccount bound to this audience (the sidecars' --read-api-audience) and present those to the sidecars' read API, instead of --sidecar-token-file (the chart and config/default: ampora-read-api)")
+	fs.StringVar(&tokenAudience, "sidecar-token-audience", readapi.DefaultAudience, "the sidecars' --read-api-audience: the manager presents to their read API tokens of its own ServiceAccount bound to it, which it requests (TokenRequest), so that a sidecar cannot act as the manager at the API server")
+	fs.StringVar(&tokenFile, "sidecar-token-file", "", "present this token to the sidecars' read API instead of requesting them, read anew each time (for a manager that runs as no ServiceAccount): it must be bound to --sidecar-token-audience")
 	var addr replicaAddressFlags
 	addr.bind(fs)
 	var wf webhookFlags
@@ -84,9 +84,22 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) (err error
 	if err != nil {
 		return err
 	}
-	f.sidecarToken = fileToken(tokenFile)
-	if tokenAudience != "" {
-		f.sidecarToken = (&satoken.Source{Client: keyClient, Audience: tokenAudience}).Token
+	f.sidecarToken = (&satoken.Source{Client: keyClient, Audience: tokenAudience}).Token
+	if tokenFile != "" {
+		read := fileToken(tokenFile)
+		f.sidecarToken = func() (string, error) {
+			t, err := read()
+			if err == nil {
+				err = satoken.RequireAudience(t, tokenAudience)
+			}
+			if err != nil {
+				return "", fmt.Errorf("--sidecar-token-file %s: %w", tokenFile, err)
+			}
+			return t, nil
+		}
+		if _, err := f.sidecarToken(); err != nil {
+			return err
+		}
 	}
 	if f.approvalKey, err = loadApprovalKey(ctx, keyClient, namespace, keySecret, log); err != nil {
 		return err

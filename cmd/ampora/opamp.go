@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,7 +67,7 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	var addr replicaAddressFlags
 	addr.bind(fs)
 	fs.StringVar(&o.ReadAPIAudience, "read-api-audience", readapi.DefaultAudience, "audience of the tokens the manager presents to the read API (its projected token bound to it, which the API server refuses); tokens for the API server are accepted too")
-	tokenFile := fs.String("peer-token-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "bearer token presented to peer replicas (the operator's ServiceAccount token)")
+	tokenFile := fs.String("peer-token-file", opampserver.PeerTokenFile, "bearer token presented to peer replicas: a token of the sidecar's ServiceAccount bound to --read-api-audience, which the API server refuses (peers take no other)")
 	zopts := zap.Options{}
 	zopts.BindFlags(fs)
 	err := fs.Parse(args)
@@ -75,6 +76,10 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if o.TokenNamespaces, err = parseTokenNamespaces(*tokenNamespaces); err != nil {
 		return err
+	}
+	if o.Namespace != "" && slices.Contains(o.TokenNamespaces, o.Namespace) {
+		// The sidecar would list every Secret there: the manager's token, the approval seal key.
+		return fmt.Errorf("--token-namespaces names the operator namespace %s, whose Secrets the internet-facing sidecar must not read: keep enrollment tokens in a team namespace", o.Namespace)
 	}
 	if o.ReplicaAddressCheck, o.ReplicaServiceAccounts, err = addr.parse(); err != nil {
 		return err

@@ -387,7 +387,9 @@ func setup(ctx context.Context, c client.Client) ([2]string, string, error) {
 		}
 	}
 	for i, account := range []string{"ampora-manager", "ampora-opamp"} {
-		token, err := testenv.AccountToken(ctx, c, operatorNS, account, 24*3600)
+		// Bound to the read API's audience, as the chart mounts them: the API server refuses
+		// them, so neither process can act as the other's account with what it is sent.
+		token, err := testenv.AccountToken(ctx, c, operatorNS, account, 24*3600, readapi.DefaultAudience)
 		if err != nil {
 			return tokens, "", err
 		}

@@ -11,7 +11,10 @@ package satoken
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +46,7 @@ type Source struct {
 	account   string
 	token     string
 	renewAt   time.Time
+	expires   time.Time
 }
 
 // Token returns a token that is valid for at least a fifth of its lifetime.
@@ -68,6 +72,9 @@ func (s *Source) Token() (string, error) {
 	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
 		Audiences: []string{s.Audience}, ExpirationSeconds: ptr.To(int64(lifetime / time.Second))}}
 	if err := s.Client.SubResource("token").Create(ctx, sa, tr); err != nil {
+		if s.token != "" && now.Before(s.expires) {
+			return s.token, nil // still valid: renew on the next call
+		}
 		return "", fmt.Errorf("requesting a token of %s/%s for the audience %s: %w", s.namespace, s.account, s.Audience, err)
 	}
 	// Renew by the issued expiry (the API server may shorten a lifetime), by this clock.
@@ -75,7 +82,7 @@ func (s *Source) Token() (string, error) {
 	if left <= 0 || left > lifetime {
 		left = lifetime
 	}
-	s.token, s.renewAt = tr.Status.Token, now.Add(left*4/5)
+	s.token, s.renewAt, s.expires = tr.Status.Token, now.Add(left*4/5), now.Add(left)
 	return s.token, nil
 }
 
@@ -100,4 +107,36 @@ func (s *Source) clock() clock.PassiveClock {
 		return clock.RealClock{}
 	}
 	return s.Clock
+}
+
+// RequireAudience checks, without verifying its signature, that a ServiceAccount token (a JWT)
+// names audience among its audiences: a token read from a file that the API server would take
+// instead (a token Secret's, a kubelet token of the API server's audience) is refused before
+// it is sent anywhere. The receiver still verifies it (TokenReview).
+func RequireAudience(token, audience string) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return fmt.Errorf("not a ServiceAccount token (a JWT)")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return fmt.Errorf("not a ServiceAccount token (a JWT): %w", err)
+	}
+	var claims struct {
+		Aud json.RawMessage `json:"aud"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return fmt.Errorf("not a ServiceAccount token (a JWT): %w", err)
+	}
+	var auds []string
+	if err := json.Unmarshal(claims.Aud, &auds); err != nil {
+		var one string
+		if json.Unmarshal(claims.Aud, &one) == nil {
+			auds = []string{one}
+		}
+	}
+	if !slices.Contains(auds, audience) {
+		return fmt.Errorf("the token is for the audiences %v, not %s: the API server would take it, so a sidecar it is sent to could act as its owner there", auds, audience)
+	}
+	return nil
 }

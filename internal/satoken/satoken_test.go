@@ -2,6 +2,7 @@ package satoken
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"testing"
 	"time"
@@ -72,5 +73,26 @@ func TestSourceNeedsAServiceAccount(t *testing.T) {
 	s := &Source{Client: apiServer("kubernetes-admin", clocktesting.NewFakeClock(time.Now()), &requests), Audience: "ampora-read-api"}
 	if _, err := s.Token(); err == nil || len(requests) > 0 {
 		t.Fatalf("err %v after %d requests, want a refusal before any", err, len(requests))
+	}
+}
+
+func TestRequireAudience(t *testing.T) {
+	jwt := func(claims string) string {
+		return "e30." + base64.RawURLEncoding.EncodeToString([]byte(claims)) + ".sig"
+	}
+	for _, tt := range []struct {
+		name  string
+		token string
+		ok    bool
+	}{
+		{"bound to the audience", jwt(`{"aud":["ampora-read-api"]}`), true},
+		{"one audience as a string", jwt(`{"aud":"ampora-read-api"}`), true},
+		{"the API server's audience", jwt(`{"aud":["https://kubernetes.default.svc.cluster.local"]}`), false},
+		{"a token Secret's: no audience", jwt(`{"iss":"kubernetes/serviceaccount"}`), false},
+		{"not a JWT", "opaque", false},
+	} {
+		if err := RequireAudience(tt.token, "ampora-read-api"); (err == nil) != tt.ok {
+			t.Errorf("%s: err = %v", tt.name, err)
+		}
 	}
 }

@@ -131,7 +131,9 @@ func (cl *cluster) setup(ctx context.Context) error {
 			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
 		}
 	}
-	token, err := testenv.AccountToken(ctx, cl.c, operatorNS, "ampora", 24*3600)
+	// Bound to the read API's audience: what the manager presents to the sidecars and the
+	// sidecars to each other.
+	token, err := testenv.AccountToken(ctx, cl.c, operatorNS, "ampora", 24*3600, readapi.DefaultAudience)
 	if err != nil {
 		return err
 	}

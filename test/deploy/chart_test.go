@@ -276,17 +276,17 @@ var _ = Describe("The Helm chart", func() {
 					secrets = append(secrets, o)
 				}
 			}
-			Expect(secrets).To(HaveLen(3))
+			Expect(secrets).To(HaveLen(2))
 			// Each token's namespace opts in, with enrollment.namespaces': a RoleBinding each,
 			// and the sidecar watches just those.
-			Expect(container(deployment(objs), "opamp").Args).To(ContainElement("--token-namespaces=ampora-system,checkout,payments,tenant-a"))
+			Expect(container(deployment(objs), "opamp").Args).To(ContainElement("--token-namespaces=checkout,payments,tenant-a"))
 			var bound []string
 			for _, b := range ofKind(objs, "RoleBinding") {
 				if b.GetName() == "ampora-opamp-tokens" {
 					bound = append(bound, b.GetNamespace())
 				}
 			}
-			Expect(bound).To(ConsistOf(releaseNS, "checkout", "payments", "tenant-a"))
+			Expect(bound).To(ConsistOf("checkout", "payments", "tenant-a"))
 			tokens := map[string]string{}
 			for _, o := range secrets {
 				s := typed[corev1.Secret](o)
@@ -296,7 +296,6 @@ var _ = Describe("The Helm chart", func() {
 				tokens[s.Namespace+"/"+s.Name] = string(s.Data["token"])
 			}
 			Expect(tokens).To(HaveKeyWithValue("payments/payments-agents", "payments-enrollment-token-0123456789"))
-			Expect(tokens).To(HaveKeyWithValue(releaseNS+"/operator-agents", "operator-enrollment-token-0123456789"))
 			Expect(tokens).To(HaveKey("checkout/checkout-agents"))
 			Expect(tokens["checkout/checkout-agents"]).To(MatchRegexp(`^ampora:checkout:[A-Za-z0-9]{48}$`), "a generated token, bound to its namespace")
 		}),
@@ -355,8 +354,10 @@ var _ = Describe("The Helm chart", func() {
 			"webhook.failurePolicy=Retry"),
 		Entry("a token in the release namespace", "enrollment tokens in the release namespace "+releaseNS,
 			"enrollmentTokens[0].name=a"),
-		Entry("the release namespace opted in", "set enrollment.allowReleaseNamespace=true to accept that",
+		Entry("the release namespace opted in", "enrollment tokens in the release namespace "+releaseNS,
 			"enrollment.namespaces={"+releaseNS+"}"),
+		Entry("one ServiceAccount for both processes", "serviceAccount.name and serviceAccount.opampName are the same ServiceAccount",
+			"serviceAccount.name=ampora-sa", "serviceAccount.opampName=ampora-sa"),
 		Entry("a token Secret twice", "enrollmentTokens: payments/a appears twice",
 			"enrollmentTokens[0].name=a", "enrollmentTokens[0].namespace=payments",
 			"enrollmentTokens[1].name=a", "enrollmentTokens[1].namespace=payments"),

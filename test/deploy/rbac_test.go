@@ -163,6 +163,17 @@ func expectTokens(objs []*unstructured.Unstructured, d *appsv1.Deployment, manag
 	Expect(op.Projected.Sources[0].ServiceAccountToken).NotTo(BeNil())
 	Expect(op.Projected.Sources[0].ServiceAccountToken.ExpirationSeconds).To(Equal(ptr.To(int64(3600))))
 	Expect(op.Projected.Sources[0].ServiceAccountToken.Audience).To(BeEmpty(), "the API server's audience")
+	// What it presents to its peers: a second token of the volume, bound to the read API's
+	// audience, which the API server refuses (a peer it is sent to cannot act as it).
+	peer := ""
+	for _, src := range op.Projected.Sources {
+		if t := src.ServiceAccountToken; t != nil && t.Audience != "" {
+			Expect(t.Audience).To(Equal(readAPIAudience(d)))
+			peer = dir + "/" + t.Path
+		}
+	}
+	Expect(peer).NotTo(BeEmpty(), "the sidecar's token for its peers")
+	Expect(container(d, "opamp").Args).To(ContainElement("--peer-token-file=" + peer))
 	mgr := mounted(container(d, "manager"))
 	Expect(mgr.Secret).NotTo(BeNil())
 	s := typed[corev1.Secret](find(objs, "Secret", mgr.Secret.SecretName))
@@ -466,8 +477,13 @@ var _ = Describe("RBAC", func() {
 			// Running at the address its read API listens on, so that the manager may call it.
 			pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "127.0.0.1", PodIPs: []corev1.PodIP{{IP: "127.0.0.1"}}}
 			Expect(env.Client.Status().Update(ctx, pod)).To(Succeed())
-			opampToken, opampTokenFile, opampEnv := accountEnv(opamp_, opampSA,
-				"--bound-object-kind=Pod", "--bound-object-name="+replica, "--bound-object-uid="+string(pod.UID))
+			bound := []string{"--bound-object-kind=Pod", "--bound-object-name=" + replica, "--bound-object-uid=" + string(pod.UID)}
+			opampToken, _, opampEnv := accountEnv(opamp_, opampSA, bound...)
+			// What it presents to its peers, as the chart mounts it beside: bound to the read
+			// API's audience, which the API server refuses.
+			peerTokenFile := filepath.Join(dir, "opamp-peer-token")
+			Expect(os.WriteFile(peerTokenFile, []byte(serviceAccountToken(ctx, ns, opampSA,
+				append(bound, "--audience="+readAPIAudience(deployment(objs)))...)), 0o600)).To(Succeed())
 			review := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: opampToken}}
 			Expect(env.Client.Create(ctx, review)).To(Succeed())
 			Expect(review.Status.User.Extra).To(HaveKeyWithValue(readapi.PodNameKey, authenticationv1.ExtraValue{replica}))
@@ -493,7 +509,7 @@ var _ = Describe("RBAC", func() {
 			readAPI := freeAddr()
 			opamp := start(bin, opampEnv, "opamp", "--listen=127.0.0.1:0", "--probe-addr=127.0.0.1:0",
 				"--read-api-addr="+readAPI, "--read-api-url=http://"+readAPI, "--report-interval=200ms",
-				"--peer-token-file="+opampTokenFile, "--token-namespaces="+tokenNamespaces, "--replica-service-account="+opampSA)
+				"--peer-token-file="+peerTokenFile, "--token-namespaces="+tokenNamespaces, "--replica-service-account="+opampSA)
 			// The chart's webhook flags, but for where it listens and keeps its certificate: the
 			// test's API server has no cluster network and reaches it on 127.0.0.1.
 			webhookAddr := freeAddr()

@@ -107,7 +107,7 @@ func (h *H) StartSidecar(replica string, mutate ...func(*opampserver.Options)) *
 		LeaseDuration:  5 * time.Second,
 		Logger:         logr.Discard(),
 		ShutdownGrace:  5 * time.Second,
-		PeerToken:      h.Token,
+		PeerToken:      h.ReadAPIToken,
 		// Local processes, no Pods: see NoAddressCheck.
 		ReplicaAddressCheck: NoAddressCheck,
 	}

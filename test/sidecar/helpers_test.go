@@ -114,10 +114,12 @@ func ensureOperatorNamespace() {
 	}
 }
 
-// peerToken mints a token of the operator's ServiceAccount, as the Pod would have mounted.
+// peerToken mints a token of the operator's ServiceAccount bound to the read API's audience,
+// as the Pod would have mounted for its peers.
 func peerToken() (string, error) {
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: "ampora"}}
-	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(3600))}}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(3600)),
+		Audiences: []string{readapi.DefaultAudience}}}
 	if err := env.Client.SubResource("token").Create(context.Background(), sa, tr); err != nil {
 		return "", err
 	}

@@ -2,14 +2,28 @@ package sidecar_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/open-telemetry/opamp-go/protobufs"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/readapi"
+	"github.com/ampora-io/ampora/test/harness"
 )
 
 var _ = Describe("handover notices between replicas", func() {
@@ -47,7 +61,7 @@ var _ = Describe("handover notices between replicas", func() {
 
 	It("refuses a notice that names more agents than one notice may", func() {
 		a, _ := replica("handover-big-a")
-		token, err := h.Token()
+		token, err := h.ReadAPIToken()
 		Expect(err).NotTo(HaveOccurred())
 		type entry struct {
 			UID       string `json:"uid"`
@@ -67,5 +81,60 @@ var _ = Describe("handover notices between replicas", func() {
 		Expect(err).NotTo(HaveOccurred())
 		_ = resp.Body.Close()
 		Expect(resp.StatusCode).To(Equal(http.StatusRequestEntityTooLarge))
+	})
+
+	It("send and take only tokens the API server refuses: a peer cannot act as the replica that notified it", func() {
+		ctx := context.Background()
+		ns, token := tenant("handover-token")
+		a, _ := replica("handover-token-a")
+
+		By("a peer that records what it is sent, found through its Lease as any peer is")
+		var mu sync.Mutex
+		var sent []string
+		peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			sent = append(sent, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+			mu.Unlock()
+		}))
+		DeferCleanup(peer.Close)
+		now := metav1.NewMicroTime(time.Now())
+		lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: harness.OperatorNamespace, Name: readapi.LeaseName("handover-token-peer"),
+			Labels: map[string]string{readapi.LabelReplicaLease: "true"}, Annotations: map[string]string{readapi.AnnotationReadAPI: peer.URL}},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("handover-token-peer"), LeaseDurationSeconds: ptr.To(int32(3600)), AcquireTime: &now, RenewTime: &now}}
+		Expect(env.Client.Create(ctx, lease)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(env.Client.Delete(ctx, lease))).To(Succeed()) })
+
+		By("an agent that had a session on the peer opens one here: the peer is notified")
+		uid := newUID()
+		Expect(dialWS(a, token).send(describe(uid, 0)).ErrorResponse).To(BeNil())
+		Eventually(func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), sent...) }, 20*time.Second).ShouldNot(BeEmpty())
+		mu.Lock()
+		got := sent[0]
+		mu.Unlock()
+		cfg := rest.AnonymousClientConfig(env.Config)
+		cfg.BearerToken = got
+		asReplica, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+		Expect(err).NotTo(HaveOccurred())
+		err = asReplica.List(ctx, &fleetv1alpha1.RolloutList{}, client.InNamespace(ns))
+		Expect(apierrors.IsUnauthorized(err)).To(BeTrue(), "the token a replica sends its peers acts at the API server: %v", err)
+
+		By("a notice with a token the API server takes is refused, though it is the operator's own account")
+		notice := func(bearer string) int {
+			body, err := json.Marshal(map[string]any{"replica": "someone", "agents": []map[string]string{{"uid": uidString(uid), "namespace": ns}}})
+			Expect(err).NotTo(HaveOccurred())
+			req, err := http.NewRequest(http.MethodPost, "http://"+a.Srv.ReadAPIAddr().String()+"/v1/handover", bytes.NewReader(body))
+			Expect(err).NotTo(HaveOccurred())
+			req.Header.Set("Authorization", "Bearer "+bearer)
+			resp, err := httpClient.Do(req)
+			Expect(err).NotTo(HaveOccurred())
+			_ = resp.Body.Close()
+			return resp.StatusCode
+		}
+		apiToken, err := h.Token()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(notice(apiToken)).To(Equal(http.StatusUnauthorized))
+		peerToken, err := h.ReadAPIToken()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(notice(peerToken)).To(Equal(http.StatusOK), "control: the operator's token for the read API's audience")
 	})
 })
