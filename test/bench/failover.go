@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/test/fleetsim"
 )
 
 // failover: 2 replicas; the leading manager is killed with SIGKILL while a batch is being
@@ -23,7 +24,7 @@ func (r *run) failover(start time.Time) (Record, error) {
 	if delay == "" {
 		delay = "0s-" + (2 * lease.duration).String()
 	}
-	_, delayHi, err := parseDelay(delay)
+	_, delayHi, err := fleetsim.ParseDelay(delay)
 	if err != nil {
 		return rec, err
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/ampora-io/ampora/test/fleetsim"
 	"github.com/ampora-io/ampora/test/testenv"
 )
 
@@ -130,7 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-lease-duration must be at least 1s")
 	}
 	if o.applyDelay != "" {
-		if _, _, err := parseDelay(o.applyDelay); err != nil {
+		if _, _, err := fleetsim.ParseDelay(o.applyDelay); err != nil {
 			return nil, fmt.Errorf("-apply-delay: %w", err)
 		}
 	}
@@ -150,24 +151,6 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	return o, nil
-}
-
-// parseDelay reads "500ms" or "200ms-2s".
-func parseDelay(v string) (lo, hi time.Duration, err error) {
-	a, b, isRange := strings.Cut(v, "-")
-	if lo, err = time.ParseDuration(a); err != nil {
-		return 0, 0, err
-	}
-	hi = lo
-	if isRange {
-		if hi, err = time.ParseDuration(b); err != nil {
-			return 0, 0, err
-		}
-	}
-	if lo < 0 || hi < lo {
-		return 0, 0, fmt.Errorf("%q is not a duration or a range LO-HI with 0 <= LO <= HI", v)
-	}
-	return lo, hi, nil
 }
 
 func main() {

@@ -58,7 +58,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	plugin, err = gexec.Build("github.com/ampora-io/ampora/cmd/kubectl-ampora")
 	Expect(err).NotTo(HaveOccurred())
-	token, err := h.Token()
+	token, err := h.ReadAPIToken()
 	Expect(err).NotTo(HaveOccurred())
 	tokenFile = filepath.Join(GinkgoT().TempDir(), "operator-token")
 	Expect(os.WriteFile(tokenFile, []byte(token), 0o600)).To(Succeed())

@@ -83,7 +83,7 @@ func (p *Profile) set(kv pair) error {
 		}
 		p.Fraction = f
 	case "delay":
-		lo, hi, err := parseDelay(v)
+		lo, hi, err := ParseDelay(v)
 		if err != nil {
 			return err
 		}
@@ -152,8 +152,8 @@ func parseFraction(v string) (float64, error) {
 	return f, nil
 }
 
-// parseDelay reads "500ms" or a range "200ms-2s".
-func parseDelay(v string) (lo, hi time.Duration, err error) {
+// ParseDelay reads an apply delay: "500ms", or a range "200ms-2s" to draw from.
+func ParseDelay(v string) (lo, hi time.Duration, err error) {
 	a, b, isRange := strings.Cut(v, "-")
 	if lo, err = time.ParseDuration(a); err != nil {
 		return 0, 0, err
