@@ -3,8 +3,9 @@ package opampserver
 import (
 	"time"
 
-	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/open-telemetry/opamp-go/protobufs"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 )
 
 // Capability bits this server reads (AgentCapabilities in the OpAMP spec).

@@ -4,8 +4,9 @@ import (
 	"testing"
 	"time"
 
-	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/open-telemetry/opamp-go/protobufs"
+
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 )
 
 func TestVerify(t *testing.T) {

@@ -77,28 +77,21 @@ func defaultPeerToken() (string, error) {
 
 // handoverLoop notifies peers of taken-over agents, at most twice a second.
 func (s *Server) handoverLoop(ctx context.Context) {
-	t := s.clock.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
 	var pending []handoverAgent
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
+	every(ctx, s.clock, 500*time.Millisecond, func() {
 		pending = append(pending, s.handovers.take()...)
 		if len(pending) == 0 {
-			continue
+			return
 		}
 		if err := s.notifyPeers(ctx, pending); err != nil {
 			s.log.V(1).Info("notifying peers of handovers failed; will retry", "agents", len(pending), "error", err.Error())
 			if len(pending) > 100000 {
 				pending = nil // peers unreachable for long: their Leases expire and their entries stop counting
 			}
-			continue
+			return
 		}
 		pending = nil
-	}
+	})
 }
 
 func (s *Server) notifyPeers(ctx context.Context, agents []handoverAgent) error {
@@ -191,12 +184,11 @@ func (s *Server) livePeers(ctx context.Context) ([]string, error) {
 // as this replica's. A token the API server takes is refused: a replica that sent one would
 // hand its peers its identity there (its status entries, its Lease).
 func (s *Server) handleHandover(w http.ResponseWriter, r *http.Request) {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || token == "" {
-		http.Error(w, "a bearer token is required", http.StatusUnauthorized)
+	token, ok := bearerToken(w, r)
+	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), reviewTimeout)
 	defer cancel()
 	caller, err := s.reviewFor(ctx, token, []string{s.opts.ReadAPIAudience})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	opamptypes "github.com/open-telemetry/opamp-go/server/types"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/utils/clock"
 
 	"github.com/ampora-io/ampora/internal/collectorconfig"
 )
@@ -145,9 +146,9 @@ func (s *Server) countDispatchOutcome(a *Agent, t target) {
 	}
 }
 
-// sweepLoop marks silent HTTP agents disconnected and forgets long-disconnected agents.
-func (s *Server) sweepLoop(ctx context.Context) {
-	t := s.clock.NewTicker(5 * time.Second)
+// every calls fn each period of clk until ctx ends, the first time one period from now.
+func every(ctx context.Context, clk clock.WithTicker, period time.Duration, fn func()) {
+	t := clk.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
@@ -155,6 +156,13 @@ func (s *Server) sweepLoop(ctx context.Context) {
 			return
 		case <-t.C():
 		}
+		fn()
+	}
+}
+
+// sweepLoop marks silent HTTP agents disconnected and forgets long-disconnected agents.
+func (s *Server) sweepLoop(ctx context.Context) {
+	every(ctx, s.clock, 5*time.Second, func() {
 		now := s.clock.Now()
 		s.registry.Each(func(a *Agent) {
 			if a.Connected && a.Transport == transportHTTP && now.Sub(a.LastSeen) > s.opts.HTTPAgentTimeout {
@@ -164,5 +172,5 @@ func (s *Server) sweepLoop(ctx context.Context) {
 		s.registry.Remove(func(a *Agent) bool {
 			return !a.Connected && now.Sub(a.DisconnectedAt) > s.opts.DisconnectedRetention
 		})
-	}
+	})
 }

@@ -53,16 +53,28 @@ func (s *Server) serveReadAPI(wg *sync.WaitGroup, errs chan<- error) (*http.Serv
 	return h, nil
 }
 
+// reviewTimeout bounds the TokenReview and SubjectAccessReview of one read-API request.
+const reviewTimeout = 10 * time.Second
+
+// bearerToken is the request's bearer token; without one it answers 401 and returns false.
+func bearerToken(w http.ResponseWriter, r *http.Request) (string, bool) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		http.Error(w, "a bearer token is required", http.StatusUnauthorized)
+		return "", false
+	}
+	return token, true
+}
+
 // authorized checks the bearer token with TokenReview and the caller's right to get rollouts
 // in the namespace with SubjectAccessReview.
 func (s *Server) authorized(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || token == "" {
-			http.Error(w, "a bearer token is required", http.StatusUnauthorized)
+		token, ok := bearerToken(w, r)
+		if !ok {
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), reviewTimeout)
 		defer cancel()
 		user, err := s.reviewToken(ctx, token)
 		if err != nil {

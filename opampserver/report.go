@@ -43,16 +43,7 @@ type reporter struct {
 func newReporter(s *Server) *reporter { return &reporter{s: s, last: map[objKey]written{}} }
 
 func (r *reporter) loop(ctx context.Context) {
-	t := r.s.clock.NewTicker(r.s.opts.ReportInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
-		r.report(ctx)
-	}
+	every(ctx, r.s.clock, r.s.opts.ReportInterval, func() { r.report(ctx) })
 }
 
 type rolloutAcc struct {

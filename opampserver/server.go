@@ -7,6 +7,7 @@ package opampserver
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/tls"
@@ -137,60 +138,24 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
-	if o.ListenAddr == "" {
-		o.ListenAddr = ":4320"
-	}
-	if o.Path == "" {
-		o.Path = "/v1/opamp"
-	}
-	if o.MaxInflight == 0 {
-		o.MaxInflight = 1024
-	}
-	if o.MaxOpenConnections == 0 {
-		o.MaxOpenConnections = DefaultMaxOpenConnections()
-	}
-	if o.ReadHeaderTimeout == 0 {
-		o.ReadHeaderTimeout = 10 * time.Second
-	}
-	if o.ReadTimeout == 0 {
-		o.ReadTimeout = 30 * time.Second
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = 30 * time.Second
-	}
-	if o.IdleTimeout == 0 {
-		o.IdleTimeout = 2 * time.Minute
-	}
-	if o.FirstMessageTimeout == 0 {
-		o.FirstMessageTimeout = 30 * time.Second
-	}
-	if o.MaxMessageBytes == 0 {
-		o.MaxMessageBytes = 4 << 20
-	}
-	if o.MaxAgentsPerToken == 0 {
-		o.MaxAgentsPerToken = DefaultMaxAgentsPerToken
-	}
-	if o.HTTPAgentTimeout == 0 {
-		o.HTTPAgentTimeout = 90 * time.Second
-	}
-	if o.DisconnectedRetention == 0 {
-		o.DisconnectedRetention = time.Hour
-	}
-	if o.ReportInterval == 0 {
-		o.ReportInterval = time.Second
-	}
-	if o.ReportRefresh == 0 {
-		o.ReportRefresh = 30 * time.Second
-	}
-	if o.LeaseDuration == 0 {
-		o.LeaseDuration = 15 * time.Second
-	}
-	if o.ShutdownGrace == 0 {
-		o.ShutdownGrace = 10 * time.Second
-	}
-	if o.ReadAPIAudience == "" {
-		o.ReadAPIAudience = readapi.DefaultAudience
-	}
+	o.ListenAddr = cmp.Or(o.ListenAddr, ":4320")
+	o.Path = cmp.Or(o.Path, "/v1/opamp")
+	o.MaxInflight = cmp.Or(o.MaxInflight, 1024)
+	o.MaxOpenConnections = cmp.Or(o.MaxOpenConnections, DefaultMaxOpenConnections())
+	o.ReadHeaderTimeout = cmp.Or(o.ReadHeaderTimeout, 10*time.Second)
+	o.ReadTimeout = cmp.Or(o.ReadTimeout, 30*time.Second)
+	o.WriteTimeout = cmp.Or(o.WriteTimeout, 30*time.Second)
+	o.IdleTimeout = cmp.Or(o.IdleTimeout, 2*time.Minute)
+	o.FirstMessageTimeout = cmp.Or(o.FirstMessageTimeout, 30*time.Second)
+	o.MaxMessageBytes = cmp.Or(o.MaxMessageBytes, 4<<20)
+	o.MaxAgentsPerToken = cmp.Or(o.MaxAgentsPerToken, DefaultMaxAgentsPerToken)
+	o.HTTPAgentTimeout = cmp.Or(o.HTTPAgentTimeout, 90*time.Second)
+	o.DisconnectedRetention = cmp.Or(o.DisconnectedRetention, time.Hour)
+	o.ReportInterval = cmp.Or(o.ReportInterval, time.Second)
+	o.ReportRefresh = cmp.Or(o.ReportRefresh, 30*time.Second)
+	o.LeaseDuration = cmp.Or(o.LeaseDuration, 15*time.Second)
+	o.ShutdownGrace = cmp.Or(o.ShutdownGrace, 10*time.Second)
+	o.ReadAPIAudience = cmp.Or(o.ReadAPIAudience, readapi.DefaultAudience)
 	if o.PeerToken == nil {
 		o.PeerToken = defaultPeerToken
 	}

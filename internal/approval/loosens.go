@@ -75,21 +75,17 @@ type ordered interface{ ~int32 | ~int64 }
 
 // upperBound notes a limit that rose or was removed.
 func upperBound[T ordered](out []string, name string, old, next, fallback *T) []string {
-	before := old
-	if before == nil {
-		before = fallback
-	}
-	switch {
-	case next == nil && old != nil:
-		return append(out, fmt.Sprintf("%s %s → unset", name, show(old)))
-	case next != nil && before != nil && *next > *before:
-		return append(out, fmt.Sprintf("%s %s → %s", name, show(before), show(next)))
-	}
-	return out
+	return loosened(out, name, old, next, fallback, func(n, b T) bool { return n > b })
 }
 
 // lowerBound notes a floor that fell or was removed.
 func lowerBound[T ordered](out []string, name string, old, next, fallback *T) []string {
+	return loosened(out, name, old, next, fallback, func(n, b T) bool { return n < b })
+}
+
+// loosened notes a bound that was removed, or whose new value looser says is looser than the
+// old one (or, when the old one was unset, than the fallback in force).
+func loosened[T ordered](out []string, name string, old, next, fallback *T, looser func(next, before T) bool) []string {
 	before := old
 	if before == nil {
 		before = fallback
@@ -97,7 +93,7 @@ func lowerBound[T ordered](out []string, name string, old, next, fallback *T) []
 	switch {
 	case next == nil && old != nil:
 		return append(out, fmt.Sprintf("%s %s → unset", name, show(old)))
-	case next != nil && before != nil && *next < *before:
+	case next != nil && before != nil && looser(*next, *before):
 		return append(out, fmt.Sprintf("%s %s → %s", name, show(before), show(next)))
 	}
 	return out
