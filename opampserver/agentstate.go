@@ -10,12 +10,12 @@ import (
 
 // Capability bits this server reads (AgentCapabilities in the OpAMP spec).
 const (
-	capReportsStatus       = uint64(protobufs.AgentCapabilities_AgentCapabilities_ReportsStatus)
-	capAcceptsRemoteConfig = uint64(protobufs.AgentCapabilities_AgentCapabilities_AcceptsRemoteConfig)
-	capReportsEffective    = uint64(protobufs.AgentCapabilities_AgentCapabilities_ReportsEffectiveConfig)
-	capReportsHealth       = uint64(protobufs.AgentCapabilities_AgentCapabilities_ReportsHealth)
-	capReportsRemoteConfig = uint64(protobufs.AgentCapabilities_AgentCapabilities_ReportsRemoteConfig)
-	capReportsComponents   = uint64(protobufs.AgentCapabilities_AgentCapabilities_ReportsAvailableComponents)
+	CapReportsStatus       = uint64(protobufs.AgentCapabilities_AgentCapabilities_ReportsStatus)
+	CapAcceptsRemoteConfig = uint64(protobufs.AgentCapabilities_AgentCapabilities_AcceptsRemoteConfig)
+	CapReportsEffective    = uint64(protobufs.AgentCapabilities_AgentCapabilities_ReportsEffectiveConfig)
+	CapReportsHealth       = uint64(protobufs.AgentCapabilities_AgentCapabilities_ReportsHealth)
+	CapReportsRemoteConfig = uint64(protobufs.AgentCapabilities_AgentCapabilities_ReportsRemoteConfig)
+	CapReportsComponents   = uint64(protobufs.AgentCapabilities_AgentCapabilities_ReportsAvailableComponents)
 )
 
 // Observation is what one agent has told the server, as far as verifying one desired config
@@ -82,7 +82,7 @@ func Verify(o Observation, desired string, applyTimeout time.Duration, now time.
 		return Verdict{State: fleetv1alpha1.AgentFailed, Message: msg, Since: o.StatusSince}
 	}
 
-	if o.Capabilities&capReportsRemoteConfig == 0 {
+	if o.Capabilities&CapReportsRemoteConfig == 0 {
 		// A capability mismatch: the agent will never say APPLYING or APPLIED. Its effective
 		// config is the only evidence.
 		if o.EffectiveHash == desired {
@@ -130,7 +130,7 @@ func Verify(o Observation, desired string, applyTimeout time.Duration, now time.
 
 // healthVerdict is Applied, or Unhealthy where the agent reports health and says it is not.
 func healthVerdict(o Observation, since time.Time) Verdict {
-	if o.Capabilities&capReportsHealth != 0 && o.HealthReported && !o.Healthy {
+	if o.Capabilities&CapReportsHealth != 0 && o.HealthReported && !o.Healthy {
 		return Verdict{State: fleetv1alpha1.AgentUnhealthy, Message: o.HealthError, Since: since}
 	}
 	return Verdict{State: fleetv1alpha1.AgentApplied, Since: since}

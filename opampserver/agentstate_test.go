@@ -13,8 +13,8 @@ func TestVerify(t *testing.T) {
 	const (
 		desired = "new"
 		old     = "old"
-		full    = capReportsStatus | capAcceptsRemoteConfig | capReportsRemoteConfig | capReportsHealth | capReportsEffective
-		noRCS   = capReportsStatus | capAcceptsRemoteConfig | capReportsEffective
+		full    = CapReportsStatus | CapAcceptsRemoteConfig | CapReportsRemoteConfig | CapReportsHealth | CapReportsEffective
+		noRCS   = CapReportsStatus | CapAcceptsRemoteConfig | CapReportsEffective
 		timeout = 5 * time.Minute
 	)
 	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -43,7 +43,7 @@ func TestVerify(t *testing.T) {
 			t0.Add(time.Minute), fleetv1alpha1.AgentApplying, ""},
 		{"APPLIED but unhealthy", Observation{Capabilities: full, Connected: true, OfferedAt: t0, StatusHash: desired, Status: applied, StatusSince: t0, HealthReported: true, Healthy: false, HealthError: "exporter otlp: connection refused"},
 			t0.Add(time.Second), fleetv1alpha1.AgentUnhealthy, "exporter otlp: connection refused"},
-		{"unhealthy report ignored without ReportsHealth", Observation{Capabilities: full &^ capReportsHealth, Connected: true, StatusHash: desired, Status: applied, HealthReported: true, Healthy: false},
+		{"unhealthy report ignored without ReportsHealth", Observation{Capabilities: full &^ CapReportsHealth, Connected: true, StatusHash: desired, Status: applied, HealthReported: true, Healthy: false},
 			t0, fleetv1alpha1.AgentApplied, ""},
 		{"FAILED for the desired hash", Observation{Capabilities: full, Connected: true, OfferedAt: t0, StatusHash: desired, Status: failed, StatusError: "unknown exporter \"otlpx\"", StatusSince: t0},
 			t0.Add(time.Second), fleetv1alpha1.AgentFailed, "unknown exporter \"otlpx\""},

@@ -28,11 +28,11 @@ func TestSessionUIDNeverChanges(t *testing.T) {
 	if errMessage(reply) != "instance_uid changed on this session" || !sess.closeAfterReply {
 		t.Fatalf("switching UIDs: reply %v, close %v; want refused and closed", reply, sess.closeAfterReply)
 	}
-	if a, _ := agentCopy(s, testUID(2)); a.StatusHash != "" || a.conn != victimConn {
+	if a, _ := agentCopy(s, testUID(2)); a.StatusHash != "" || a.Conn != victimConn {
 		t.Errorf("the other agent's record was touched: status %q", a.StatusHash)
 	}
-	if a, _ := agentCopy(s, testUID(1)); a.lastSequenceNum != 0 || !a.Connected {
-		t.Errorf("the session's own record was touched: seq %d", a.lastSequenceNum)
+	if a, _ := agentCopy(s, testUID(1)); a.LastSequenceNum != 0 || !a.Connected {
+		t.Errorf("the session's own record was touched: seq %d", a.LastSequenceNum)
 	}
 	if got := counterValue(t, s.metrics.agentsRefused.WithLabelValues(refusedUIDChanged)); got != 1 {
 		t.Errorf("uid_changed refusals = %v, want 1", got)
@@ -76,10 +76,10 @@ func TestTakenUIDReassigned(t *testing.T) {
 					t.Fatalf("reply %v (closed %v), want it served under a new instance UID", r, sess.closeAfterReply)
 				}
 				a, _ := agentCopy(s, uid)
-				if a.StatusHash != "" || a.token != g || a.Namespace != testNamespace || a.Connected == tc.close {
+				if a.StatusHash != "" || a.Grant != g || a.Namespace != testNamespace || a.Connected == tc.close {
 					t.Errorf("the holder's record was touched: %+v", a)
 				}
-				if n, ok := agentCopy(s, newUID); !ok || n.StatusHash != "bb" || n.token != other || n.Namespace != other.namespace {
+				if n, ok := agentCopy(s, newUID); !ok || n.StatusHash != "bb" || n.Grant != other || n.Namespace != other.namespace {
 					t.Errorf("the newcomer's report is not under its new UID: %+v", n)
 				}
 				if transport == transportWS {
@@ -127,7 +127,7 @@ func TestRevokedTokensAgentResumed(t *testing.T) {
 		if r := early.onMessage(context.Background(), earlyConn, withStatus(heartbeat(uid, 1), "bb", applied)); errMessage(r) != "instance_uid is bound to another session or enrollment token" || !early.closeAfterReply {
 			t.Errorf("another token of the namespace (holder live %v): %v", live, r)
 		}
-		if a, _ := agentCopy(s, uid); a.StatusHash != "" || a.token != g {
+		if a, _ := agentCopy(s, uid); a.StatusHash != "" || a.Grant != g {
 			t.Errorf("the record was touched: %+v", a)
 		}
 	}
@@ -136,8 +136,8 @@ func TestRevokedTokensAgentResumed(t *testing.T) {
 	if r := resumed.onMessage(context.Background(), resumedConn, heartbeat(uid, 1)); r.ErrorResponse != nil || r.AgentIdentification != nil {
 		t.Errorf("another token of the namespace could not resume after the revocation: %v", r)
 	}
-	if a, _ := agentCopy(s, uid); a.token != other || other.agents.Load() != 1 || g.agents.Load() != 0 {
-		t.Errorf("resumed agent bound to %v, tokens hold %d and %d", a.token, other.agents.Load(), g.agents.Load())
+	if a, _ := agentCopy(s, uid); a.Grant != other || other.agents.Load() != 1 || g.agents.Load() != 0 {
+		t.Errorf("resumed agent bound to %v, tokens hold %d and %d", a.Grant, other.agents.Load(), g.agents.Load())
 	}
 }
 

@@ -20,82 +20,82 @@ const resendAfter = 30 * time.Second
 
 func hexDecode(s string) ([]byte, error) { return hex.DecodeString(s) }
 
-// target is what one agent should run, and why.
-type target struct {
-	group     *groupView
-	conflicts []string
-	rollout   *rolloutView
-	rank      string
-	admitted  bool
-	inBatch   bool
-	// desired is the hash the agent is verified against while admitted.
-	desired string
-	// push is the config to offer now; nil offers nothing.
-	push *configRef
-	// denied names the push policy that denies the push; incompatible says what the agent lacks.
-	denied       string
-	incompatible string
+// Target is what one agent should run, and why.
+type Target struct {
+	Group     *groupView
+	Conflicts []string
+	Rollout   *RolloutView
+	Rank      string
+	Admitted  bool
+	InBatch   bool
+	// Desired is the hash the agent is verified against while admitted.
+	Desired string
+	// Push is the config to offer now; nil offers nothing.
+	Push *configRef
+	// Denied names the push policy that denies the push; incompatible says what the agent lacks.
+	Denied       string
+	Incompatible string
 }
 
-// target works out what agent a should run. No agent ever flips between two configs: outside
+// Target works out what agent a should run. No agent ever flips between two configs: outside
 // a rollout's admitted set an agent is only offered its group's revision when it has no remote
 // config at all (it just joined), and inside it only the rollout's config (or, while rolling
 // back, the previous one).
-func (v *nsView) target(a *Agent, now time.Time) target {
-	var t target
+func (v *NSView) Target(a *Agent, now time.Time) Target {
+	var t Target
 	if v == nil {
 		return t
 	}
-	for _, g := range v.groups {
+	for _, g := range v.Groups {
 		if g.matches(a) {
-			if t.group == nil {
-				t.group = g
+			if t.Group == nil {
+				t.Group = g
 			}
-			t.conflicts = append(t.conflicts, g.name)
+			t.Conflicts = append(t.Conflicts, g.name)
 		}
 	}
-	if len(t.conflicts) != 1 {
+	if len(t.Conflicts) != 1 {
 		// None, or a conflict: the agent keeps what it has.
-		t.group = nil
-		if len(t.conflicts) < 2 {
-			t.conflicts = nil
+		t.Group = nil
+		if len(t.Conflicts) < 2 {
+			t.Conflicts = nil
 		}
 		return t
 	}
-	t.conflicts = nil
-	g := t.group
+	t.Conflicts = nil
+	g := t.Group
 	if r := g.rollout; r != nil && inScope(r.selector, a) {
-		t.rank = membership.Rank(r.config.hash, a.UID)
-		if membership.Admitted(t.rank, r.toRank) {
-			t.rollout, t.admitted = r, true
-			t.inBatch = membership.InBatch(t.rank, r.fromRank, r.toRank)
+		t.Rank = membership.Rank(r.Config.hash, a.UID)
+		if membership.Admitted(t.Rank, r.toRank) {
+			t.Rollout, t.Admitted = r, true
+			t.InBatch = membership.InBatch(t.Rank, r.fromRank, r.toRank)
 			if r.phase == fleetv1alpha1.RolloutRollingBack {
 				switch {
 				case !inScope(r.previousSelector, a):
 					// The previous revision was never rolled out to this agent: it returns to
 					// its local config instead.
-					t.desired, t.push = withdrawal.hash, withdrawal
+					t.Desired, t.Push = withdrawal.hash, withdrawal
 				case r.previous != nil:
-					t.desired, t.push = r.previous.hash, r.previous
+					t.Desired, t.Push = r.previous.hash, r.previous
 				}
 				return t
 			}
-			t.desired = r.config.hash
+			t.Desired = r.Config.hash
 			if p := deniedBy(g.policies, a.Attributes, now); p != "" {
-				t.denied = p
+				t.Denied = p
 				return t
 			}
 			if reason, known := compatible(r.required, a); !known {
 				return t // the agent reports its components but has not sent them yet: wait
 			} else if reason != "" {
-				t.incompatible = reason
+				t.Incompatible = reason
 				return t
 			}
-			if r.phase == fleetv1alpha1.RolloutPaused && a.OfferedHash != r.config.hash {
+			if r.phase == fleetv1alpha1.RolloutPaused && a.OfferedHash != r.Config.hash {
 				// Paused: no further agent is offered the config.
 				return t
 			}
-			t.push = r.config
+			t.Push = r.Config
 			return t
 		}
 	}
@@ -105,7 +105,7 @@ func (v *nsView) target(a *Agent, now time.Time) target {
 		// run it, or the group's selector widened (or an exclusion was removed) since the
 		// revision was rolled out.
 		if reason, known := compatible(g.currentRequired, a); known && reason == "" && deniedBy(g.policies, a.Attributes, now) == "" {
-			t.push = g.current
+			t.Push = g.current
 		}
 	}
 	return t
@@ -114,15 +114,15 @@ func (v *nsView) target(a *Agent, now time.Time) target {
 // compatible says what required component the agent lacks ("" for none); known is false
 // while an agent that reports its components has not sent them yet.
 func compatible(required map[string][]string, a *Agent) (reason string, known bool) {
-	if len(required) > 0 && a.Capabilities&capReportsComponents != 0 && a.Components == nil {
+	if len(required) > 0 && a.Capabilities&CapReportsComponents != 0 && a.Components == nil {
 		return "", false
 	}
 	return incompatible(required, a.Components), true
 }
 
-// shouldSend decides whether to send push to a now, and records the offer when it does.
-func shouldSend(a *Agent, push *configRef, retryAt, now time.Time) bool {
-	if push == nil || a.Capabilities&capAcceptsRemoteConfig == 0 {
+// ShouldSend decides whether to send push to a now, and records the offer when it does.
+func ShouldSend(a *Agent, push *configRef, retryAt, now time.Time) bool {
+	if push == nil || a.Capabilities&CapAcceptsRemoteConfig == 0 {
 		return false
 	}
 	if push == withdrawal && a.StatusHash == "" {
@@ -132,26 +132,26 @@ func shouldSend(a *Agent, push *configRef, retryAt, now time.Time) bool {
 		if a.StatusHash == push.hash && a.Status != protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED {
 			return false // has it, or is applying it
 		}
-		if a.Capabilities&capReportsRemoteConfig == 0 && a.EffectiveHash == push.hash {
+		if a.Capabilities&CapReportsRemoteConfig == 0 && a.EffectiveHash == push.hash {
 			return false
 		}
-		if f, ok := a.failures[push.hash]; ok {
-			if !retryAt.After(f.at) {
+		if f, ok := a.Failures[push.hash]; ok {
+			if !retryAt.After(f.At) {
 				return false // never re-offer a hash the agent failed, unless a retry came after
 			}
 			// The retry is a new offer: send it now, even on the session the failed offer went
 			// out on, and time the apply from now.
-			delete(a.failures, push.hash)
+			delete(a.Failures, push.hash)
 			a.OfferedAt = time.Time{}
 		}
 	}
-	if a.OfferedHash == push.hash && !a.OfferedAt.IsZero() && a.sentConn == a.connSeq && now.UnixNano()-a.sentAt < int64(resendAfter) {
+	if a.OfferedHash == push.hash && !a.OfferedAt.IsZero() && a.sentConn == a.ConnSeq && now.UnixNano()-a.sentAt < int64(resendAfter) {
 		return false
 	}
 	if a.OfferedHash != push.hash || a.OfferedAt.IsZero() {
 		a.OfferedHash, a.OfferedAt = push.hash, now
 	}
-	a.sentAt, a.sentConn = now.UnixNano(), a.connSeq
+	a.sentAt, a.sentConn = now.UnixNano(), a.ConnSeq
 	return true
 }
 

@@ -205,81 +205,81 @@ func TestTarget(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
-		view       *nsView
+		view       *NSView
 		agent      *Agent
 		wantPush   *configRef
 		wantReason string
 	}{
 		{"no view", nil, agent(), nil, ""},
-		{"no matching group", &nsView{groups: []*groupView{group(func(g *groupView) {
+		{"no matching group", &NSView{Groups: []*groupView{group(func(g *groupView) {
 			g.selector = fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "dev"}}
 		})}}, agent(), nil, ""},
-		{"two matching groups: a conflict", &nsView{groups: []*groupView{group(), group(func(g *groupView) { g.name = "other" })}}, agent(), nil, ""},
-		{"excluded from the group", &nsView{groups: []*groupView{group(func(g *groupView) { g.excluded[UIDString(testUID(7))] = struct{}{} })}}, agent(), nil, ""},
-		{"admitted to a progressing rollout", &nsView{groups: []*groupView{group()}}, agent(), cfg, ""},
-		{"admitted by rank, but outside the selector the rollout's approvals cover: nothing", &nsView{groups: []*groupView{group(func(g *groupView) {
+		{"two matching groups: a conflict", &NSView{Groups: []*groupView{group(), group(func(g *groupView) { g.name = "other" })}}, agent(), nil, ""},
+		{"excluded from the group", &NSView{Groups: []*groupView{group(func(g *groupView) { g.excluded[UIDString(testUID(7))] = struct{}{} })}}, agent(), nil, ""},
+		{"admitted to a progressing rollout", &NSView{Groups: []*groupView{group()}}, agent(), cfg, ""},
+		{"admitted by rank, but outside the selector the rollout's approvals cover: nothing", &NSView{Groups: []*groupView{group(func(g *groupView) {
 			g.rollout.selector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}
 		})}}, agent(), nil, ""},
-		{"rolling back, outside the approved selector: nothing", &nsView{groups: []*groupView{group(func(g *groupView) {
+		{"rolling back, outside the approved selector: nothing", &NSView{Groups: []*groupView{group(func(g *groupView) {
 			g.rollout.phase, g.rollout.previous = fleetv1alpha1.RolloutRollingBack, prev
 			g.rollout.selector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}
 		})}}, agent(), nil, ""},
-		{"a new agent outside the selector the group's revision was rolled out under: nothing", &nsView{groups: []*groupView{group(func(g *groupView) {
+		{"a new agent outside the selector the group's revision was rolled out under: nothing", &NSView{Groups: []*groupView{group(func(g *groupView) {
 			g.rollout, g.current = nil, prev
 			g.currentSelector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}
 		})}}, agent(), nil, ""},
-		{"a new agent the group excluded when its revision was rolled out, no longer excluded: nothing", &nsView{groups: []*groupView{group(func(g *groupView) {
+		{"a new agent the group excluded when its revision was rolled out, no longer excluded: nothing", &NSView{Groups: []*groupView{group(func(g *groupView) {
 			g.rollout, g.current = nil, prev
 			g.currentSelector = prodScope(UIDString(testUID(7)))
 		})}}, agent(), nil, ""},
-		{"a new agent within the scope the group's revision was rolled out under: the revision", &nsView{groups: []*groupView{group(func(g *groupView) {
+		{"a new agent within the scope the group's revision was rolled out under: the revision", &NSView{Groups: []*groupView{group(func(g *groupView) {
 			g.rollout, g.current = nil, prev
 			g.currentSelector = prodScope(UIDString(testUID(8)))
 		})}}, agent(), prev, ""},
-		{"admitted by rank, but excluded when the rollout's approvals covered the group: nothing", &nsView{groups: []*groupView{group(func(g *groupView) {
+		{"admitted by rank, but excluded when the rollout's approvals covered the group: nothing", &NSView{Groups: []*groupView{group(func(g *groupView) {
 			g.rollout.selector = prodScope(UIDString(testUID(7)))
 		})}}, agent(), nil, ""},
-		{"rolling back, excluded when the previous revision was rolled out: withdrawn", &nsView{groups: []*groupView{group(func(g *groupView) {
+		{"rolling back, excluded when the previous revision was rolled out: withdrawn", &NSView{Groups: []*groupView{group(func(g *groupView) {
 			g.rollout.phase, g.rollout.previous = fleetv1alpha1.RolloutRollingBack, prev
 			g.rollout.previousSelector = prodScope(UIDString(testUID(7)))
 		})}}, agent(), withdrawal, ""},
-		{"not admitted yet: nothing", &nsView{groups: []*groupView{group(func(g *groupView) { g.rollout.toRank = "" })}}, agent(), nil, ""},
-		{"not admitted, new agent: the group's revision", &nsView{groups: []*groupView{group(func(g *groupView) {
+		{"not admitted yet: nothing", &NSView{Groups: []*groupView{group(func(g *groupView) { g.rollout.toRank = "" })}}, agent(), nil, ""},
+		{"not admitted, new agent: the group's revision", &NSView{Groups: []*groupView{group(func(g *groupView) {
 			g.rollout.toRank, g.current = "", prev
 		})}}, agent(), prev, ""},
-		{"not admitted, agent with a remote config: nothing", &nsView{groups: []*groupView{group(func(g *groupView) {
+		{"not admitted, agent with a remote config: nothing", &NSView{Groups: []*groupView{group(func(g *groupView) {
 			g.rollout.toRank, g.current = "", prev
 		})}}, agent(func(a *Agent) { a.StatusHash = "ab" }), nil, ""},
-		{"rolling back: the previous revision", &nsView{groups: []*groupView{group(func(g *groupView) {
+		{"rolling back: the previous revision", &NSView{Groups: []*groupView{group(func(g *groupView) {
 			g.rollout.phase, g.rollout.previous = fleetv1alpha1.RolloutRollingBack, prev
 		})}}, agent(), prev, ""},
-		{"paused: not offered to a new agent", &nsView{groups: []*groupView{group(func(g *groupView) {
+		{"paused: not offered to a new agent", &NSView{Groups: []*groupView{group(func(g *groupView) {
 			g.rollout.phase = fleetv1alpha1.RolloutPaused
 		})}}, agent(), nil, ""},
-		{"paused: still offered to an agent it was offered to", &nsView{groups: []*groupView{group(func(g *groupView) {
+		{"paused: still offered to an agent it was offered to", &NSView{Groups: []*groupView{group(func(g *groupView) {
 			g.rollout.phase = fleetv1alpha1.RolloutPaused
 		})}}, agent(func(a *Agent) { a.OfferedHash = cfg.hash }), cfg, ""},
-		{"denied by a push policy", &nsView{groups: []*groupView{group(func(g *groupView) {
+		{"denied by a push policy", &NSView{Groups: []*groupView{group(func(g *groupView) {
 			g.policies = []fleetv1alpha1.PushPolicy{{Name: "frozen", Deny: fleetv1alpha1.DenyAlways,
 				Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "prod"}}}}
 		})}}, agent(), nil, "denied: frozen"},
-		{"incompatible", &nsView{groups: []*groupView{group(func(g *groupView) {
+		{"incompatible", &NSView{Groups: []*groupView{group(func(g *groupView) {
 			g.rollout.required = map[string][]string{"receivers": {"otlp"}}
 		})}}, agent(func(a *Agent) { a.Components = map[string]map[string]struct{}{"receivers": {}} }), nil,
 			"incompatible: agent lacks component receivers/otlp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tt.view.target(tt.agent, now)
-			if got.push != tt.wantPush {
-				t.Errorf("push = %v, want %v", got.push, tt.wantPush)
+			got := tt.view.Target(tt.agent, now)
+			if got.Push != tt.wantPush {
+				t.Errorf("push = %v, want %v", got.Push, tt.wantPush)
 			}
 			reason := ""
 			switch {
-			case got.denied != "":
-				reason = "denied: " + got.denied
-			case got.incompatible != "":
-				reason = "incompatible: " + got.incompatible
+			case got.Denied != "":
+				reason = "denied: " + got.Denied
+			case got.Incompatible != "":
+				reason = "incompatible: " + got.Incompatible
 			}
 			if reason != tt.wantReason {
 				t.Errorf("reason = %q, want %q", reason, tt.wantReason)
@@ -299,9 +299,9 @@ func TestShouldSendWithdrawal(t *testing.T) {
 		{"an agent with a remote config is sent the withdrawal",
 			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied}, true},
 		{"not twice on one session",
-			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: withdrawal.hash, OfferedAt: testStart, sentAt: testStart.UnixNano(), sentConn: 1, connSeq: 1}, false},
+			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: withdrawal.hash, OfferedAt: testStart, sentAt: testStart.UnixNano(), sentConn: 1, ConnSeq: 1}, false},
 		{"again on a new session",
-			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: withdrawal.hash, OfferedAt: testStart, sentAt: testStart.UnixNano(), sentConn: 1, connSeq: 2}, true},
+			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: withdrawal.hash, OfferedAt: testStart, sentAt: testStart.UnixNano(), sentConn: 1, ConnSeq: 2}, true},
 		{"not to an agent that applied it",
 			Agent{Capabilities: capsFull, StatusHash: withdrawal.hash, Status: applied}, false},
 		{"never without AcceptsRemoteConfig",
@@ -310,7 +310,7 @@ func TestShouldSendWithdrawal(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := tt.agent
-			if got := shouldSend(&a, withdrawal, time.Time{}, testStart.Add(time.Second)); got != tt.want {
+			if got := ShouldSend(&a, withdrawal, time.Time{}, testStart.Add(time.Second)); got != tt.want {
 				t.Errorf("shouldSend(withdrawal) = %v, want %v", got, tt.want)
 			}
 		})
@@ -321,12 +321,12 @@ func TestShouldSendWithoutRemoteConfigStatus(t *testing.T) {
 	cfg := testConfig(collectorBody)
 	// An agent that does not report remote config status but already runs the config (by its
 	// effective config) is not sent it.
-	a := &Agent{Capabilities: capAcceptsRemoteConfig | capReportsEffective, EffectiveHash: cfg.hash}
-	if shouldSend(a, cfg, time.Time{}, testStart) {
+	a := &Agent{Capabilities: CapAcceptsRemoteConfig | CapReportsEffective, EffectiveHash: cfg.hash}
+	if ShouldSend(a, cfg, time.Time{}, testStart) {
 		t.Error("sent a config the agent runs already")
 	}
 	a.EffectiveHash = "other"
-	if !shouldSend(a, cfg, time.Time{}, testStart) {
+	if !ShouldSend(a, cfg, time.Time{}, testStart) {
 		t.Error("did not send a config the agent does not run")
 	}
 	if a.OfferedHash != cfg.hash || !a.OfferedAt.Equal(testStart) {

@@ -229,8 +229,8 @@ func checkAgentBounds(t testing.TB, a *Agent) {
 			t.Errorf("attribute of %d and %d bytes kept", len(k), len(v))
 		}
 	}
-	if len(a.failures) > maxFailures {
-		t.Errorf("%d failures kept", len(a.failures))
+	if len(a.Failures) > maxFailures {
+		t.Errorf("%d failures kept", len(a.Failures))
 	}
 	if len(a.StatusError) > maxErrorMessageBytes || !utf8.ValidString(a.StatusError) {
 		t.Errorf("status error of %d bytes kept", len(a.StatusError))
@@ -248,7 +248,7 @@ func checkAgentBounds(t testing.TB, a *Agent) {
 	if n > maxComponents {
 		t.Errorf("%d component kinds and types kept", n)
 	}
-	if len(a.Disconnects) > maxRecentDisconnects {
+	if len(a.Disconnects) > MaxRecentDisconnects {
 		t.Errorf("%d disconnects kept", len(a.Disconnects))
 	}
 }

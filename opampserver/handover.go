@@ -212,12 +212,12 @@ func (s *Server) handleHandover(w http.ResponseWriter, r *http.Request) {
 	for _, h := range req.Agents {
 		s.registry.Do(h.UID, false, func(a *Agent) {
 			// Only the principal that holds the agent here can have moved it.
-			if a.Namespace == h.Namespace && a.token.Fingerprint() == h.Token {
-				a.handedOver = true
+			if a.Namespace == h.Namespace && a.Grant.Fingerprint() == h.Token {
+				a.HandedOver = true
 			}
 		})
 	}
-	s.registry.Remove(func(a *Agent) bool { return a.handedOver && !a.Connected })
+	s.registry.Remove(func(a *Agent) bool { return a.HandedOver && !a.Connected })
 	s.metrics.handoverAgents.Add(float64(len(req.Agents)))
 	w.WriteHeader(http.StatusOK)
 }

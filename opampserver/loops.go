@@ -92,21 +92,21 @@ func (s *Server) pushNamespace(ctx context.Context, ns string) {
 		if a.Namespace != ns {
 			return
 		}
-		t := view.target(a, now)
+		t := view.Target(a, now)
 		s.countDispatchOutcome(a, t)
-		if !a.Connected || a.conn == nil {
+		if !a.Connected || a.Conn == nil {
 			return
 		}
 		var retryAt time.Time
-		if t.rollout != nil {
-			retryAt = t.rollout.retryAt
+		if t.Rollout != nil {
+			retryAt = t.Rollout.retryAt
 		}
-		if shouldSend(a, t.push, retryAt, now) {
+		if ShouldSend(a, t.Push, retryAt, now) {
 			uid, err := uuid.Parse(a.UID)
 			if err != nil {
 				return // registered UIDs are 16 bytes, rendered as UUIDs
 			}
-			pushes = append(pushes, push{conn: a.conn, msg: &protobufs.ServerToAgent{InstanceUid: uid[:], RemoteConfig: t.push.remote}})
+			pushes = append(pushes, push{conn: a.Conn, msg: &protobufs.ServerToAgent{InstanceUid: uid[:], RemoteConfig: t.Push.remote}})
 		}
 	})
 	if len(pushes) == 0 {
@@ -132,16 +132,16 @@ func (s *Server) pushNamespace(ctx context.Context, ns string) {
 
 // countDispatchOutcome counts, once per agent and revision, admitted agents that cannot be
 // pushed to here: denied by a policy, or without a live session.
-func (s *Server) countDispatchOutcome(a *Agent, t target) {
-	if !t.admitted {
+func (s *Server) countDispatchOutcome(a *Agent, t Target) {
+	if !t.Admitted {
 		return
 	}
-	if t.denied != "" && a.deniedHash != t.desired {
-		a.deniedHash = t.desired
-		s.metrics.policyDenied.WithLabelValues(t.denied).Inc()
+	if t.Denied != "" && a.DeniedHash != t.Desired {
+		a.DeniedHash = t.Desired
+		s.metrics.policyDenied.WithLabelValues(t.Denied).Inc()
 	}
-	if t.push != nil && !a.Connected && a.noSessionHash != t.desired {
-		a.noSessionHash = t.desired
+	if t.Push != nil && !a.Connected && a.NoSessionHash != t.Desired {
+		a.NoSessionHash = t.Desired
 		s.metrics.dispatchNoSess.Inc()
 	}
 }

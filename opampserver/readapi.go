@@ -107,16 +107,16 @@ func (s *Server) authorized(next http.HandlerFunc) http.HandlerFunc {
 }
 
 func (s *Server) rolloutAgents(w http.ResponseWriter, r *http.Request) {
-	s.listAgents(w, r, func(t target) bool { return t.rollout != nil && t.rollout.name == r.PathValue("name") })
+	s.listAgents(w, r, func(t Target) bool { return t.Rollout != nil && t.Rollout.Name == r.PathValue("name") })
 }
 
 func (s *Server) groupAgents(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	s.listAgents(w, r, func(t target) bool {
-		if t.group != nil && t.group.name == name {
+	s.listAgents(w, r, func(t Target) bool {
+		if t.Group != nil && t.Group.name == name {
 			return true
 		}
-		for _, g := range t.conflicts {
+		for _, g := range t.Conflicts {
 			if g == name {
 				return true
 			}
@@ -127,7 +127,7 @@ func (s *Server) groupAgents(w http.ResponseWriter, r *http.Request) {
 
 // listAgents pages through the agents of a namespace that keep says, ordered by instance UID,
 // optionally only those in one state (?state=Failed).
-func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, keep func(target) bool) {
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, keep func(Target) bool) {
 	ns := r.PathValue("ns")
 	q := r.URL.Query()
 	limit := queryInt(q.Get("limit"), 500, 5000)
@@ -140,15 +140,15 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, keep func(ta
 		if a.Namespace != ns || a.UID <= after {
 			return
 		}
-		t := view.target(a, now)
+		t := view.Target(a, now)
 		if !keep(t) {
 			return
 		}
 		info := agentInfo(a, now)
 		info.Replica = s.opts.Replica
-		if t.admitted && t.rollout != nil {
+		if t.Admitted && t.Rollout != nil {
 			v := verdictFor(a, t, now)
-			info.State, info.Message, info.Rank, info.InBatch = v.State, v.Message, t.rank, t.inBatch
+			info.State, info.Message, info.Rank, info.InBatch = v.State, v.Message, t.Rank, t.InBatch
 		}
 		if state != "" && info.State != state {
 			return
@@ -212,8 +212,8 @@ func (s *Server) Ranks(ns, name, hash, after string, limit int) []string {
 		if a.Namespace != ns || !a.Connected {
 			return
 		}
-		t := view.target(a, now)
-		if t.group == nil || t.group.name != name {
+		t := view.Target(a, now)
+		if t.Group == nil || t.Group.name != name {
 			return
 		}
 		if rank := membership.Rank(hash, a.UID); rank > after {
@@ -240,8 +240,8 @@ func agentInfo(a *Agent, now time.Time) AgentInfo {
 		Connected:      a.Connected,
 		RecentDrops:    len(a.Disconnects),
 		Flapping:       a.Flapping(flapCount, flapWindow, now),
-		ReportsStatus:  a.Capabilities&capReportsRemoteConfig != 0,
-		AcceptsConfig:  a.Capabilities&capAcceptsRemoteConfig != 0,
+		ReportsStatus:  a.Capabilities&CapReportsRemoteConfig != 0,
+		AcceptsConfig:  a.Capabilities&CapAcceptsRemoteConfig != 0,
 	}
 	if a.StatusHash != "" || a.Status != 0 {
 		info.Status = strings.TrimPrefix(a.Status.String(), "RemoteConfigStatuses_")

@@ -12,8 +12,8 @@ import (
 	"github.com/open-telemetry/opamp-go/server/types"
 )
 
-// maxRecentDisconnects bounds the disconnect history kept per agent (for flapping).
-const maxRecentDisconnects = 8
+// MaxRecentDisconnects bounds the disconnect history kept per agent (for flapping).
+const MaxRecentDisconnects = 8
 
 // Agent is everything this replica knows about one agent. Fields are guarded by the
 // registry shard's lock; read them through Registry methods or under Registry.Do.
@@ -35,8 +35,8 @@ type Agent struct {
 	Healthy        bool
 	// Connected is true while the agent has a live session.
 	Connected bool
-	// handedOver is set when a peer said it holds the agent's session now.
-	handedOver  bool
+	// HandedOver is set when a peer said it holds the agent's session now.
+	HandedOver  bool
 	Status      protobufs.RemoteConfigStatuses
 	HealthError string
 
@@ -46,9 +46,9 @@ type Agent struct {
 	StatusError string
 	StatusSince time.Time
 	AppliedAt   time.Time
-	// failures holds, per config hash, the error the agent reported FAILED with. A hash in it
+	// Failures holds, per config hash, the error the agent reported FAILED with. A hash in it
 	// is never offered again until a retry or a new revision.
-	failures map[string]failure
+	Failures map[string]Failure
 
 	EffectiveHash string
 
@@ -62,14 +62,14 @@ type Agent struct {
 	DisconnectedAt  time.Time
 	Disconnects     []time.Time
 	CertNotAfter    time.Time
-	lastSequenceNum uint64
-	conn            types.Connection
-	// token is the grant the instance UID is bound to for as long as this record lives: the
-	// token of the session that first presented it (or, once that grant is revoked, of the
-	// session that resumed it). Sessions with another token are refused the UID, so that no
+	LastSequenceNum uint64
+	Conn            types.Connection
+	// Grant is the grant the instance UID is bound to for as long as this record lives: the
+	// Grant of the session that first presented it (or, once that grant is revoked, of the
+	// session that resumed it). Sessions with another Grant are refused the UID, so that no
 	// other principal can report for the agent or receive its config. The record counts
 	// against the grant's cap until it is forgotten.
-	token *enrollment
+	Grant *enrollment
 
 	// Dispatch state: the hash last offered, when, and how many times.
 	OfferedHash string
@@ -78,17 +78,17 @@ type Agent struct {
 	// session, so that a new session or a long silence re-sends it.
 	sentAt   int64
 	sentConn uint64
-	connSeq  uint64
-	// deniedHash and noSessionHash make the denied and no-session counters count once per
+	ConnSeq  uint64
+	// DeniedHash and noSessionHash make the denied and no-session counters count once per
 	// agent and revision.
-	deniedHash    string
-	noSessionHash string
+	DeniedHash    string
+	NoSessionHash string
 }
 
-// failure is a FAILED report for one config hash.
-type failure struct {
-	msg string
-	at  time.Time
+// Failure is a FAILED report for one config hash.
+type Failure struct {
+	Message string
+	At  time.Time
 }
 
 // ServiceName is the agent's service.name, or "unknown".
@@ -106,8 +106,8 @@ func attrOr(m map[string]string, k string) string {
 
 // FailedFor returns the error the agent reported FAILED with for hash, if it did.
 func (a *Agent) FailedFor(hash string) (string, bool) {
-	f, ok := a.failures[hash]
-	return f.msg, ok
+	f, ok := a.Failures[hash]
+	return f.Message, ok
 }
 
 // Flapping says whether the agent disconnected at least n times within window before now.
@@ -134,8 +134,8 @@ func (a *Agent) Observation(desired string, admittedAt time.Time) Observation {
 		EffectiveHash:  a.EffectiveHash,
 		AdmittedAt:     admittedAt,
 	}
-	if f, ok := a.failures[desired]; ok {
-		o.FailedForDesired, o.FailedError = true, f.msg
+	if f, ok := a.Failures[desired]; ok {
+		o.FailedForDesired, o.FailedError = true, f.Message
 	}
 	o.HealthReported, o.Healthy, o.HealthError = a.HealthReported, a.Healthy, a.HealthError
 	if a.OfferedHash == desired {
@@ -220,7 +220,7 @@ func (r *Registry) Delete(uid string) {
 	s := r.shard(uid)
 	s.mu.Lock()
 	if a, ok := s.agents[uid]; ok {
-		a.token.release()
+		a.Grant.release()
 		delete(s.agents, uid)
 	}
 	s.mu.Unlock()
@@ -234,7 +234,7 @@ func (r *Registry) Remove(drop func(a *Agent) bool) int {
 		s.mu.Lock()
 		for uid, a := range s.agents {
 			if drop(a) {
-				a.token.release()
+				a.Grant.release()
 				delete(s.agents, uid)
 				n++
 			}
@@ -269,9 +269,9 @@ func UIDString(b []byte) string {
 // HashString renders a config hash as lowercase hex.
 func HashString(b []byte) string { return hex.EncodeToString(b) }
 
-// effectiveBody picks the collector config out of an AgentConfigMap: the "" entry, or the only
+// EffectiveBody picks the collector config out of an AgentConfigMap: the "" entry, or the only
 // entry, or the entries joined in name order.
-func effectiveBody(cm *protobufs.AgentConfigMap) []byte {
+func EffectiveBody(cm *protobufs.AgentConfigMap) []byte {
 	if cm == nil || len(cm.ConfigMap) == 0 {
 		return nil
 	}
@@ -295,8 +295,8 @@ func effectiveBody(cm *protobufs.AgentConfigMap) []byte {
 	return body
 }
 
-// anyValueString renders an attribute value as a string.
-func anyValueString(v *protobufs.AnyValue) string {
+// AnyValueString renders an attribute value as a string.
+func AnyValueString(v *protobufs.AnyValue) string {
 	if v == nil {
 		return ""
 	}

@@ -84,9 +84,9 @@ func TestRegistryConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range rounds * agents {
 				uid := fmt.Sprintf("agent-%03d", i%agents)
-				r.Do(uid, true, func(a *Agent) { a.lastSequenceNum++ })
+				r.Do(uid, true, func(a *Agent) { a.LastSequenceNum++ })
 				if i%agents == w {
-					r.Each(func(a *Agent) { _ = a.lastSequenceNum })
+					r.Each(func(a *Agent) { _ = a.LastSequenceNum })
 					_ = r.Len()
 				}
 			}
@@ -94,7 +94,7 @@ func TestRegistryConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	var total uint64
-	r.Each(func(a *Agent) { total += a.lastSequenceNum })
+	r.Each(func(a *Agent) { total += a.LastSequenceNum })
 	if want := uint64(workers * rounds * agents); total != want {
 		t.Errorf("%d updates counted, want %d", total, want)
 	}

@@ -48,7 +48,7 @@ func (r *reporter) loop(ctx context.Context) {
 
 type rolloutAcc struct {
 	group   string
-	view    *rolloutView
+	view    *RolloutView
 	entry   fleetv1alpha1.ReplicaReport
 	failed  []fleetv1alpha1.FailedAgent
 	denied  map[string]int32 // by push policy
@@ -69,15 +69,15 @@ type Snapshot struct {
 
 func (r *reporter) snapshot(now time.Time) Snapshot {
 	s := r.s
-	views := map[string]*nsView{}
+	views := map[string]*NSView{}
 	snap := Snapshot{Rollouts: map[objKey]*rolloutAcc{}, Groups: map[objKey]*groupAcc{}}
 	for _, ns := range s.world.Namespaces() {
 		v := s.world.View(ns)
 		views[ns] = v
-		for _, g := range v.groups {
+		for _, g := range v.Groups {
 			snap.Groups[objKey{"AgentGroup", ns, g.name}] = &groupAcc{versions: map[string]int32{}}
 			if g.rollout != nil {
-				snap.Rollouts[objKey{"Rollout", ns, g.rollout.name}] = &rolloutAcc{
+				snap.Rollouts[objKey{"Rollout", ns, g.rollout.Name}] = &rolloutAcc{
 					group: g.name, view: g.rollout, buckets: make([]int32, len(gates.Buckets)+1)}
 			}
 		}
@@ -87,48 +87,48 @@ func (r *reporter) snapshot(now time.Time) Snapshot {
 		if v == nil {
 			return
 		}
-		t := v.target(a, now)
-		if len(t.conflicts) > 1 {
-			for _, name := range t.conflicts {
+		t := v.Target(a, now)
+		if len(t.Conflicts) > 1 {
+			for _, name := range t.Conflicts {
 				ga := snap.Groups[objKey{"AgentGroup", a.Namespace, name}]
 				ga.entry.Matching++
 				ga.entry.Conflicting++
 				if len(ga.conflicts) < maxSample*4 {
-					ga.conflicts = append(ga.conflicts, fleetv1alpha1.AgentConflict{InstanceUID: a.UID, Groups: conflictGroups(t.conflicts, name)})
+					ga.conflicts = append(ga.conflicts, fleetv1alpha1.AgentConflict{InstanceUID: a.UID, Groups: conflictGroups(t.Conflicts, name)})
 				}
 			}
 			return
 		}
-		if t.group == nil {
+		if t.Group == nil {
 			return
 		}
-		ga := snap.Groups[objKey{"AgentGroup", a.Namespace, t.group.name}]
+		ga := snap.Groups[objKey{"AgentGroup", a.Namespace, t.Group.name}]
 		ga.entry.Matching++
 		if a.Connected {
 			ga.entry.Connected++
 			ga.versions[a.ServiceVersion()]++
 		}
-		if !t.admitted || t.rollout == nil {
+		if !t.Admitted || t.Rollout == nil {
 			return
 		}
-		ra := snap.Rollouts[objKey{"Rollout", a.Namespace, t.rollout.name}]
+		ra := snap.Rollouts[objKey{"Rollout", a.Namespace, t.Rollout.Name}]
 		if ra == nil {
 			return
 		}
 		v2 := verdictFor(a, t, now)
 		ra.entry.Counts.Count(v2.State)
-		if t.inBatch {
+		if t.InBatch {
 			ra.entry.BatchCounts.Count(v2.State)
 			if (v2.State == fleetv1alpha1.AgentApplied || v2.State == fleetv1alpha1.AgentUnhealthy) &&
-				a.OfferedHash == t.desired && !a.OfferedAt.IsZero() && !a.AppliedAt.Before(a.OfferedAt) {
+				a.OfferedHash == t.Desired && !a.OfferedAt.IsZero() && !a.AppliedAt.Before(a.OfferedAt) {
 				ra.buckets[gates.BucketIndex(a.AppliedAt.Sub(a.OfferedAt))]++
 			}
 		}
-		if t.denied != "" {
+		if t.Denied != "" {
 			if ra.denied == nil {
 				ra.denied = map[string]int32{}
 			}
-			ra.denied[t.denied]++
+			ra.denied[t.Denied]++
 		}
 		if v2.State.Problem() {
 			ra.failed = append(ra.failed, fleetv1alpha1.FailedAgent{
@@ -155,22 +155,22 @@ func conflictGroups(all []string, self string) []string {
 }
 
 // verdictFor is the verified state of an admitted agent.
-func verdictFor(a *Agent, t target, now time.Time) Verdict {
-	r := t.rollout
+func verdictFor(a *Agent, t Target, now time.Time) Verdict {
+	r := t.Rollout
 	switch {
-	case t.denied != "":
-		return Verdict{State: fleetv1alpha1.AgentDenied, Message: "denied by push policy " + t.denied}
-	case t.incompatible != "":
-		return Verdict{State: fleetv1alpha1.AgentIncompatible, Message: t.incompatible}
+	case t.Denied != "":
+		return Verdict{State: fleetv1alpha1.AgentDenied, Message: "denied by push policy " + t.Denied}
+	case t.Incompatible != "":
+		return Verdict{State: fleetv1alpha1.AgentIncompatible, Message: t.Incompatible}
 	}
 	admittedAt := r.started
-	if t.inBatch {
-		admittedAt = r.batchStart
+	if t.InBatch {
+		admittedAt = r.BatchStart
 	}
 	if a.Connected && a.ConnectedSince.After(admittedAt) {
 		admittedAt = a.ConnectedSince
 	}
-	return Verify(a.Observation(t.desired, admittedAt), t.desired, r.applyTimeout, now)
+	return Verify(a.Observation(t.Desired, admittedAt), t.Desired, r.applyTimeout, now)
 }
 
 func timePtr(t time.Time) *metav1.Time {
@@ -190,8 +190,8 @@ func (r *reporter) report(ctx context.Context) {
 
 	for key, ra := range snap.Rollouts {
 		e := &ra.entry
-		e.Replica, e.ConfigHash, e.Batch = s.opts.Replica, ra.view.config.hash, ra.view.batch
-		e.BatchStartedAt = timePtr(ra.view.batchStart)
+		e.Replica, e.ConfigHash, e.Batch = s.opts.Replica, ra.view.Config.hash, ra.view.Batch
+		e.BatchStartedAt = timePtr(ra.view.BatchStart)
 		if ga := snap.Groups[objKey{"AgentGroup", key.namespace, ra.group}]; ga != nil {
 			e.Connected = ga.entry.Connected
 		}

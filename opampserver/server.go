@@ -663,7 +663,7 @@ func (s *Server) closeRevoked() {
 	}
 	now := s.clock.Now()
 	s.registry.Each(func(a *Agent) {
-		if a.Connected && a.Transport == transportHTTP && a.token.Revoked() {
+		if a.Connected && a.Transport == transportHTTP && a.Grant.Revoked() {
 			markDisconnected(a, now)
 		}
 	})

@@ -177,11 +177,11 @@ func (sess *session) onClose(conn types.Connection) {
 	now := s.clock.Now()
 	handedOver := false
 	s.registry.Do(sess.uid, false, func(a *Agent) {
-		if a.conn != conn {
+		if a.Conn != conn {
 			return // the agent has a newer session already
 		}
 		markDisconnected(a, now)
-		handedOver = a.handedOver
+		handedOver = a.HandedOver
 	})
 	if handedOver {
 		s.registry.Delete(sess.uid) // a peer holds its session now and counts it
@@ -192,10 +192,10 @@ func markDisconnected(a *Agent, now time.Time) {
 	if !a.Connected {
 		return
 	}
-	a.Connected, a.conn, a.DisconnectedAt = false, nil, now
+	a.Connected, a.Conn, a.DisconnectedAt = false, nil, now
 	a.Disconnects = append(a.Disconnects, now)
-	if len(a.Disconnects) > maxRecentDisconnects {
-		a.Disconnects = a.Disconnects[len(a.Disconnects)-maxRecentDisconnects:]
+	if len(a.Disconnects) > MaxRecentDisconnects {
+		a.Disconnects = a.Disconnects[len(a.Disconnects)-MaxRecentDisconnects:]
 	}
 }
 
@@ -293,7 +293,7 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 				refusal = refusedAgentLimit
 				return false
 			}
-			a.UID, a.Namespace, a.token = uid, sess.namespace, sess.token
+			a.UID, a.Namespace, a.Grant = uid, sess.namespace, sess.token
 			s.handovers.add(handoverAgent{UID: uid, Namespace: sess.namespace, Token: sess.token.Fingerprint()})
 			if msg.AgentDescription == nil {
 				reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)
@@ -303,21 +303,21 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 			// was first, still gets served under a UID of its own (no one can squat a UID).
 			reassignFor, refusal = takenBy(mayReassign, reassignedNamespace)
 			return true
-		case sess.uid != uid && a.Connected && a.conn != nil:
+		case sess.uid != uid && a.Connected && a.Conn != nil:
 			// Another open WebSocket session holds the UID: it keeps it. Of the same token, the
 			// newcomer is a duplicate (served under a new UID); of another token of the
 			// namespace, refused, as below.
-			if a.token == sess.token {
+			if a.Grant == sess.token {
 				reassignFor, refusal = takenBy(mayReassign, reassignedDuplicate)
 			} else {
 				refusal = refusedUIDBound
 			}
 			return true
-		case a.token != sess.token:
+		case a.Grant != sess.token:
 			// Bound to another token of the namespace: refused until that one is revoked, and
 			// then resumed under its UID (the rotation's last step: an agent that moved to the
 			// new token early keeps its identity). A tenant can only keep its own agents out.
-			if !a.token.Revoked() {
+			if !a.Grant.Revoked() {
 				refusal = refusedUIDBound
 				return true
 			}
@@ -325,26 +325,26 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 				refusal = refusedAgentLimit
 				return true
 			}
-			a.token.release()
-			a.token = sess.token
-		case msg.SequenceNum != a.lastSequenceNum+1 && sess.uid == uid:
+			a.Grant.release()
+			a.Grant = sess.token
+		case msg.SequenceNum != a.LastSequenceNum+1 && sess.uid == uid:
 			// A gap on a live session: something was lost, ask for everything.
 			reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)
 		}
-		a.lastSequenceNum = msg.SequenceNum
+		a.LastSequenceNum = msg.SequenceNum
 		if sess.uid != uid || !a.Connected {
 			sess.uid = uid
-			a.connSeq++
+			a.ConnSeq++
 			// A plain-HTTP agent opens a session per poll: it stays connected since its first
 			// poll for as long as it keeps polling (the sweep disconnects it when it stops).
 			if !a.Connected || sess.transport != transportHTTP || a.Transport != transportHTTP {
 				a.ConnectedSince = now
 			}
-			a.Connected, a.handedOver = true, false
+			a.Connected, a.HandedOver = true, false
 			a.Transport, a.CertNotAfter = sess.transport, sess.notAfter
-			a.conn = nil // an HTTP poll cannot be pushed to, nor may an old WebSocket's close end it
+			a.Conn = nil // an HTTP poll cannot be pushed to, nor may an old WebSocket's close end it
 			if sess.transport == transportWS {
-				a.conn = conn
+				a.Conn = conn
 			}
 		}
 		a.LastSeen = now
@@ -353,13 +353,13 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 			markDisconnected(a, now)
 			return true
 		}
-		t := view.target(a, now)
+		t := view.Target(a, now)
 		var retryAt time.Time
-		if t.rollout != nil {
-			retryAt = t.rollout.retryAt
+		if t.Rollout != nil {
+			retryAt = t.Rollout.retryAt
 		}
-		if shouldSend(a, t.push, retryAt, now) {
-			reply.RemoteConfig = t.push.remote
+		if ShouldSend(a, t.Push, retryAt, now) {
+			reply.RemoteConfig = t.Push.remote
 			send = true
 		}
 		return true
@@ -457,7 +457,7 @@ func (s *Server) applyReport(a *Agent, msg *protobufs.AgentToServer, reply *prot
 		a.HealthError = internShort(truncate(h.LastError, maxErrorMessageBytes))
 	}
 	if ec := msg.EffectiveConfig; ec != nil {
-		a.EffectiveHash = intern(collectorconfig.Hash(effectiveBody(ec.ConfigMap)))
+		a.EffectiveHash = intern(collectorconfig.Hash(EffectiveBody(ec.ConfigMap)))
 	}
 	if rcs := msg.RemoteConfigStatus; rcs != nil {
 		h := intern(HashString(boundHash(rcs.LastRemoteConfigHash)))
@@ -471,7 +471,7 @@ func (s *Server) applyReport(a *Agent, msg *protobufs.AgentToServer, reply *prot
 					s.metrics.applyDuration.WithLabelValues(s.agentType(a)).Observe(now.Sub(a.OfferedAt).Seconds())
 				}
 			case protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED:
-				recordFailure(a, h, failure{msg: errMsg, at: now})
+				recordFailure(a, h, Failure{Message: errMsg, At: now})
 			}
 		}
 		a.StatusHash, a.Status, a.StatusError = h, rcs.Status, errMsg
@@ -495,7 +495,7 @@ func addAttribute(attrs map[string]string, kv *protobufs.KeyValue) {
 	if _, ok := attrs[kv.Key]; !ok && len(attrs) >= maxAttributes {
 		return
 	}
-	v := truncateRunes(anyValueString(kv.Value), maxAttributeValueLen)
+	v := truncateRunes(AnyValueString(kv.Value), maxAttributeValueLen)
 	if !perAgentAttribute[kv.Key] {
 		v = intern(v)
 	}
@@ -530,20 +530,20 @@ func internShort(s string) string {
 
 // recordFailure keeps f as the agent's FAILED report for hash, dropping the oldest other
 // report when the agent has maxFailures already.
-func recordFailure(a *Agent, hash string, f failure) {
-	if a.failures == nil {
-		a.failures = map[string]failure{}
+func recordFailure(a *Agent, hash string, f Failure) {
+	if a.Failures == nil {
+		a.Failures = map[string]Failure{}
 	}
-	if _, ok := a.failures[hash]; !ok && len(a.failures) >= maxFailures {
+	if _, ok := a.Failures[hash]; !ok && len(a.Failures) >= maxFailures {
 		oldest := ""
-		for h, g := range a.failures {
-			if oldest == "" || g.at.Before(a.failures[oldest].at) {
+		for h, g := range a.Failures {
+			if oldest == "" || g.At.Before(a.Failures[oldest].At) {
 				oldest = h
 			}
 		}
-		delete(a.failures, oldest)
+		delete(a.Failures, oldest)
 	}
-	a.failures[hash] = f
+	a.Failures[hash] = f
 }
 
 // boundHash cuts a reported hash to maxHashBytes.

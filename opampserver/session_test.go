@@ -155,8 +155,8 @@ func TestOnMessage(t *testing.T) {
 				check: func(t *testing.T, s *Server, reply *protobufs.ServerToAgent) {
 					a, _ := agentCopy(s, uid)
 					if a.Namespace != testNamespace || a.ServiceName() != "otelcol-contrib" || a.Capabilities != capsFull ||
-						a.lastSequenceNum != 0 || !a.Connected || !a.LastSeen.Equal(testStart) || a.StatusHash != "" ||
-						a.Status != 0 || a.connSeq != 1 {
+						a.LastSequenceNum != 0 || !a.Connected || !a.LastSeen.Equal(testStart) || a.StatusHash != "" ||
+						a.Status != 0 || a.ConnSeq != 1 {
 						t.Errorf("agent modified: %+v", a)
 					}
 					newUID := reply.GetAgentIdentification().GetNewInstanceUid()
@@ -274,9 +274,9 @@ func TestOnMessage(t *testing.T) {
 				check: func(t *testing.T, s *Server, _ *protobufs.ServerToAgent) {
 					a, _ := agentCopy(s, uid)
 					at := testStart.Add(time.Second)
-					if a.Connected || a.conn != nil || !a.DisconnectedAt.Equal(at) || len(a.Disconnects) != 1 {
+					if a.Connected || a.Conn != nil || !a.DisconnectedAt.Equal(at) || len(a.Disconnects) != 1 {
 						t.Errorf("after AgentDisconnect: connected %v, conn %v, disconnected at %v, %d disconnects",
-							a.Connected, a.conn, a.DisconnectedAt, len(a.Disconnects))
+							a.Connected, a.Conn, a.DisconnectedAt, len(a.Disconnects))
 					}
 				}},
 			{name: "reconnect", session: 1, advance: time.Second, msg: heartbeat(uid, 2), offer: true,
@@ -294,8 +294,8 @@ func TestOnMessage(t *testing.T) {
 			{name: "second poll", session: 1, transport: transportHTTP, advance: resendAfter, msg: heartbeat(uid, 1), offer: true,
 				check: func(t *testing.T, s *Server, _ *protobufs.ServerToAgent) {
 					a, _ := agentCopy(s, uid)
-					if a.Transport != transportHTTP || a.conn != nil || !a.ConnectedSince.Equal(testStart) {
-						t.Errorf("transport %s, conn %v, connected since %v; want http, none, %v", a.Transport, a.conn, a.ConnectedSince, testStart)
+					if a.Transport != transportHTTP || a.Conn != nil || !a.ConnectedSince.Equal(testStart) {
+						t.Errorf("transport %s, conn %v, connected since %v; want http, none, %v", a.Transport, a.Conn, a.ConnectedSince, testStart)
 					}
 				}},
 		}},
@@ -303,8 +303,8 @@ func TestOnMessage(t *testing.T) {
 			{name: "WebSocket", msg: describe(uid, 0, capsFull), offer: true},
 			{name: "HTTP poll", session: 1, transport: transportHTTP, advance: time.Second, msg: heartbeat(uid, 1), offer: true,
 				check: func(t *testing.T, s *Server, _ *protobufs.ServerToAgent) {
-					if a, _ := agentCopy(s, uid); a.conn != nil || a.Transport != transportHTTP || !a.ConnectedSince.Equal(testStart.Add(time.Second)) {
-						t.Errorf("transport %s, conn %v, connected since %v", a.Transport, a.conn, a.ConnectedSince)
+					if a, _ := agentCopy(s, uid); a.Conn != nil || a.Transport != transportHTTP || !a.ConnectedSince.Equal(testStart.Add(time.Second)) {
+						t.Errorf("transport %s, conn %v, connected since %v", a.Transport, a.Conn, a.ConnectedSince)
 					}
 				}},
 		}},
@@ -558,8 +558,8 @@ func TestOnMessageReportBounds(t *testing.T) {
 			}
 			return msgs
 		}, func(t *testing.T, a Agent) {
-			if len(a.failures) != maxFailures {
-				t.Errorf("%d failures kept, want %d", len(a.failures), maxFailures)
+			if len(a.Failures) != maxFailures {
+				t.Errorf("%d failures kept, want %d", len(a.Failures), maxFailures)
 			}
 			if _, ok := a.FailedFor(testConfig(strings.Repeat("x", 3*maxFailures-1)).hash); !ok {
 				t.Error("the latest failure was dropped")
@@ -638,7 +638,7 @@ func TestOnCloseMarksDisconnected(t *testing.T) {
 	second.onMessage(context.Background(), secondConn, heartbeat(uid, 1))
 	clk.Step(time.Second)
 	first.onClose(firstConn)
-	if a, _ := agentCopy(s, uid); !a.Connected || a.conn != secondConn {
+	if a, _ := agentCopy(s, uid); !a.Connected || a.Conn != secondConn {
 		t.Fatalf("a stale close disconnected the agent: connected %v", a.Connected)
 	}
 	second.onClose(secondConn)
@@ -653,18 +653,18 @@ func TestOnCloseMarksDisconnected(t *testing.T) {
 
 func TestMarkDisconnectedKeepsRecentHistory(t *testing.T) {
 	a := &Agent{}
-	for i := range 3 * maxRecentDisconnects {
+	for i := range 3 * MaxRecentDisconnects {
 		a.Connected = true
 		markDisconnected(a, testStart.Add(time.Duration(i)*time.Second))
 	}
-	if len(a.Disconnects) != maxRecentDisconnects {
-		t.Fatalf("%d disconnects kept, want %d", len(a.Disconnects), maxRecentDisconnects)
+	if len(a.Disconnects) != MaxRecentDisconnects {
+		t.Fatalf("%d disconnects kept, want %d", len(a.Disconnects), MaxRecentDisconnects)
 	}
-	if last := a.Disconnects[len(a.Disconnects)-1]; !last.Equal(testStart.Add(time.Duration(3*maxRecentDisconnects-1) * time.Second)) {
+	if last := a.Disconnects[len(a.Disconnects)-1]; !last.Equal(testStart.Add(time.Duration(3*MaxRecentDisconnects-1) * time.Second)) {
 		t.Errorf("latest disconnect %v not kept", last)
 	}
 	markDisconnected(a, testStart.Add(time.Hour)) // already disconnected: nothing changes
-	if !a.DisconnectedAt.Equal(testStart.Add(time.Duration(3*maxRecentDisconnects-1) * time.Second)) {
+	if !a.DisconnectedAt.Equal(testStart.Add(time.Duration(3*MaxRecentDisconnects-1) * time.Second)) {
 		t.Errorf("a second disconnect moved DisconnectedAt to %v", a.DisconnectedAt)
 	}
 }

@@ -25,8 +25,8 @@ var testStart = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 
 // Capability sets of the test agents.
 const (
-	capsFull     = capReportsStatus | capAcceptsRemoteConfig | capReportsRemoteConfig | capReportsEffective | capReportsHealth | capReportsComponents
-	capsReadOnly = capReportsStatus | capReportsRemoteConfig | capReportsEffective | capReportsHealth
+	capsFull     = CapReportsStatus | CapAcceptsRemoteConfig | CapReportsRemoteConfig | CapReportsEffective | CapReportsHealth | CapReportsComponents
+	capsReadOnly = CapReportsStatus | CapReportsRemoteConfig | CapReportsEffective | CapReportsHealth
 )
 
 // newTestServer builds a Server without an API server: an empty world (no namespace has a
@@ -62,7 +62,7 @@ func newSession(s *Server, ns, transport string) *session {
 func putView(s *Server, ns string, groups ...*groupView) {
 	s.world.mu.Lock()
 	defer s.world.mu.Unlock()
-	s.world.views[ns] = &nsView{groups: groups}
+	s.world.views[ns] = &NSView{Groups: groups}
 }
 
 // testConfig is a config revision with the given body.
@@ -81,13 +81,13 @@ func rolloutGroup(cfg *configRef) *groupView {
 		selector: fleetv1alpha1.AgentSelector{MatchExpressions: []fleetv1alpha1.AttributeRequirement{
 			{Key: fleetv1alpha1.AttributeServiceName, Operator: fleetv1alpha1.AttributeOpExists}}},
 		excluded: map[string]struct{}{},
-		rollout: &rolloutView{
-			name:     "roll",
+		rollout: &RolloutView{
+			Name:     "roll",
 			phase:    fleetv1alpha1.RolloutProgressing,
-			config:   cfg,
+			Config:   cfg,
 			previous: withdrawal,
 			toRank:   maxRank,
-			batch:    1,
+			Batch:    1,
 			started:  testStart,
 		},
 	}

@@ -46,11 +46,11 @@ var withdrawal = func() *configRef {
 	}}
 }()
 
-// rolloutView is what the sidecar needs of a Rollout that drives a group.
-type rolloutView struct {
-	name     string
+// RolloutView is what the sidecar needs of a Rollout that drives a group.
+type RolloutView struct {
+	Name     string
 	phase    fleetv1alpha1.RolloutPhase
-	config   *configRef // the rollout's revision
+	Config   *configRef // the rollout's revision
 	previous *configRef // what rollback returns to (withdrawal when the group had none)
 	// previousSelector bounds who rollback returns to previous (nil: no bound recorded); the
 	// others have the remote config withdrawn.
@@ -60,8 +60,8 @@ type rolloutView struct {
 	selector     *fleetv1alpha1.AgentScope
 	fromRank     string
 	toRank       string
-	batch        int32
-	batchStart   time.Time
+	Batch        int32
+	BatchStart   time.Time
 	started      time.Time
 	applyTimeout time.Duration
 	retryAt      time.Time
@@ -71,7 +71,7 @@ type rolloutView struct {
 }
 
 // pushing says whether the sidecar offers the rollout's config to admitted agents.
-func (r *rolloutView) pushing() bool {
+func (r *RolloutView) pushing() bool {
 	return r.phase == fleetv1alpha1.RolloutProgressing || r.phase == fleetv1alpha1.RolloutPaused
 }
 
@@ -86,7 +86,7 @@ type groupView struct {
 	currentSelector *fleetv1alpha1.AgentScope
 	// currentRequired lists the component types the current revision uses.
 	currentRequired map[string][]string
-	rollout         *rolloutView
+	rollout         *RolloutView
 	// policies are the push policies in force: the active rollout's GatePolicy's, else the
 	// namespace default's.
 	policies []fleetv1alpha1.PushPolicy
@@ -104,9 +104,9 @@ func inScope(sc *fleetv1alpha1.AgentScope, a *Agent) bool {
 	return sc == nil || (!sc.Excludes(a.UID) && selector.Matches(sc.AgentSelector, a.Attributes))
 }
 
-// nsView is the sidecar's picture of one namespace.
-type nsView struct {
-	groups []*groupView
+// NSView is the sidecar's picture of one namespace.
+type NSView struct {
+	Groups []*groupView
 }
 
 // World is the sidecar's picture of the objects that decide what agents should run, rebuilt
@@ -115,18 +115,18 @@ type World struct {
 	reader client.Reader
 	log    logr.Logger
 	mu     sync.RWMutex
-	views  map[string]*nsView
+	views  map[string]*NSView
 	// parseRequired extracts the component types a config uses; nil skips the check.
 	parseRequired func(body []byte) map[string][]string
 }
 
 // NewWorld returns an empty world that reads objects from reader.
 func NewWorld(reader client.Reader, log logr.Logger, parseRequired func([]byte) map[string][]string) *World {
-	return &World{reader: reader, log: log, views: map[string]*nsView{}, parseRequired: parseRequired}
+	return &World{reader: reader, log: log, views: map[string]*NSView{}, parseRequired: parseRequired}
 }
 
 // View returns the current view of a namespace (nil when it has no groups).
-func (w *World) View(ns string) *nsView {
+func (w *World) View(ns string) *NSView {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	return w.views[ns]
@@ -191,7 +191,7 @@ func (w *World) Rebuild(ctx context.Context, ns string) error {
 		return c
 	}
 
-	view := &nsView{}
+	view := &NSView{}
 	for i := range groups.Items {
 		g := &groups.Items[i]
 		gv := &groupView{name: g.Name, selector: g.Spec.Selector, excluded: map[string]struct{}{}}
@@ -213,9 +213,9 @@ func (w *World) Rebuild(ctx context.Context, ns string) error {
 		if pol != nil {
 			gv.policies = pol.InForce().PushPolicies
 		}
-		view.groups = append(view.groups, gv)
+		view.Groups = append(view.Groups, gv)
 	}
-	sort.Slice(view.groups, func(i, j int) bool { return view.groups[i].name < view.groups[j].name })
+	sort.Slice(view.Groups, func(i, j int) bool { return view.Groups[i].name < view.Groups[j].name })
 
 	w.mu.Lock()
 	w.views[ns] = view
@@ -239,23 +239,23 @@ func activeRollout(rollouts []fleetv1alpha1.Rollout, g *fleetv1alpha1.AgentGroup
 	return nil
 }
 
-func (w *World) rolloutView(r *fleetv1alpha1.Rollout, current *configRef, load func(string) *configRef) *rolloutView {
+func (w *World) rolloutView(r *fleetv1alpha1.Rollout, current *configRef, load func(string) *configRef) *RolloutView {
 	cfg := load(r.Status.ConfigHash)
 	if cfg == nil {
 		// Not stored yet (or not validated): nothing can be pushed from it.
 		return nil
 	}
-	rv := &rolloutView{
-		name:     r.Name,
+	rv := &RolloutView{
+		Name:     r.Name,
 		phase:    r.Status.Phase,
-		config:   cfg,
+		Config:   cfg,
 		selector: r.Status.GroupSelector,
 		fromRank: r.Status.CurrentBatch.FromRank,
 		toRank:   r.Status.CurrentBatch.ToRank,
-		batch:    r.Status.CurrentBatch.Number,
+		Batch:    r.Status.CurrentBatch.Number,
 	}
 	if r.Status.CurrentBatch.StartedAt != nil {
-		rv.batchStart = r.Status.CurrentBatch.StartedAt.Time
+		rv.BatchStart = r.Status.CurrentBatch.StartedAt.Time
 	}
 	if r.Status.StartedAt != nil {
 		rv.started = r.Status.StartedAt.Time

@@ -281,10 +281,10 @@ func TestWebSocketSession(t *testing.T) {
 	}
 
 	a, ok := agentCopy(s, uid)
-	if !ok || !a.Connected || a.Transport != transportWS || a.conn == nil {
+	if !ok || !a.Connected || a.Transport != transportWS || a.Conn == nil {
 		t.Fatalf("agent %+v, registered %v: want a connected WebSocket agent", a, ok)
 	}
-	if err := a.conn.Send(context.Background(), &protobufs.ServerToAgent{InstanceUid: uid, Flags: 7}); err != nil {
+	if err := a.Conn.Send(context.Background(), &protobufs.ServerToAgent{InstanceUid: uid, Flags: 7}); err != nil {
 		t.Fatal(err)
 	}
 	if r := read(); r.Flags != 7 {
