@@ -11,10 +11,10 @@ import (
 
 // benchView is a namespace of a few groups, one of them with an active rollout of cfg that
 // checks components and push policies, as a busy namespace has.
-func benchView(cfg *configRef) []*groupView {
+func benchView(cfg *ConfigRef) []*GroupView {
 	g := rolloutGroup(cfg)
-	g.rollout.required = requiredComponents(cfg.body)
-	g.policies = []fleetv1alpha1.PushPolicy{
+	g.Rollout.Required = requiredComponents(cfg.Body)
+	g.Policies = []fleetv1alpha1.PushPolicy{
 		{Name: "frozen", Deny: fleetv1alpha1.DenyAlways,
 			Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "frozen"}}},
 		{Name: "business-hours", Deny: fleetv1alpha1.DenyInsideWindows,
@@ -22,10 +22,10 @@ func benchView(cfg *configRef) []*groupView {
 				{Key: fleetv1alpha1.AttributeServiceName, Operator: fleetv1alpha1.AttributeOpExists}}},
 			Windows: []fleetv1alpha1.TimeWindow{{Start: "01:00", End: "02:00", TimeZone: "Europe/Berlin"}}},
 	}
-	groups := []*groupView{g}
+	groups := []*GroupView{g}
 	for _, env := range []string{"dev", "staging", "edge"} {
-		groups = append(groups, &groupView{name: env, excluded: map[string]struct{}{},
-			selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": env}}})
+		groups = append(groups, &GroupView{Name: env, Excluded: map[string]struct{}{},
+			Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": env}}})
 	}
 	return groups
 }
@@ -40,7 +40,7 @@ func BenchmarkHandleMessage(b *testing.B) {
 	}{
 		{"heartbeat", func(uid []byte) *protobufs.AgentToServer { return heartbeat(uid, 0) }},
 		{"remote_config_status_applied", func(uid []byte) *protobufs.AgentToServer {
-			return status(uid, 0, cfg.hash, applied, "")
+			return status(uid, 0, cfg.Hash, applied, "")
 		}},
 	}
 	for _, tt := range tests {
@@ -48,7 +48,7 @@ func BenchmarkHandleMessage(b *testing.B) {
 			s, _ := newTestServer(b)
 			putView(s, testNamespace, benchView(cfg)...)
 			ctx, sess, conn, uid := context.Background(), newSession(s, testNamespace, transportWS), &fakeConn{}, testUID(9)
-			first := withComponents(withStatus(describe(uid, 0, capsFull), cfg.hash, applied), "components",
+			first := withComponents(withStatus(describe(uid, 0, capsFull), cfg.Hash, applied), "components",
 				map[string][]string{"receivers": {"otlp"}, "exporters": {"debug", "otlp"}, "processors": {"batch"}})
 			first.Health = &protobufs.ComponentHealth{Healthy: true}
 			if reply := sess.onMessage(ctx, conn, first); reply.RemoteConfig != nil || reply.Flags != 0 {

@@ -15,14 +15,14 @@ import (
 	"github.com/ampora-io/ampora/internal/selector"
 )
 
-// resendAfter is how long an offer stays unanswered on one session before it is sent again.
-const resendAfter = 30 * time.Second
+// ResendAfter is how long an offer stays unanswered on one session before it is sent again.
+const ResendAfter = 30 * time.Second
 
-func hexDecode(s string) ([]byte, error) { return hex.DecodeString(s) }
+func HexDecode(s string) ([]byte, error) { return hex.DecodeString(s) }
 
 // Target is what one agent should run, and why.
 type Target struct {
-	Group     *groupView
+	Group     *GroupView
 	Conflicts []string
 	Rollout   *RolloutView
 	Rank      string
@@ -31,7 +31,7 @@ type Target struct {
 	// Desired is the hash the agent is verified against while admitted.
 	Desired string
 	// Push is the config to offer now; nil offers nothing.
-	Push *configRef
+	Push *ConfigRef
 	// Denied names the push policy that denies the push; incompatible says what the agent lacks.
 	Denied       string
 	Incompatible string
@@ -51,7 +51,7 @@ func (v *NSView) Target(a *Agent, now time.Time) Target {
 			if t.Group == nil {
 				t.Group = g
 			}
-			t.Conflicts = append(t.Conflicts, g.name)
+			t.Conflicts = append(t.Conflicts, g.Name)
 		}
 	}
 	if len(t.Conflicts) != 1 {
@@ -64,34 +64,34 @@ func (v *NSView) Target(a *Agent, now time.Time) Target {
 	}
 	t.Conflicts = nil
 	g := t.Group
-	if r := g.rollout; r != nil && inScope(r.selector, a) {
-		t.Rank = membership.Rank(r.Config.hash, a.UID)
-		if membership.Admitted(t.Rank, r.toRank) {
+	if r := g.Rollout; r != nil && inScope(r.Selector, a) {
+		t.Rank = membership.Rank(r.Config.Hash, a.UID)
+		if membership.Admitted(t.Rank, r.ToRank) {
 			t.Rollout, t.Admitted = r, true
-			t.InBatch = membership.InBatch(t.Rank, r.fromRank, r.toRank)
-			if r.phase == fleetv1alpha1.RolloutRollingBack {
+			t.InBatch = membership.InBatch(t.Rank, r.FromRank, r.ToRank)
+			if r.Phase == fleetv1alpha1.RolloutRollingBack {
 				switch {
-				case !inScope(r.previousSelector, a):
+				case !inScope(r.PreviousSelector, a):
 					// The previous revision was never rolled out to this agent: it returns to
 					// its local config instead.
-					t.Desired, t.Push = withdrawal.hash, withdrawal
-				case r.previous != nil:
-					t.Desired, t.Push = r.previous.hash, r.previous
+					t.Desired, t.Push = Withdrawal.Hash, Withdrawal
+				case r.Previous != nil:
+					t.Desired, t.Push = r.Previous.Hash, r.Previous
 				}
 				return t
 			}
-			t.Desired = r.Config.hash
-			if p := deniedBy(g.policies, a.Attributes, now); p != "" {
+			t.Desired = r.Config.Hash
+			if p := deniedBy(g.Policies, a.Attributes, now); p != "" {
 				t.Denied = p
 				return t
 			}
-			if reason, known := compatible(r.required, a); !known {
+			if reason, known := compatible(r.Required, a); !known {
 				return t // the agent reports its components but has not sent them yet: wait
 			} else if reason != "" {
 				t.Incompatible = reason
 				return t
 			}
-			if r.phase == fleetv1alpha1.RolloutPaused && a.OfferedHash != r.Config.hash {
+			if r.Phase == fleetv1alpha1.RolloutPaused && a.OfferedHash != r.Config.Hash {
 				// Paused: no further agent is offered the config.
 				return t
 			}
@@ -99,13 +99,13 @@ func (v *NSView) Target(a *Agent, now time.Time) Target {
 			return t
 		}
 	}
-	if g.current != nil && a.StatusHash == "" && a.OfferedHash == "" && a.EffectiveHash != g.current.hash &&
-		inScope(g.currentSelector, a) {
+	if g.Current != nil && a.StatusHash == "" && a.OfferedHash == "" && a.EffectiveHash != g.Current.Hash &&
+		inScope(g.CurrentSelector, a) {
 		// A new agent gets the group's revision, unless a push policy denies it, it could not
 		// run it, or the group's selector widened (or an exclusion was removed) since the
 		// revision was rolled out.
-		if reason, known := compatible(g.currentRequired, a); known && reason == "" && deniedBy(g.policies, a.Attributes, now) == "" {
-			t.Push = g.current
+		if reason, known := compatible(g.CurrentRequired, a); known && reason == "" && deniedBy(g.Policies, a.Attributes, now) == "" {
+			t.Push = g.Current
 		}
 	}
 	return t
@@ -121,35 +121,35 @@ func compatible(required map[string][]string, a *Agent) (reason string, known bo
 }
 
 // ShouldSend decides whether to send push to a now, and records the offer when it does.
-func ShouldSend(a *Agent, push *configRef, retryAt, now time.Time) bool {
+func ShouldSend(a *Agent, push *ConfigRef, retryAt, now time.Time) bool {
 	if push == nil || a.Capabilities&CapAcceptsRemoteConfig == 0 {
 		return false
 	}
-	if push == withdrawal && a.StatusHash == "" {
+	if push == Withdrawal && a.StatusHash == "" {
 		return false // it runs no remote config: nothing to withdraw
 	}
 	{
-		if a.StatusHash == push.hash && a.Status != protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED {
+		if a.StatusHash == push.Hash && a.Status != protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED {
 			return false // has it, or is applying it
 		}
-		if a.Capabilities&CapReportsRemoteConfig == 0 && a.EffectiveHash == push.hash {
+		if a.Capabilities&CapReportsRemoteConfig == 0 && a.EffectiveHash == push.Hash {
 			return false
 		}
-		if f, ok := a.Failures[push.hash]; ok {
+		if f, ok := a.Failures[push.Hash]; ok {
 			if !retryAt.After(f.At) {
 				return false // never re-offer a hash the agent failed, unless a retry came after
 			}
 			// The retry is a new offer: send it now, even on the session the failed offer went
 			// out on, and time the apply from now.
-			delete(a.Failures, push.hash)
+			delete(a.Failures, push.Hash)
 			a.OfferedAt = time.Time{}
 		}
 	}
-	if a.OfferedHash == push.hash && !a.OfferedAt.IsZero() && a.sentConn == a.ConnSeq && now.UnixNano()-a.sentAt < int64(resendAfter) {
+	if a.OfferedHash == push.Hash && !a.OfferedAt.IsZero() && a.sentConn == a.ConnSeq && now.UnixNano()-a.sentAt < int64(ResendAfter) {
 		return false
 	}
-	if a.OfferedHash != push.hash || a.OfferedAt.IsZero() {
-		a.OfferedHash, a.OfferedAt = push.hash, now
+	if a.OfferedHash != push.Hash || a.OfferedAt.IsZero() {
+		a.OfferedHash, a.OfferedAt = push.Hash, now
 	}
 	a.sentAt, a.sentConn = now.UnixNano(), a.ConnSeq
 	return true

@@ -191,7 +191,7 @@ func TestTarget(t *testing.T) {
 		}
 		return a
 	}
-	group := func(mutate ...func(*groupView)) *groupView {
+	group := func(mutate ...func(*GroupView)) *GroupView {
 		g := rolloutGroup(cfg)
 		for _, m := range mutate {
 			m(g)
@@ -207,64 +207,64 @@ func TestTarget(t *testing.T) {
 		name       string
 		view       *NSView
 		agent      *Agent
-		wantPush   *configRef
+		wantPush   *ConfigRef
 		wantReason string
 	}{
 		{"no view", nil, agent(), nil, ""},
-		{"no matching group", &NSView{Groups: []*groupView{group(func(g *groupView) {
-			g.selector = fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "dev"}}
+		{"no matching group", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Selector = fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "dev"}}
 		})}}, agent(), nil, ""},
-		{"two matching groups: a conflict", &NSView{Groups: []*groupView{group(), group(func(g *groupView) { g.name = "other" })}}, agent(), nil, ""},
-		{"excluded from the group", &NSView{Groups: []*groupView{group(func(g *groupView) { g.excluded[UIDString(testUID(7))] = struct{}{} })}}, agent(), nil, ""},
-		{"admitted to a progressing rollout", &NSView{Groups: []*groupView{group()}}, agent(), cfg, ""},
-		{"admitted by rank, but outside the selector the rollout's approvals cover: nothing", &NSView{Groups: []*groupView{group(func(g *groupView) {
-			g.rollout.selector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}
+		{"two matching groups: a conflict", &NSView{Groups: []*GroupView{group(), group(func(g *GroupView) { g.Name = "other" })}}, agent(), nil, ""},
+		{"excluded from the group", &NSView{Groups: []*GroupView{group(func(g *GroupView) { g.Excluded[UIDString(testUID(7))] = struct{}{} })}}, agent(), nil, ""},
+		{"admitted to a progressing rollout", &NSView{Groups: []*GroupView{group()}}, agent(), cfg, ""},
+		{"admitted by rank, but outside the selector the rollout's approvals cover: nothing", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Rollout.Selector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}
 		})}}, agent(), nil, ""},
-		{"rolling back, outside the approved selector: nothing", &NSView{Groups: []*groupView{group(func(g *groupView) {
-			g.rollout.phase, g.rollout.previous = fleetv1alpha1.RolloutRollingBack, prev
-			g.rollout.selector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}
+		{"rolling back, outside the approved selector: nothing", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Rollout.Phase, g.Rollout.Previous = fleetv1alpha1.RolloutRollingBack, prev
+			g.Rollout.Selector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}
 		})}}, agent(), nil, ""},
-		{"a new agent outside the selector the group's revision was rolled out under: nothing", &NSView{Groups: []*groupView{group(func(g *groupView) {
-			g.rollout, g.current = nil, prev
-			g.currentSelector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}
+		{"a new agent outside the selector the group's revision was rolled out under: nothing", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Rollout, g.Current = nil, prev
+			g.CurrentSelector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}
 		})}}, agent(), nil, ""},
-		{"a new agent the group excluded when its revision was rolled out, no longer excluded: nothing", &NSView{Groups: []*groupView{group(func(g *groupView) {
-			g.rollout, g.current = nil, prev
-			g.currentSelector = prodScope(UIDString(testUID(7)))
+		{"a new agent the group excluded when its revision was rolled out, no longer excluded: nothing", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Rollout, g.Current = nil, prev
+			g.CurrentSelector = prodScope(UIDString(testUID(7)))
 		})}}, agent(), nil, ""},
-		{"a new agent within the scope the group's revision was rolled out under: the revision", &NSView{Groups: []*groupView{group(func(g *groupView) {
-			g.rollout, g.current = nil, prev
-			g.currentSelector = prodScope(UIDString(testUID(8)))
+		{"a new agent within the scope the group's revision was rolled out under: the revision", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Rollout, g.Current = nil, prev
+			g.CurrentSelector = prodScope(UIDString(testUID(8)))
 		})}}, agent(), prev, ""},
-		{"admitted by rank, but excluded when the rollout's approvals covered the group: nothing", &NSView{Groups: []*groupView{group(func(g *groupView) {
-			g.rollout.selector = prodScope(UIDString(testUID(7)))
+		{"admitted by rank, but excluded when the rollout's approvals covered the group: nothing", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Rollout.Selector = prodScope(UIDString(testUID(7)))
 		})}}, agent(), nil, ""},
-		{"rolling back, excluded when the previous revision was rolled out: withdrawn", &NSView{Groups: []*groupView{group(func(g *groupView) {
-			g.rollout.phase, g.rollout.previous = fleetv1alpha1.RolloutRollingBack, prev
-			g.rollout.previousSelector = prodScope(UIDString(testUID(7)))
-		})}}, agent(), withdrawal, ""},
-		{"not admitted yet: nothing", &NSView{Groups: []*groupView{group(func(g *groupView) { g.rollout.toRank = "" })}}, agent(), nil, ""},
-		{"not admitted, new agent: the group's revision", &NSView{Groups: []*groupView{group(func(g *groupView) {
-			g.rollout.toRank, g.current = "", prev
+		{"rolling back, excluded when the previous revision was rolled out: withdrawn", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Rollout.Phase, g.Rollout.Previous = fleetv1alpha1.RolloutRollingBack, prev
+			g.Rollout.PreviousSelector = prodScope(UIDString(testUID(7)))
+		})}}, agent(), Withdrawal, ""},
+		{"not admitted yet: nothing", &NSView{Groups: []*GroupView{group(func(g *GroupView) { g.Rollout.ToRank = "" })}}, agent(), nil, ""},
+		{"not admitted, new agent: the group's revision", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Rollout.ToRank, g.Current = "", prev
 		})}}, agent(), prev, ""},
-		{"not admitted, agent with a remote config: nothing", &NSView{Groups: []*groupView{group(func(g *groupView) {
-			g.rollout.toRank, g.current = "", prev
+		{"not admitted, agent with a remote config: nothing", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Rollout.ToRank, g.Current = "", prev
 		})}}, agent(func(a *Agent) { a.StatusHash = "ab" }), nil, ""},
-		{"rolling back: the previous revision", &NSView{Groups: []*groupView{group(func(g *groupView) {
-			g.rollout.phase, g.rollout.previous = fleetv1alpha1.RolloutRollingBack, prev
+		{"rolling back: the previous revision", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Rollout.Phase, g.Rollout.Previous = fleetv1alpha1.RolloutRollingBack, prev
 		})}}, agent(), prev, ""},
-		{"paused: not offered to a new agent", &NSView{Groups: []*groupView{group(func(g *groupView) {
-			g.rollout.phase = fleetv1alpha1.RolloutPaused
+		{"paused: not offered to a new agent", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Rollout.Phase = fleetv1alpha1.RolloutPaused
 		})}}, agent(), nil, ""},
-		{"paused: still offered to an agent it was offered to", &NSView{Groups: []*groupView{group(func(g *groupView) {
-			g.rollout.phase = fleetv1alpha1.RolloutPaused
-		})}}, agent(func(a *Agent) { a.OfferedHash = cfg.hash }), cfg, ""},
-		{"denied by a push policy", &NSView{Groups: []*groupView{group(func(g *groupView) {
-			g.policies = []fleetv1alpha1.PushPolicy{{Name: "frozen", Deny: fleetv1alpha1.DenyAlways,
+		{"paused: still offered to an agent it was offered to", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Rollout.Phase = fleetv1alpha1.RolloutPaused
+		})}}, agent(func(a *Agent) { a.OfferedHash = cfg.Hash }), cfg, ""},
+		{"denied by a push policy", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Policies = []fleetv1alpha1.PushPolicy{{Name: "frozen", Deny: fleetv1alpha1.DenyAlways,
 				Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "prod"}}}}
 		})}}, agent(), nil, "denied: frozen"},
-		{"incompatible", &NSView{Groups: []*groupView{group(func(g *groupView) {
-			g.rollout.required = map[string][]string{"receivers": {"otlp"}}
+		{"incompatible", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Rollout.Required = map[string][]string{"receivers": {"otlp"}}
 		})}}, agent(func(a *Agent) { a.Components = map[string]map[string]struct{}{"receivers": {}} }), nil,
 			"incompatible: agent lacks component receivers/otlp"},
 	}
@@ -299,18 +299,18 @@ func TestShouldSendWithdrawal(t *testing.T) {
 		{"an agent with a remote config is sent the withdrawal",
 			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied}, true},
 		{"not twice on one session",
-			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: withdrawal.hash, OfferedAt: testStart, sentAt: testStart.UnixNano(), sentConn: 1, ConnSeq: 1}, false},
+			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: Withdrawal.Hash, OfferedAt: testStart, sentAt: testStart.UnixNano(), sentConn: 1, ConnSeq: 1}, false},
 		{"again on a new session",
-			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: withdrawal.hash, OfferedAt: testStart, sentAt: testStart.UnixNano(), sentConn: 1, ConnSeq: 2}, true},
+			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: Withdrawal.Hash, OfferedAt: testStart, sentAt: testStart.UnixNano(), sentConn: 1, ConnSeq: 2}, true},
 		{"not to an agent that applied it",
-			Agent{Capabilities: capsFull, StatusHash: withdrawal.hash, Status: applied}, false},
+			Agent{Capabilities: capsFull, StatusHash: Withdrawal.Hash, Status: applied}, false},
 		{"never without AcceptsRemoteConfig",
 			Agent{Capabilities: capsReadOnly, StatusHash: "ab", Status: applied}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := tt.agent
-			if got := ShouldSend(&a, withdrawal, time.Time{}, testStart.Add(time.Second)); got != tt.want {
+			if got := ShouldSend(&a, Withdrawal, time.Time{}, testStart.Add(time.Second)); got != tt.want {
 				t.Errorf("shouldSend(withdrawal) = %v, want %v", got, tt.want)
 			}
 		})
@@ -321,7 +321,7 @@ func TestShouldSendWithoutRemoteConfigStatus(t *testing.T) {
 	cfg := testConfig(collectorBody)
 	// An agent that does not report remote config status but already runs the config (by its
 	// effective config) is not sent it.
-	a := &Agent{Capabilities: CapAcceptsRemoteConfig | CapReportsEffective, EffectiveHash: cfg.hash}
+	a := &Agent{Capabilities: CapAcceptsRemoteConfig | CapReportsEffective, EffectiveHash: cfg.Hash}
 	if ShouldSend(a, cfg, time.Time{}, testStart) {
 		t.Error("sent a config the agent runs already")
 	}
@@ -329,7 +329,7 @@ func TestShouldSendWithoutRemoteConfigStatus(t *testing.T) {
 	if !ShouldSend(a, cfg, time.Time{}, testStart) {
 		t.Error("did not send a config the agent does not run")
 	}
-	if a.OfferedHash != cfg.hash || !a.OfferedAt.Equal(testStart) {
+	if a.OfferedHash != cfg.Hash || !a.OfferedAt.Equal(testStart) {
 		t.Errorf("offer recorded as %q at %v", a.OfferedHash, a.OfferedAt)
 	}
 }

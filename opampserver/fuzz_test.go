@@ -74,7 +74,7 @@ type fuzzSeed struct {
 // sizes no agent should send.
 func fuzzSeeds() []fuzzSeed {
 	cfg := testConfig(collectorBody)
-	full := withComponents(withStatus(describe(fuzzUID, 0, capsFull), cfg.hash, applied), "c1",
+	full := withComponents(withStatus(describe(fuzzUID, 0, capsFull), cfg.Hash, applied), "c1",
 		map[string][]string{"receivers": {"otlp"}, "exporters": {"debug"}})
 	full.Health = &protobufs.ComponentHealth{Healthy: true, Status: "StatusOK",
 		ComponentHealthMap: map[string]*protobufs.ComponentHealth{"pipeline:traces": {Healthy: true}}}
@@ -89,17 +89,17 @@ func fuzzSeeds() []fuzzSeed {
 		&protobufs.KeyValue{Key: "canary", Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_BoolValue{BoolValue: true}}},
 		&protobufs.KeyValue{Key: "nil"})
 
-	failing := status(fuzzUID, 1, cfg.hash, failed, strings.Repeat("€", maxErrorMessageBytes))
+	failing := status(fuzzUID, 1, cfg.Hash, failed, strings.Repeat("€", maxErrorMessageBytes))
 	failing.Health = &protobufs.ComponentHealth{LastError: strings.Repeat("e", 2*maxErrorMessageBytes)}
 
 	// A failing agent whose identity and error are longer than a status entry takes.
-	long := status(fuzzUID, 1, cfg.hash, failed, strings.Repeat("x", 2*maxErrorMessageBytes))
+	long := status(fuzzUID, 1, cfg.Hash, failed, strings.Repeat("x", 2*maxErrorMessageBytes))
 	long.AgentDescription = &protobufs.AgentDescription{IdentifyingAttributes: []*protobufs.KeyValue{
 		strAttr("service.name", strings.Repeat("s", 2*maxAttributeValueLen)),
 		strAttr("service.version", strings.Repeat("1", 2*maxAttributeValueLen)),
 		strAttr("host.name", strings.Repeat("ħ", 2*maxAttributeValueLen)),
 	}}
-	unhealthy := withStatus(describe(testUID(0x47), 0, capsFull), cfg.hash, applied)
+	unhealthy := withStatus(describe(testUID(0x47), 0, capsFull), cfg.Hash, applied)
 	unhealthy.AgentDescription.IdentifyingAttributes[0] = strAttr("service.name", strings.Repeat("s", 2*maxAttributeValueLen))
 	unhealthy.Health = &protobufs.ComponentHealth{Healthy: false, LastError: strings.Repeat("e", 2*maxErrorMessageBytes)}
 
@@ -119,7 +119,7 @@ func fuzzSeeds() []fuzzSeed {
 		{failing, 0, 0},
 		{long, fuzzLater, 0},
 		{unhealthy, 0, 0},
-		{status(fuzzUID, 1, cfg.hash, applying, ""), fuzzOtherNamespace | fuzzLater, 0},
+		{status(fuzzUID, 1, cfg.Hash, applying, ""), fuzzOtherNamespace | fuzzLater, 0},
 		{&protobufs.AgentToServer{InstanceUid: fuzzUID, SequenceNum: 1, RemoteConfigStatus: &protobufs.RemoteConfigStatus{
 			LastRemoteConfigHash: make([]byte, 4*maxHashBytes), Status: failed}}, fuzzHTTP | fuzzLater, 0},
 		{&protobufs.AgentToServer{InstanceUid: fuzzUID, SequenceNum: 1, EffectiveConfig: &protobufs.EffectiveConfig{
@@ -150,7 +150,7 @@ func FuzzHandleMessage(f *testing.F) {
 // fuzzConfig is the config of the fuzz target's rollout, and fuzzRequired its components.
 var (
 	fuzzConfig   = testConfig(collectorBody)
-	fuzzRequired = requiredComponents(fuzzConfig.body)
+	fuzzRequired = requiredComponents(fuzzConfig.Body)
 )
 
 // handleFuzzedMessage is the body of FuzzHandleMessage.
@@ -163,7 +163,7 @@ func handleFuzzedMessage(t testing.TB, data []byte, seq uint64, mode uint8, size
 
 	s, clk := newTestServer(t)
 	g := rolloutGroup(fuzzConfig)
-	g.rollout.required = fuzzRequired
+	g.Rollout.Required = fuzzRequired
 	putView(s, testNamespace, g)
 	ctx := context.Background()
 	known := newSession(s, testNamespace, transportWS)
@@ -195,7 +195,7 @@ func handleFuzzedMessage(t testing.TB, data []byte, seq uint64, mode uint8, size
 		transport = transportHTTP
 	}
 	if mode&fuzzLater != 0 {
-		clk.Step(resendAfter)
+		clk.Step(ResendAfter)
 	} else {
 		clk.Step(time.Second)
 	}

@@ -99,14 +99,14 @@ func (s *Server) pushNamespace(ctx context.Context, ns string) {
 		}
 		var retryAt time.Time
 		if t.Rollout != nil {
-			retryAt = t.Rollout.retryAt
+			retryAt = t.Rollout.RetryAt
 		}
 		if ShouldSend(a, t.Push, retryAt, now) {
 			uid, err := uuid.Parse(a.UID)
 			if err != nil {
 				return // registered UIDs are 16 bytes, rendered as UUIDs
 			}
-			pushes = append(pushes, push{conn: a.Conn, msg: &protobufs.ServerToAgent{InstanceUid: uid[:], RemoteConfig: t.Push.remote}})
+			pushes = append(pushes, push{conn: a.Conn, msg: &protobufs.ServerToAgent{InstanceUid: uid[:], RemoteConfig: t.Push.Remote}})
 		}
 	})
 	if len(pushes) == 0 {

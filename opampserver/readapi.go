@@ -113,7 +113,7 @@ func (s *Server) rolloutAgents(w http.ResponseWriter, r *http.Request) {
 func (s *Server) groupAgents(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	s.listAgents(w, r, func(t Target) bool {
-		if t.Group != nil && t.Group.name == name {
+		if t.Group != nil && t.Group.Name == name {
 			return true
 		}
 		for _, g := range t.Conflicts {
@@ -213,7 +213,7 @@ func (s *Server) Ranks(ns, name, hash, after string, limit int) []string {
 			return
 		}
 		t := view.Target(a, now)
-		if t.Group == nil || t.Group.name != name {
+		if t.Group == nil || t.Group.Name != name {
 			return
 		}
 		if rank := membership.Rank(hash, a.UID); rank > after {

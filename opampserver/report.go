@@ -75,10 +75,10 @@ func (r *reporter) snapshot(now time.Time) Snapshot {
 		v := s.world.View(ns)
 		views[ns] = v
 		for _, g := range v.Groups {
-			snap.Groups[objKey{"AgentGroup", ns, g.name}] = &groupAcc{versions: map[string]int32{}}
-			if g.rollout != nil {
-				snap.Rollouts[objKey{"Rollout", ns, g.rollout.Name}] = &rolloutAcc{
-					group: g.name, view: g.rollout, buckets: make([]int32, len(gates.Buckets)+1)}
+			snap.Groups[objKey{"AgentGroup", ns, g.Name}] = &groupAcc{versions: map[string]int32{}}
+			if g.Rollout != nil {
+				snap.Rollouts[objKey{"Rollout", ns, g.Rollout.Name}] = &rolloutAcc{
+					group: g.Name, view: g.Rollout, buckets: make([]int32, len(gates.Buckets)+1)}
 			}
 		}
 	}
@@ -102,7 +102,7 @@ func (r *reporter) snapshot(now time.Time) Snapshot {
 		if t.Group == nil {
 			return
 		}
-		ga := snap.Groups[objKey{"AgentGroup", a.Namespace, t.Group.name}]
+		ga := snap.Groups[objKey{"AgentGroup", a.Namespace, t.Group.Name}]
 		ga.entry.Matching++
 		if a.Connected {
 			ga.entry.Connected++
@@ -163,14 +163,14 @@ func verdictFor(a *Agent, t Target, now time.Time) Verdict {
 	case t.Incompatible != "":
 		return Verdict{State: fleetv1alpha1.AgentIncompatible, Message: t.Incompatible}
 	}
-	admittedAt := r.started
+	admittedAt := r.Started
 	if t.InBatch {
 		admittedAt = r.BatchStart
 	}
 	if a.Connected && a.ConnectedSince.After(admittedAt) {
 		admittedAt = a.ConnectedSince
 	}
-	return Verify(a.Observation(t.Desired, admittedAt), t.Desired, r.applyTimeout, now)
+	return Verify(a.Observation(t.Desired, admittedAt), t.Desired, r.ApplyTimeout, now)
 }
 
 func timePtr(t time.Time) *metav1.Time {
@@ -190,7 +190,7 @@ func (r *reporter) report(ctx context.Context) {
 
 	for key, ra := range snap.Rollouts {
 		e := &ra.entry
-		e.Replica, e.ConfigHash, e.Batch = s.opts.Replica, ra.view.Config.hash, ra.view.Batch
+		e.Replica, e.ConfigHash, e.Batch = s.opts.Replica, ra.view.Config.Hash, ra.view.Batch
 		e.BatchStartedAt = timePtr(ra.view.BatchStart)
 		if ga := snap.Groups[objKey{"AgentGroup", key.namespace, ra.group}]; ga != nil {
 			e.Connected = ga.entry.Connected

@@ -356,10 +356,10 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 		t := view.Target(a, now)
 		var retryAt time.Time
 		if t.Rollout != nil {
-			retryAt = t.Rollout.retryAt
+			retryAt = t.Rollout.RetryAt
 		}
 		if ShouldSend(a, t.Push, retryAt, now) {
-			reply.RemoteConfig = t.Push.remote
+			reply.RemoteConfig = t.Push.Remote
 			send = true
 		}
 		return true

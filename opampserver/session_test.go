@@ -48,7 +48,7 @@ func withCaps(m *protobufs.AgentToServer, caps uint64) *protobufs.AgentToServer 
 }
 
 func withStatus(m *protobufs.AgentToServer, hash string, st protobufs.RemoteConfigStatuses) *protobufs.AgentToServer {
-	raw, _ := hexDecode(hash)
+	raw, _ := HexDecode(hash)
 	m.RemoteConfigStatus = &protobufs.RemoteConfigStatus{LastRemoteConfigHash: raw, Status: st}
 	return m
 }
@@ -81,7 +81,7 @@ type step struct {
 	// advance moves the fake clock before the message; before changes the server or the
 	// agent's group.
 	advance time.Duration
-	before  func(s *Server, g *groupView)
+	before  func(s *Server, g *GroupView)
 	msg     *protobufs.AgentToServer
 
 	fullState  bool   // the reply asks for the full state
@@ -171,7 +171,7 @@ func TestOnMessage(t *testing.T) {
 		}},
 		{"an agent without AcceptsRemoteConfig is never offered a config", []step{
 			{name: "description", msg: describe(uid, 0, capsReadOnly)},
-			{name: "heartbeat", advance: resendAfter, msg: withCaps(heartbeat(uid, 1), capsReadOnly)},
+			{name: "heartbeat", advance: ResendAfter, msg: withCaps(heartbeat(uid, 1), capsReadOnly)},
 			{name: "new session", session: 1, msg: withCaps(heartbeat(uid, 2), capsReadOnly),
 				check: func(t *testing.T, s *Server, _ *protobufs.ServerToAgent) {
 					if a, _ := agentCopy(s, uid); a.OfferedHash != "" || !a.OfferedAt.IsZero() {
@@ -180,16 +180,16 @@ func TestOnMessage(t *testing.T) {
 				}},
 		}},
 		{"an agent that reports APPLIED for the desired hash is not sent it", []step{
-			{name: "description", msg: withStatus(describe(uid, 0, capsFull), cfg.hash, applied)},
-			{name: "heartbeat", advance: resendAfter, msg: heartbeat(uid, 1)},
+			{name: "description", msg: withStatus(describe(uid, 0, capsFull), cfg.Hash, applied)},
+			{name: "heartbeat", advance: ResendAfter, msg: heartbeat(uid, 1)},
 			{name: "new session", session: 1, msg: heartbeat(uid, 2)},
 		}},
 		{"an agent that reports APPLYING for the desired hash is not sent it", []step{
-			{name: "description", msg: withStatus(describe(uid, 0, capsFull), cfg.hash, applying)},
-			{name: "new session", session: 1, advance: resendAfter, msg: heartbeat(uid, 1)},
+			{name: "description", msg: withStatus(describe(uid, 0, capsFull), cfg.Hash, applying)},
+			{name: "new session", session: 1, advance: ResendAfter, msg: heartbeat(uid, 1)},
 		}},
 		{"an agent that reports APPLIED for another hash is sent the desired one", []step{
-			{name: "description", msg: withStatus(describe(uid, 0, capsFull), old.hash, applied), offer: true},
+			{name: "description", msg: withStatus(describe(uid, 0, capsFull), old.Hash, applied), offer: true},
 		}},
 		{"an offer is not re-sent on heartbeats of one session, but on a new session", []step{
 			{name: "description", msg: describe(uid, 0, capsFull), offer: true},
@@ -198,37 +198,37 @@ func TestOnMessage(t *testing.T) {
 			{name: "new session", session: 1, msg: heartbeat(uid, 3), offer: true},
 			{name: "heartbeat on it", session: 1, msg: heartbeat(uid, 4),
 				check: func(t *testing.T, s *Server, _ *protobufs.ServerToAgent) {
-					if a, _ := agentCopy(s, uid); a.OfferedHash != cfg.hash || !a.OfferedAt.Equal(testStart) {
-						t.Errorf("offer = %q at %v, want %q at the first offer %v", a.OfferedHash, a.OfferedAt, cfg.hash, testStart)
+					if a, _ := agentCopy(s, uid); a.OfferedHash != cfg.Hash || !a.OfferedAt.Equal(testStart) {
+						t.Errorf("offer = %q at %v, want %q at the first offer %v", a.OfferedHash, a.OfferedAt, cfg.Hash, testStart)
 					}
 				}},
 		}},
 		{"an unanswered offer is re-sent after resendAfter", []step{
 			{name: "description", msg: describe(uid, 0, capsFull), offer: true},
-			{name: "just before", advance: resendAfter - time.Second, msg: heartbeat(uid, 1)},
+			{name: "just before", advance: ResendAfter - time.Second, msg: heartbeat(uid, 1)},
 			{name: "at resendAfter", advance: time.Second, msg: heartbeat(uid, 2), offer: true},
 			{name: "right after", advance: time.Second, msg: heartbeat(uid, 3)},
 		}},
 		{"a FAILED hash is not re-offered until a retry later than the failure", []step{
 			{name: "description", msg: describe(uid, 0, capsFull), offer: true},
-			{name: "FAILED", advance: 5 * time.Second, msg: status(uid, 1, cfg.hash, failed, "unknown exporter")},
-			{name: "new session", session: 1, advance: resendAfter, msg: heartbeat(uid, 2)},
+			{name: "FAILED", advance: 5 * time.Second, msg: status(uid, 1, cfg.Hash, failed, "unknown exporter")},
+			{name: "new session", session: 1, advance: ResendAfter, msg: heartbeat(uid, 2)},
 			{name: "retry before the failure", session: 1, msg: heartbeat(uid, 3),
-				before: func(s *Server, g *groupView) { g.rollout.retryAt = testStart.Add(time.Second) }},
+				before: func(s *Server, g *GroupView) { g.Rollout.RetryAt = testStart.Add(time.Second) }},
 			{name: "retry at the failure", session: 1, msg: heartbeat(uid, 4),
-				before: func(s *Server, g *groupView) { g.rollout.retryAt = testStart.Add(5 * time.Second) }},
+				before: func(s *Server, g *GroupView) { g.Rollout.RetryAt = testStart.Add(5 * time.Second) }},
 			{name: "retry after the failure", session: 1, advance: time.Second, msg: heartbeat(uid, 5), offer: true,
-				before: func(s *Server, g *groupView) { g.rollout.retryAt = s.clock.Now() }},
+				before: func(s *Server, g *GroupView) { g.Rollout.RetryAt = s.clock.Now() }},
 			{name: "heartbeat after the retry", session: 1, msg: heartbeat(uid, 6)},
 		}},
 		{"a retry re-offers at once, on the session the failed offer went out on", []step{
 			{name: "description", msg: describe(uid, 0, capsFull), offer: true},
-			{name: "FAILED", advance: 5 * time.Second, msg: status(uid, 1, cfg.hash, failed, "unknown exporter")},
+			{name: "FAILED", advance: 5 * time.Second, msg: status(uid, 1, cfg.Hash, failed, "unknown exporter")},
 			{name: "retry", advance: time.Second, msg: heartbeat(uid, 2), offer: true,
-				before: func(s *Server, g *groupView) { g.rollout.retryAt = s.clock.Now() },
+				before: func(s *Server, g *GroupView) { g.Rollout.RetryAt = s.clock.Now() },
 				check: func(t *testing.T, s *Server, _ *protobufs.ServerToAgent) {
 					a, _ := agentCopy(s, uid)
-					if _, ok := a.FailedFor(cfg.hash); ok {
+					if _, ok := a.FailedFor(cfg.Hash); ok {
 						t.Error("the failure is still recorded after the retry offer")
 					}
 					if want := testStart.Add(6 * time.Second); !a.OfferedAt.Equal(want) {
@@ -246,7 +246,7 @@ func TestOnMessage(t *testing.T) {
 		}},
 		{"a full inflight semaphore answers UNAVAILABLE with RetryInfo", []step{
 			{name: "overloaded", msg: describe(uid, 0, capsFull), err: unavailable,
-				before: func(s *Server, _ *groupView) {
+				before: func(s *Server, _ *GroupView) {
 					for s.inflight.TryAcquire() {
 					}
 				},
@@ -257,7 +257,7 @@ func TestOnMessage(t *testing.T) {
 					registered(0)(t, s, reply)
 				}},
 			{name: "capacity again", msg: describe(uid, 0, capsFull), offer: true,
-				before: func(s *Server, _ *groupView) {
+				before: func(s *Server, _ *GroupView) {
 					for range cap(s.inflight) {
 						s.inflight.Release()
 					}
@@ -291,7 +291,7 @@ func TestOnMessage(t *testing.T) {
 		}},
 		{"a plain-HTTP agent stays connected since its first poll", []step{
 			{name: "first poll", transport: transportHTTP, msg: describe(uid, 0, capsFull), offer: true},
-			{name: "second poll", session: 1, transport: transportHTTP, advance: resendAfter, msg: heartbeat(uid, 1), offer: true,
+			{name: "second poll", session: 1, transport: transportHTTP, advance: ResendAfter, msg: heartbeat(uid, 1), offer: true,
 				check: func(t *testing.T, s *Server, _ *protobufs.ServerToAgent) {
 					a, _ := agentCopy(s, uid)
 					if a.Transport != transportHTTP || a.Conn != nil || !a.ConnectedSince.Equal(testStart) {
@@ -357,8 +357,8 @@ func TestOnMessage(t *testing.T) {
 				}
 				if got := reply.RemoteConfig != nil; got != st.offer {
 					t.Errorf("%s: offered a config = %v, want %v", st.name, got, st.offer)
-				} else if got && string(reply.RemoteConfig.ConfigHash) != string(cfg.remote.ConfigHash) {
-					t.Errorf("%s: offered config hash %x, want %s", st.name, reply.RemoteConfig.ConfigHash, cfg.hash)
+				} else if got && string(reply.RemoteConfig.ConfigHash) != string(cfg.Remote.ConfigHash) {
+					t.Errorf("%s: offered config hash %x, want %s", st.name, reply.RemoteConfig.ConfigHash, cfg.Hash)
 				}
 				if got := errType(reply); got != st.err {
 					t.Errorf("%s: error %q, want %q", st.name, got, st.err)
@@ -532,9 +532,9 @@ func TestOnMessageReportBounds(t *testing.T) {
 		check func(t *testing.T, a Agent)
 	}{
 		{"a long error message is cut on a character boundary", func() []*protobufs.AgentToServer {
-			return []*protobufs.AgentToServer{status(uid, 0, testConfig("x").hash, failed, "ab"+strings.Repeat("€", maxErrorMessageBytes))}
+			return []*protobufs.AgentToServer{status(uid, 0, testConfig("x").Hash, failed, "ab"+strings.Repeat("€", maxErrorMessageBytes))}
 		}, func(t *testing.T, a Agent) {
-			msg, _ := a.FailedFor(testConfig("x").hash)
+			msg, _ := a.FailedFor(testConfig("x").Hash)
 			for name, s := range map[string]string{"StatusError": a.StatusError, "failure": msg} {
 				if len(s) > maxErrorMessageBytes || !utf8ValidPrefix(s, "ab€") {
 					t.Errorf("%s: %d bytes, valid %v", name, len(s), utf8ValidPrefix(s, "ab€"))
@@ -554,14 +554,14 @@ func TestOnMessageReportBounds(t *testing.T) {
 		{"FAILED reports for ever new hashes keep at most maxFailures, the latest", func() []*protobufs.AgentToServer {
 			var msgs []*protobufs.AgentToServer
 			for i := range 3 * maxFailures {
-				msgs = append(msgs, status(uid, uint64(i), testConfig(strings.Repeat("x", i)).hash, failed, "boom"))
+				msgs = append(msgs, status(uid, uint64(i), testConfig(strings.Repeat("x", i)).Hash, failed, "boom"))
 			}
 			return msgs
 		}, func(t *testing.T, a Agent) {
 			if len(a.Failures) != maxFailures {
 				t.Errorf("%d failures kept, want %d", len(a.Failures), maxFailures)
 			}
-			if _, ok := a.FailedFor(testConfig(strings.Repeat("x", 3*maxFailures-1)).hash); !ok {
+			if _, ok := a.FailedFor(testConfig(strings.Repeat("x", 3*maxFailures-1)).Hash); !ok {
 				t.Error("the latest failure was dropped")
 			}
 		}},

@@ -59,15 +59,13 @@ func newSession(s *Server, ns, transport string) *session {
 }
 
 // putView makes groups the view of ns.
-func putView(s *Server, ns string, groups ...*groupView) {
-	s.world.mu.Lock()
-	defer s.world.mu.Unlock()
-	s.world.views[ns] = &NSView{Groups: groups}
+func putView(s *Server, ns string, groups ...*GroupView) {
+	s.world.SetView(ns, &NSView{Groups: groups})
 }
 
 // testConfig is a config revision with the given body.
-func testConfig(body string) *configRef {
-	return newConfigRef(collectorconfig.Hash([]byte(body)), []byte(body))
+func testConfig(body string) *ConfigRef {
+	return NewConfigRef(collectorconfig.Hash([]byte(body)), []byte(body))
 }
 
 // maxRank is the highest rank: a batch that ends there admits every agent.
@@ -75,20 +73,20 @@ const maxRank = "ffffffffffffffff"
 
 // rolloutGroup is a group of every agent that reports a service.name, with a progressing
 // rollout of cfg whose current batch admits every agent.
-func rolloutGroup(cfg *configRef) *groupView {
-	return &groupView{
-		name: "all",
-		selector: fleetv1alpha1.AgentSelector{MatchExpressions: []fleetv1alpha1.AttributeRequirement{
+func rolloutGroup(cfg *ConfigRef) *GroupView {
+	return &GroupView{
+		Name: "all",
+		Selector: fleetv1alpha1.AgentSelector{MatchExpressions: []fleetv1alpha1.AttributeRequirement{
 			{Key: fleetv1alpha1.AttributeServiceName, Operator: fleetv1alpha1.AttributeOpExists}}},
-		excluded: map[string]struct{}{},
-		rollout: &RolloutView{
+		Excluded: map[string]struct{}{},
+		Rollout: &RolloutView{
 			Name:     "roll",
-			phase:    fleetv1alpha1.RolloutProgressing,
+			Phase:    fleetv1alpha1.RolloutProgressing,
 			Config:   cfg,
-			previous: withdrawal,
-			toRank:   maxRank,
+			Previous: Withdrawal,
+			ToRank:   maxRank,
 			Batch:    1,
-			started:  testStart,
+			Started:  testStart,
 		},
 	}
 }
@@ -144,7 +142,7 @@ func heartbeat(uid []byte, seq uint64) *protobufs.AgentToServer {
 
 // status is a RemoteConfigStatus report for hash.
 func status(uid []byte, seq uint64, hash string, st protobufs.RemoteConfigStatuses, errMsg string) *protobufs.AgentToServer {
-	raw, _ := hexDecode(hash)
+	raw, _ := HexDecode(hash)
 	return &protobufs.AgentToServer{InstanceUid: uid, SequenceNum: seq, Capabilities: capsFull,
 		RemoteConfigStatus: &protobufs.RemoteConfigStatus{LastRemoteConfigHash: raw, Status: st, ErrorMessage: errMsg}}
 }

@@ -17,16 +17,16 @@ import (
 	"github.com/ampora-io/ampora/internal/selector"
 )
 
-// configRef is a config revision ready to push.
-type configRef struct {
-	hash   string
-	body   []byte
-	remote *protobufs.AgentRemoteConfig
+// ConfigRef is a config revision ready to push.
+type ConfigRef struct {
+	Hash   string
+	Body   []byte
+	Remote *protobufs.AgentRemoteConfig
 }
 
-func newConfigRef(hash string, body []byte) *configRef {
-	raw, _ := hexDecode(hash)
-	return &configRef{hash: hash, body: body, remote: &protobufs.AgentRemoteConfig{
+func NewConfigRef(hash string, body []byte) *ConfigRef {
+	raw, _ := HexDecode(hash)
+	return &ConfigRef{Hash: hash, Body: body, Remote: &protobufs.AgentRemoteConfig{
 		Config: &protobufs.AgentConfigMap{ConfigMap: map[string]*protobufs.AgentConfigFile{
 			"": {Body: body, ContentType: "text/yaml"},
 		}},
@@ -34,13 +34,13 @@ func newConfigRef(hash string, body []byte) *configRef {
 	}}
 }
 
-// withdrawal is the empty remote config that returns an agent to its local configuration.
+// Withdrawal is the empty remote config that returns an agent to its local configuration.
 // It carries a hash of its own (that of an empty body), so that the agent's APPLIED for it
 // can be told from its APPLIED for anything else.
-var withdrawal = func() *configRef {
+var Withdrawal = func() *ConfigRef {
 	hash := collectorconfig.Hash(nil)
-	raw, _ := hexDecode(hash)
-	return &configRef{hash: hash, remote: &protobufs.AgentRemoteConfig{
+	raw, _ := HexDecode(hash)
+	return &ConfigRef{Hash: hash, Remote: &protobufs.AgentRemoteConfig{
 		Config:     &protobufs.AgentConfigMap{ConfigMap: map[string]*protobufs.AgentConfigFile{}},
 		ConfigHash: raw,
 	}}
@@ -49,54 +49,54 @@ var withdrawal = func() *configRef {
 // RolloutView is what the sidecar needs of a Rollout that drives a group.
 type RolloutView struct {
 	Name     string
-	phase    fleetv1alpha1.RolloutPhase
-	Config   *configRef // the rollout's revision
-	previous *configRef // what rollback returns to (withdrawal when the group had none)
-	// previousSelector bounds who rollback returns to previous (nil: no bound recorded); the
+	Phase    fleetv1alpha1.RolloutPhase
+	Config   *ConfigRef // the rollout's revision
+	Previous *ConfigRef // what rollback returns to (withdrawal when the group had none)
+	// PreviousSelector bounds who rollback returns to previous (nil: no bound recorded); the
 	// others have the remote config withdrawn.
-	previousSelector *fleetv1alpha1.AgentScope
-	// selector is the group's selector and exclusions as the rollout's approvals cover them
+	PreviousSelector *fleetv1alpha1.AgentScope
+	// Selector is the group's Selector and exclusions as the rollout's approvals cover them
 	// (nil: none recorded).
-	selector     *fleetv1alpha1.AgentScope
-	fromRank     string
-	toRank       string
+	Selector     *fleetv1alpha1.AgentScope
+	FromRank     string
+	ToRank       string
 	Batch        int32
 	BatchStart   time.Time
-	started      time.Time
-	applyTimeout time.Duration
-	retryAt      time.Time
-	// required lists the component types the config uses, per kind, for the compatibility
+	Started      time.Time
+	ApplyTimeout time.Duration
+	RetryAt      time.Time
+	// Required lists the component types the config uses, per kind, for the compatibility
 	// check against agents' AvailableComponents.
-	required map[string][]string
+	Required map[string][]string
 }
 
 // pushing says whether the sidecar offers the rollout's config to admitted agents.
 func (r *RolloutView) pushing() bool {
-	return r.phase == fleetv1alpha1.RolloutProgressing || r.phase == fleetv1alpha1.RolloutPaused
+	return r.Phase == fleetv1alpha1.RolloutProgressing || r.Phase == fleetv1alpha1.RolloutPaused
 }
 
-// groupView is one AgentGroup with its active rollout and push policies.
-type groupView struct {
-	name     string
-	selector fleetv1alpha1.AgentSelector
-	excluded map[string]struct{}
-	current  *configRef
-	// currentSelector is the selector and exclusions current was rolled out under; an agent
+// GroupView is one AgentGroup with its active rollout and push policies.
+type GroupView struct {
+	Name     string
+	Selector fleetv1alpha1.AgentSelector
+	Excluded map[string]struct{}
+	Current  *ConfigRef
+	// CurrentSelector is the selector and exclusions current was rolled out under; an agent
 	// that joins gets current only when they select it too (nil: only the group's).
-	currentSelector *fleetv1alpha1.AgentScope
-	// currentRequired lists the component types the current revision uses.
-	currentRequired map[string][]string
-	rollout         *RolloutView
-	// policies are the push policies in force: the active rollout's GatePolicy's, else the
+	CurrentSelector *fleetv1alpha1.AgentScope
+	// CurrentRequired lists the component types the current revision uses.
+	CurrentRequired map[string][]string
+	Rollout         *RolloutView
+	// Policies are the push Policies in force: the active rollout's GatePolicy's, else the
 	// namespace default's.
-	policies []fleetv1alpha1.PushPolicy
+	Policies []fleetv1alpha1.PushPolicy
 }
 
-func (g *groupView) matches(a *Agent) bool {
-	if _, ok := g.excluded[a.UID]; ok {
+func (g *GroupView) matches(a *Agent) bool {
+	if _, ok := g.Excluded[a.UID]; ok {
 		return false
 	}
-	return selector.Matches(g.selector, a.Attributes)
+	return selector.Matches(g.Selector, a.Attributes)
 }
 
 // inScope says whether a recorded scope selects the agent; nil, no bound recorded, selects all.
@@ -106,7 +106,7 @@ func inScope(sc *fleetv1alpha1.AgentScope, a *Agent) bool {
 
 // NSView is the sidecar's picture of one namespace.
 type NSView struct {
-	Groups []*groupView
+	Groups []*GroupView
 }
 
 // World is the sidecar's picture of the objects that decide what agents should run, rebuilt
@@ -126,6 +126,14 @@ func NewWorld(reader client.Reader, log logr.Logger, parseRequired func([]byte) 
 }
 
 // View returns the current view of a namespace (nil when it has no groups).
+// SetView replaces ns's view, as a rebuild from the API server would: for tests, which run
+// a Server without one.
+func (w *World) SetView(ns string, v *NSView) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.views[ns] = v
+}
+
 func (w *World) View(ns string) *NSView {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
@@ -169,8 +177,8 @@ func (w *World) Rebuild(ctx context.Context, ns string) error {
 		policyByName[policies.Items[i].Name] = &policies.Items[i]
 	}
 
-	cache := map[string]*configRef{}
-	load := func(rev string) *configRef {
+	cache := map[string]*ConfigRef{}
+	load := func(rev string) *ConfigRef {
 		if rev == "" {
 			return nil
 		}
@@ -179,11 +187,11 @@ func (w *World) Rebuild(ctx context.Context, ns string) error {
 		}
 		// Looked up by the full hash and checked against it: a stored revision that holds
 		// another config is never pushed.
-		var c *configRef
+		var c *ConfigRef
 		d, err := revision.Get(ctx, w.reader, ns, rev)
 		switch {
 		case err == nil:
-			c = newConfigRef(d.ConfigHash, []byte(d.Config))
+			c = NewConfigRef(d.ConfigHash, []byte(d.Config))
 		case errors.Is(err, revision.ErrMismatch):
 			w.log.Error(err, "not pushing from a stored revision that fails its hash check", "namespace", ns, "revision", revision.Short(rev))
 		}
@@ -194,28 +202,28 @@ func (w *World) Rebuild(ctx context.Context, ns string) error {
 	view := &NSView{}
 	for i := range groups.Items {
 		g := &groups.Items[i]
-		gv := &groupView{name: g.Name, selector: g.Spec.Selector, excluded: map[string]struct{}{}}
+		gv := &GroupView{Name: g.Name, Selector: g.Spec.Selector, Excluded: map[string]struct{}{}}
 		for _, uid := range g.Spec.ExcludedInstanceUIDs {
-			gv.excluded[uid] = struct{}{}
+			gv.Excluded[uid] = struct{}{}
 		}
-		gv.current = load(g.Status.CurrentConfigHash)
-		gv.currentSelector = g.Status.CurrentSelector
-		if gv.current != nil && w.parseRequired != nil {
-			gv.currentRequired = w.parseRequired(gv.current.body)
+		gv.Current = load(g.Status.CurrentConfigHash)
+		gv.CurrentSelector = g.Status.CurrentSelector
+		if gv.Current != nil && w.parseRequired != nil {
+			gv.CurrentRequired = w.parseRequired(gv.Current.Body)
 		}
 		pol := policyByName[fleetv1alpha1.DefaultGatePolicyName]
 		if r := activeRollout(rollouts.Items, g); r != nil {
-			gv.rollout = w.rolloutView(r, gv.current, load)
-			if gv.rollout != nil && r.Spec.GatePolicyRef != nil {
+			gv.Rollout = w.rolloutView(r, gv.Current, load)
+			if gv.Rollout != nil && r.Spec.GatePolicyRef != nil {
 				pol = policyByName[r.Spec.GatePolicyRef.Name]
 			}
 		}
 		if pol != nil {
-			gv.policies = pol.InForce().PushPolicies
+			gv.Policies = pol.InForce().PushPolicies
 		}
 		view.Groups = append(view.Groups, gv)
 	}
-	sort.Slice(view.Groups, func(i, j int) bool { return view.Groups[i].name < view.Groups[j].name })
+	sort.Slice(view.Groups, func(i, j int) bool { return view.Groups[i].Name < view.Groups[j].Name })
 
 	w.mu.Lock()
 	w.views[ns] = view
@@ -239,7 +247,7 @@ func activeRollout(rollouts []fleetv1alpha1.Rollout, g *fleetv1alpha1.AgentGroup
 	return nil
 }
 
-func (w *World) rolloutView(r *fleetv1alpha1.Rollout, current *configRef, load func(string) *configRef) *RolloutView {
+func (w *World) rolloutView(r *fleetv1alpha1.Rollout, current *ConfigRef, load func(string) *ConfigRef) *RolloutView {
 	cfg := load(r.Status.ConfigHash)
 	if cfg == nil {
 		// Not stored yet (or not validated): nothing can be pushed from it.
@@ -247,36 +255,36 @@ func (w *World) rolloutView(r *fleetv1alpha1.Rollout, current *configRef, load f
 	}
 	rv := &RolloutView{
 		Name:     r.Name,
-		phase:    r.Status.Phase,
+		Phase:    r.Status.Phase,
 		Config:   cfg,
-		selector: r.Status.GroupSelector,
-		fromRank: r.Status.CurrentBatch.FromRank,
-		toRank:   r.Status.CurrentBatch.ToRank,
+		Selector: r.Status.GroupSelector,
+		FromRank: r.Status.CurrentBatch.FromRank,
+		ToRank:   r.Status.CurrentBatch.ToRank,
 		Batch:    r.Status.CurrentBatch.Number,
 	}
 	if r.Status.CurrentBatch.StartedAt != nil {
 		rv.BatchStart = r.Status.CurrentBatch.StartedAt.Time
 	}
 	if r.Status.StartedAt != nil {
-		rv.started = r.Status.StartedAt.Time
+		rv.Started = r.Status.StartedAt.Time
 	}
 	if r.Spec.ApplyTimeout != nil {
-		rv.applyTimeout = r.Spec.ApplyTimeout.Duration
+		rv.ApplyTimeout = r.Spec.ApplyTimeout.Duration
 	}
 	if a := r.Status.LastAction; a != nil && a.Action == fleetv1alpha1.ActionRetry {
-		rv.retryAt = a.HandledAt.Time
+		rv.RetryAt = a.HandledAt.Time
 	}
-	rv.previous = withdrawal
-	rv.previousSelector = r.Status.PreviousSelector
+	rv.Previous = Withdrawal
+	rv.PreviousSelector = r.Status.PreviousSelector
 	if r.Status.PreviousConfigHash != "" {
 		// nil when neither can be read and checked: a rollback then pushes nothing.
-		rv.previous = load(r.Status.PreviousConfigHash)
-		if rv.previous == nil {
-			rv.previous = current
+		rv.Previous = load(r.Status.PreviousConfigHash)
+		if rv.Previous == nil {
+			rv.Previous = current
 		}
 	}
 	if w.parseRequired != nil {
-		rv.required = w.parseRequired(cfg.body)
+		rv.Required = w.parseRequired(cfg.Body)
 	}
 	return rv
 }
