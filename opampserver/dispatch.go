@@ -81,7 +81,7 @@ func (v *NSView) Target(a *Agent, now time.Time) Target {
 				return t
 			}
 			t.Desired = r.Config.Hash
-			if p := deniedBy(g.Policies, a.Attributes, now); p != "" {
+			if p := DeniedBy(g.Policies, a.Attributes, now); p != "" {
 				t.Denied = p
 				return t
 			}
@@ -104,7 +104,7 @@ func (v *NSView) Target(a *Agent, now time.Time) Target {
 		// A new agent gets the group's revision, unless a push policy denies it, it could not
 		// run it, or the group's selector widened (or an exclusion was removed) since the
 		// revision was rolled out.
-		if reason, known := compatible(g.CurrentRequired, a); known && reason == "" && deniedBy(g.Policies, a.Attributes, now) == "" {
+		if reason, known := compatible(g.CurrentRequired, a); known && reason == "" && DeniedBy(g.Policies, a.Attributes, now) == "" {
 			t.Push = g.Current
 		}
 	}
@@ -117,7 +117,7 @@ func compatible(required map[string][]string, a *Agent) (reason string, known bo
 	if len(required) > 0 && a.Capabilities&CapReportsComponents != 0 && a.Components == nil {
 		return "", false
 	}
-	return incompatible(required, a.Components), true
+	return Incompatible(required, a.Components), true
 }
 
 // ShouldSend decides whether to send push to a now, and records the offer when it does.
@@ -145,30 +145,30 @@ func ShouldSend(a *Agent, push *ConfigRef, retryAt, now time.Time) bool {
 			a.OfferedAt = time.Time{}
 		}
 	}
-	if a.OfferedHash == push.Hash && !a.OfferedAt.IsZero() && a.sentConn == a.ConnSeq && now.UnixNano()-a.sentAt < int64(ResendAfter) {
+	if a.OfferedHash == push.Hash && !a.OfferedAt.IsZero() && a.SentConn == a.ConnSeq && now.UnixNano()-a.SentAt < int64(ResendAfter) {
 		return false
 	}
 	if a.OfferedHash != push.Hash || a.OfferedAt.IsZero() {
 		a.OfferedHash, a.OfferedAt = push.Hash, now
 	}
-	a.sentAt, a.sentConn = now.UnixNano(), a.ConnSeq
+	a.SentAt, a.SentConn = now.UnixNano(), a.ConnSeq
 	return true
 }
 
-// deniedBy returns the name of the first push policy that denies a push to an agent with
+// DeniedBy returns the name of the first push policy that denies a push to an agent with
 // these attributes now, or "".
-func deniedBy(policies []fleetv1alpha1.PushPolicy, attrs map[string]string, now time.Time) string {
+func DeniedBy(policies []fleetv1alpha1.PushPolicy, attrs map[string]string, now time.Time) string {
 	for _, p := range policies {
 		if !selector.Matches(p.Selector, attrs) {
 			continue
 		}
 		switch p.Deny {
 		case fleetv1alpha1.DenyInsideWindows:
-			if inAnyWindow(p.Windows, now) {
+			if InAnyWindow(p.Windows, now) {
 				return p.Name
 			}
 		case fleetv1alpha1.DenyOutsideWindows:
-			if !inAnyWindow(p.Windows, now) {
+			if !InAnyWindow(p.Windows, now) {
 				return p.Name
 			}
 		default:
@@ -208,9 +208,9 @@ const maxUnknownZones = 256
 // unknownZones counts the unknown names in zones.
 var unknownZones atomic.Int64
 
-// inAnyWindow says whether now lies in one of the windows. A window whose end is before its
+// InAnyWindow says whether now lies in one of the windows. A window whose end is before its
 // start runs past midnight and belongs to the day it starts on.
-func inAnyWindow(windows []fleetv1alpha1.TimeWindow, now time.Time) bool {
+func InAnyWindow(windows []fleetv1alpha1.TimeWindow, now time.Time) bool {
 	for _, w := range windows {
 		start, err1 := minutes(w.Start)
 		end, err2 := minutes(w.End)
@@ -266,9 +266,9 @@ func onDay(days []fleetv1alpha1.Weekday, d time.Weekday) bool {
 	return false
 }
 
-// incompatible says which required component an agent lacks, by its AvailableComponents; ""
+// Incompatible says which required component an agent lacks, by its AvailableComponents; ""
 // when it has them all or does not report its components.
-func incompatible(required map[string][]string, have map[string]map[string]struct{}) string {
+func Incompatible(required map[string][]string, have map[string]map[string]struct{}) string {
 	if len(required) == 0 || have == nil {
 		return ""
 	}

@@ -88,7 +88,7 @@ func TestInAnyWindow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := inAnyWindow(tt.windows, tt.now); got != tt.want {
+			if got := InAnyWindow(tt.windows, tt.now); got != tt.want {
 				t.Errorf("inAnyWindow(%v, %s) = %v, want %v", tt.windows, tt.now.Format(time.RFC1123), got, tt.want)
 			}
 		})
@@ -134,7 +134,7 @@ func TestDeniedBy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := deniedBy(tt.policies, tt.attrs, tt.now); got != tt.want {
+			if got := DeniedBy(tt.policies, tt.attrs, tt.now); got != tt.want {
 				t.Errorf("deniedBy() = %q, want %q", got, tt.want)
 			}
 		})
@@ -172,7 +172,7 @@ func TestIncompatible(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := incompatible(tt.required, tt.have); got != tt.want {
+			if got := Incompatible(tt.required, tt.have); got != tt.want {
 				t.Errorf("incompatible() = %q, want %q", got, tt.want)
 			}
 		})
@@ -299,9 +299,9 @@ func TestShouldSendWithdrawal(t *testing.T) {
 		{"an agent with a remote config is sent the withdrawal",
 			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied}, true},
 		{"not twice on one session",
-			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: Withdrawal.Hash, OfferedAt: testStart, sentAt: testStart.UnixNano(), sentConn: 1, ConnSeq: 1}, false},
+			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: Withdrawal.Hash, OfferedAt: testStart, SentAt: testStart.UnixNano(), SentConn: 1, ConnSeq: 1}, false},
 		{"again on a new session",
-			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: Withdrawal.Hash, OfferedAt: testStart, sentAt: testStart.UnixNano(), sentConn: 1, ConnSeq: 2}, true},
+			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: Withdrawal.Hash, OfferedAt: testStart, SentAt: testStart.UnixNano(), SentConn: 1, ConnSeq: 2}, true},
 		{"not to an agent that applied it",
 			Agent{Capabilities: capsFull, StatusHash: Withdrawal.Hash, Status: applied}, false},
 		{"never without AcceptsRemoteConfig",

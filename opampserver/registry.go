@@ -74,10 +74,10 @@ type Agent struct {
 	// Dispatch state: the hash last offered, when, and how many times.
 	OfferedHash string
 	OfferedAt   time.Time
-	// sentAt (Unix nanoseconds) and sentConn say when the offer was last sent, and on which
+	// SentAt (Unix nanoseconds) and sentConn say when the offer was last sent, and on which
 	// session, so that a new session or a long silence re-sends it.
-	sentAt   int64
-	sentConn uint64
+	SentAt   int64
+	SentConn uint64
 	ConnSeq  uint64
 	// DeniedHash and noSessionHash make the denied and no-session counters count once per
 	// agent and revision.
