@@ -6,63 +6,14 @@ import (
 	"encoding/hex"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ampora-io/ampora/internal/readapi"
+	"github.com/ampora-io/ampora/opampserver/fleet"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
-
-// enrollment is one token's grant: the namespace it enrolls into. Sessions keep a pointer to
-// the grant they were opened with; it is marked revoked when the token stops enrolling into
-// that namespace, so that they can be found and closed.
-//
-// A grant is also the principal an instance UID is bound to: agents counts the registry
-// records bound to it (capped by Options.MaxAgentsPerToken), and fingerprint names it to peer
-// replicas without revealing the token (handover notices).
-type enrollment struct {
-	namespace   string
-	fingerprint string
-	revoked     atomic.Bool
-	agents      atomic.Int64
-}
-
-// Revoked says whether the token no longer enrolls into the namespace (nil: no token).
-func (e *enrollment) Revoked() bool { return e != nil && e.revoked.Load() }
-
-// reserve counts one more record bound to the grant, unless max are bound already (max <= 0:
-// no cap). A nil grant (tests' sessions without a token) is not capped.
-func (e *enrollment) reserve(max int) bool {
-	if e == nil {
-		return true
-	}
-	for {
-		n := e.agents.Load()
-		if max > 0 && n >= int64(max) {
-			return false
-		}
-		if e.agents.CompareAndSwap(n, n+1) {
-			return true
-		}
-	}
-}
-
-// release uncounts a record bound to the grant.
-func (e *enrollment) release() {
-	if e != nil {
-		e.agents.Add(-1)
-	}
-}
-
-// Fingerprint names the grant to peers; "" for a nil grant.
-func (e *enrollment) Fingerprint() string {
-	if e == nil {
-		return ""
-	}
-	return e.fingerprint
-}
 
 // tokenFingerprint derives a grant's name for peers from the token's digest: stable across
 // replicas, useless to enroll with.
@@ -77,11 +28,11 @@ func tokenFingerprint(namespace string, digest [sha256.Size]byte) string {
 // rebuilt from the Secrets whenever one changes, so rotation needs no restart.
 type TokenStore struct {
 	mu     sync.RWMutex
-	tokens map[[sha256.Size]byte]*enrollment
+	tokens map[[sha256.Size]byte]*fleet.Grant
 }
 
 // Lookup returns the grant of a token, or nil.
-func (t *TokenStore) Lookup(token string) *enrollment {
+func (t *TokenStore) Lookup(token string) *fleet.Grant {
 	d := sha256.Sum256([]byte(token))
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -136,18 +87,18 @@ func (t *TokenStore) Rebuild(ctx context.Context, r client.Reader) (int, error) 
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	grants := make(map[[sha256.Size]byte]*enrollment, len(next))
+	grants := make(map[[sha256.Size]byte]*fleet.Grant, len(next))
 	for d, ns := range next {
-		if old := t.tokens[d]; old != nil && old.namespace == ns {
+		if old := t.tokens[d]; old != nil && old.Namespace() == ns {
 			grants[d] = old
 			continue
 		}
-		grants[d] = &enrollment{namespace: ns, fingerprint: tokenFingerprint(ns, d)}
+		grants[d] = fleet.NewGrant(ns, tokenFingerprint(ns, d))
 	}
 	revoked := 0
 	for d, old := range t.tokens {
 		if grants[d] != old {
-			old.revoked.Store(true)
+			old.Revoke()
 			revoked++
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ampora-io/ampora/internal/readapi"
+	"github.com/ampora-io/ampora/opampserver/fleet"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,7 +38,7 @@ func TestTokenStoreRevokes(t *testing.T) {
 	if n, err := ts.Rebuild(ctx, c); err != nil || n != 0 {
 		t.Fatalf("first rebuild: %d revoked, %v", n, err)
 	}
-	grants := map[string]*enrollment{}
+	grants := map[string]*fleet.Grant{}
 	for _, tok := range []string{"t-stays", "t-deleted", "t-old", "t-moved", "t-shared"} {
 		if grants[tok] = ts.Lookup(tok); grants[tok] == nil {
 			t.Fatalf("%s does not enroll", tok)
@@ -71,10 +72,10 @@ func TestTokenStoreRevokes(t *testing.T) {
 	if ts.Lookup("t-stays") != grants["t-stays"] {
 		t.Error("an unchanged token got a new grant: its sessions would not be found")
 	}
-	if g := ts.Lookup("t-moved"); g == nil || g.namespace != "c" || g.Revoked() {
+	if g := ts.Lookup("t-moved"); g == nil || g.Namespace() != "c" || g.Revoked() {
 		t.Errorf("the moved token enrolls into %v, want a fresh grant for c", g)
 	}
-	if g := ts.Lookup("t-shared"); g != grants["t-shared"] || g.namespace != "b" {
+	if g := ts.Lookup("t-shared"); g != grants["t-shared"] || g.Namespace() != "b" {
 		t.Errorf("the copied token enrolls into %v, want b's grant kept", g)
 	}
 	for _, tok := range []string{"t-deleted", "t-old"} {
@@ -82,10 +83,10 @@ func TestTokenStoreRevokes(t *testing.T) {
 			t.Errorf("%s still enrolls", tok)
 		}
 	}
-	if g := ts.Lookup("t-new"); g == nil || g.namespace != "a" {
+	if g := ts.Lookup("t-new"); g == nil || g.Namespace() != "a" {
 		t.Errorf("the rotated value enrolls into %v, want a", g)
 	}
-	var none *enrollment
+	var none *fleet.Grant
 	if none.Revoked() {
 		t.Error("a session without a token counts as revoked")
 	}
@@ -114,7 +115,7 @@ func TestBoundTokensEnrollOnlyFromTheirNamespace(t *testing.T) {
 	if _, err := ts.Rebuild(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if g := ts.Lookup(bound); g == nil || g.namespace != "a" {
+	if g := ts.Lookup(bound); g == nil || g.Namespace() != "a" {
 		t.Fatalf("the bound token enrolls into %v, want a", g)
 	}
 	// a deletes its Secret (a rotation): the copy in b still enrolls nothing.
@@ -125,7 +126,7 @@ func TestBoundTokensEnrollOnlyFromTheirNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	if g := ts.Lookup(bound); g != nil {
-		t.Errorf("after a's Secret went, the copy in b enrolls into %s", g.namespace)
+		t.Errorf("after a's Secret went, the copy in b enrolls into %s", g.Namespace())
 	}
 }
 
@@ -143,7 +144,7 @@ func TestTokensOfOneAgeInTwoNamespacesEnrollNowhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	if g := ts.Lookup("t-tie"); g != nil {
-		t.Errorf("a value whose Secrets are equally old enrolls into %s", g.namespace)
+		t.Errorf("a value whose Secrets are equally old enrolls into %s", g.Namespace())
 	}
 	older.CreationTimestamp = metav1.NewTime(at.Add(-time.Second))
 	if err := c.Create(context.Background(), older); err != nil {
@@ -152,7 +153,7 @@ func TestTokensOfOneAgeInTwoNamespacesEnrollNowhere(t *testing.T) {
 	if _, err := ts.Rebuild(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	if g := ts.Lookup("t-tie"); g == nil || g.namespace != "c" {
+	if g := ts.Lookup("t-tie"); g == nil || g.Namespace() != "c" {
 		t.Errorf("with an older Secret in c, the value enrolls into %v, want c", g)
 	}
 }

@@ -7,11 +7,12 @@ import (
 	"github.com/open-telemetry/opamp-go/protobufs"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/opampserver/fleet"
 )
 
 // benchView is a namespace of a few groups, one of them with an active rollout of cfg that
 // checks components and push policies, as a busy namespace has.
-func benchView(cfg *ConfigRef) []*GroupView {
+func benchView(cfg *fleet.ConfigRef) []*fleet.GroupView {
 	g := rolloutGroup(cfg)
 	g.Rollout.Required = requiredComponents(cfg.Body)
 	g.Policies = []fleetv1alpha1.PushPolicy{
@@ -22,9 +23,9 @@ func benchView(cfg *ConfigRef) []*GroupView {
 				{Key: fleetv1alpha1.AttributeServiceName, Operator: fleetv1alpha1.AttributeOpExists}}},
 			Windows: []fleetv1alpha1.TimeWindow{{Start: "01:00", End: "02:00", TimeZone: "Europe/Berlin"}}},
 	}
-	groups := []*GroupView{g}
+	groups := []*fleet.GroupView{g}
 	for _, env := range []string{"dev", "staging", "edge"} {
-		groups = append(groups, &GroupView{Name: env, Excluded: map[string]struct{}{},
+		groups = append(groups, &fleet.GroupView{Name: env, Excluded: map[string]struct{}{},
 			Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": env}}})
 	}
 	return groups

@@ -5,11 +5,13 @@ import (
 	"testing"
 
 	"github.com/open-telemetry/opamp-go/protobufs"
+
+	"github.com/ampora-io/ampora/opampserver/fleet"
 )
 
 // grantSession opens a WebSocket session enrolled with grant, as admit would.
-func grantSession(s *Server, g *enrollment) (*session, *fakeConn) {
-	sess, conn := &session{srv: s, namespace: g.namespace, transport: transportWS, token: g}, &fakeConn{}
+func grantSession(s *Server, g *fleet.Grant) (*session, *fakeConn) {
+	sess, conn := &session{srv: s, namespace: g.Namespace(), transport: transportWS, token: g}, &fakeConn{}
 	sess.onConnected(context.Background(), conn)
 	return sess, conn
 }
@@ -18,7 +20,7 @@ func errMessage(r *protobufs.ServerToAgent) string { return r.GetErrorResponse()
 
 func TestSessionUIDNeverChanges(t *testing.T) {
 	s, _ := newTestServer(t)
-	g := &enrollment{namespace: testNamespace}
+	g := fleet.NewGrant(testNamespace, "")
 	victim, victimConn := grantSession(s, g)
 	victim.onMessage(context.Background(), victimConn, describe(testUID(2), 0, capsFull))
 	sess, conn := grantSession(s, g)
@@ -47,18 +49,18 @@ func TestSessionUIDNeverChanges(t *testing.T) {
 func TestTakenUIDReassigned(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		other  func(g *enrollment) *enrollment // the newcomer's grant
-		close  bool                            // the holder's session ends first
+		other  func(g *fleet.Grant) *fleet.Grant // the newcomer's grant
+		close  bool                              // the holder's session ends first
 		reason string
 	}{
-		{"duplicate of an open session of the same token", func(g *enrollment) *enrollment { return g }, false, reassignedDuplicate},
-		{"another namespace, holder connected", func(*enrollment) *enrollment { return &enrollment{namespace: "staging"} }, false, reassignedNamespace},
-		{"another namespace, holder gone", func(*enrollment) *enrollment { return &enrollment{namespace: "staging"} }, true, reassignedNamespace},
+		{"duplicate of an open session of the same token", func(g *fleet.Grant) *fleet.Grant { return g }, false, reassignedDuplicate},
+		{"another namespace, holder connected", func(*fleet.Grant) *fleet.Grant { return fleet.NewGrant("staging", "") }, false, reassignedNamespace},
+		{"another namespace, holder gone", func(*fleet.Grant) *fleet.Grant { return fleet.NewGrant("staging", "") }, true, reassignedNamespace},
 	} {
 		for _, transport := range []string{transportWS, transportHTTP} {
 			t.Run(tc.name+"/"+transport, func(t *testing.T) {
 				s, _ := newTestServer(t)
-				g := &enrollment{namespace: testNamespace}
+				g := fleet.NewGrant(testNamespace, "")
 				uid := testUID(1)
 				holder, holderConn := grantSession(s, g)
 				holder.onMessage(context.Background(), holderConn, describe(uid, 0, capsFull))
@@ -66,7 +68,7 @@ func TestTakenUIDReassigned(t *testing.T) {
 					holder.onClose(holderConn)
 				}
 				other := tc.other(g)
-				sess, conn := &session{srv: s, namespace: other.namespace, transport: transport, token: other}, &fakeConn{}
+				sess, conn := &session{srv: s, namespace: other.Namespace(), transport: transport, token: other}, &fakeConn{}
 				if transport == transportWS {
 					sess, conn = grantSession(s, other)
 				}
@@ -79,7 +81,7 @@ func TestTakenUIDReassigned(t *testing.T) {
 				if a.StatusHash != "" || a.Grant != g || a.Namespace != testNamespace || a.Connected == tc.close {
 					t.Errorf("the holder's record was touched: %+v", a)
 				}
-				if n, ok := agentCopy(s, newUID); !ok || n.StatusHash != "bb" || n.Grant != other || n.Namespace != other.namespace {
+				if n, ok := agentCopy(s, newUID); !ok || n.StatusHash != "bb" || n.Grant != other || n.Namespace != other.Namespace() {
 					t.Errorf("the newcomer's report is not under its new UID: %+v", n)
 				}
 				if transport == transportWS {
@@ -92,7 +94,7 @@ func TestTakenUIDReassigned(t *testing.T) {
 					t.Errorf("reassigned{reason=%s} = %v, want 1", tc.reason, got)
 				}
 				// The same newcomer again (a new poll, a reconnect): the same new UID, one record.
-				again, againConn := &session{srv: s, namespace: other.namespace, transport: transport, token: other}, &fakeConn{}
+				again, againConn := &session{srv: s, namespace: other.Namespace(), transport: transport, token: other}, &fakeConn{}
 				if transport == transportWS {
 					sess.onClose(conn)
 					again, againConn = grantSession(s, other)
@@ -114,8 +116,8 @@ func TestTakenUIDReassigned(t *testing.T) {
 // namespace resumes the agent under its UID (the rotation's last step).
 func TestRevokedTokensAgentResumed(t *testing.T) {
 	s, _ := newTestServer(t)
-	g := &enrollment{namespace: testNamespace}
-	other := &enrollment{namespace: testNamespace}
+	g := fleet.NewGrant(testNamespace, "")
+	other := fleet.NewGrant(testNamespace, "")
 	uid := testUID(1)
 	first, firstConn := grantSession(s, g)
 	first.onMessage(context.Background(), firstConn, describe(uid, 0, capsFull))
@@ -131,20 +133,20 @@ func TestRevokedTokensAgentResumed(t *testing.T) {
 			t.Errorf("the record was touched: %+v", a)
 		}
 	}
-	g.revoked.Store(true)
+	g.Revoke()
 	resumed, resumedConn := grantSession(s, other)
 	if r := resumed.onMessage(context.Background(), resumedConn, heartbeat(uid, 1)); r.ErrorResponse != nil || r.AgentIdentification != nil {
 		t.Errorf("another token of the namespace could not resume after the revocation: %v", r)
 	}
-	if a, _ := agentCopy(s, uid); a.Grant != other || other.agents.Load() != 1 || g.agents.Load() != 0 {
-		t.Errorf("resumed agent bound to %v, tokens hold %d and %d", a.Grant, other.agents.Load(), g.agents.Load())
+	if a, _ := agentCopy(s, uid); a.Grant != other || other.Agents() != 1 || g.Agents() != 0 {
+		t.Errorf("resumed agent bound to %v, tokens hold %d and %d", a.Grant, other.Agents(), g.Agents())
 	}
 }
 
 func TestAgentsPerTokenCapped(t *testing.T) {
 	s, _ := newTestServer(t)
 	s.opts.MaxAgentsPerToken = 3
-	g := &enrollment{namespace: testNamespace}
+	g := fleet.NewGrant(testNamespace, "")
 	for i := range 3 {
 		sess, conn := grantSession(s, g)
 		if r := sess.onMessage(context.Background(), conn, describe(testUID(byte(i)), 0, capsFull)); r.ErrorResponse != nil {
@@ -165,7 +167,7 @@ func TestAgentsPerTokenCapped(t *testing.T) {
 	if r := back.onMessage(context.Background(), backConn, heartbeat(testUID(0), 1)); r.ErrorResponse != nil {
 		t.Errorf("a known agent was refused: %v", r)
 	}
-	s.registry.Delete(UIDString(testUID(1)))
+	s.registry.Delete(fleet.UIDString(testUID(1)))
 	again, againConn := grantSession(s, g)
 	if r := again.onMessage(context.Background(), againConn, describe(testUID(9), 0, capsFull)); r.ErrorResponse != nil {
 		t.Errorf("refused after a slot was freed: %v", r)

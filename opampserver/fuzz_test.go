@@ -11,6 +11,8 @@ import (
 
 	"github.com/open-telemetry/opamp-go/protobufs"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/ampora-io/ampora/opampserver/fleet"
 )
 
 // fuzzUID is the UID of the agent the fuzz target registers before each input, so that
@@ -195,7 +197,7 @@ func handleFuzzedMessage(t testing.TB, data []byte, seq uint64, mode uint8, size
 		transport = transportHTTP
 	}
 	if mode&fuzzLater != 0 {
-		clk.Step(ResendAfter)
+		clk.Step(fleet.ResendAfter)
 	} else {
 		clk.Step(time.Second)
 	}
@@ -205,7 +207,7 @@ func handleFuzzedMessage(t testing.TB, data []byte, seq uint64, mode uint8, size
 	answer(known, again)
 
 	now := s.clock.Now()
-	s.registry.Each(func(a *Agent) {
+	s.registry.Each(func(a *fleet.Agent) {
 		checkAgentBounds(t, a)
 		if _, err := json.Marshal(agentInfo(a, now)); err != nil {
 			t.Errorf("agent info does not marshal: %v", err)
@@ -219,7 +221,7 @@ func handleFuzzedMessage(t testing.TB, data []byte, seq uint64, mode uint8, size
 }
 
 // checkAgentBounds checks what the registry keeps of one agent against the bounds.
-func checkAgentBounds(t testing.TB, a *Agent) {
+func checkAgentBounds(t testing.TB, a *fleet.Agent) {
 	t.Helper()
 	if len(a.Attributes) > maxAttributes {
 		t.Errorf("%d attributes kept", len(a.Attributes))
@@ -248,7 +250,7 @@ func checkAgentBounds(t testing.TB, a *Agent) {
 	if n > maxComponents {
 		t.Errorf("%d component kinds and types kept", n)
 	}
-	if len(a.Disconnects) > MaxRecentDisconnects {
+	if len(a.Disconnects) > fleet.MaxRecentDisconnects {
 		t.Errorf("%d disconnects kept", len(a.Disconnects))
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ampora-io/ampora/internal/readapi"
+	"github.com/ampora-io/ampora/opampserver/fleet"
 )
 
 // An agent counts on exactly one replica. When an agent that had a session elsewhere opens one
@@ -210,14 +211,14 @@ func (s *Server) handleHandover(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, h := range req.Agents {
-		s.registry.Do(h.UID, false, func(a *Agent) {
+		s.registry.Do(h.UID, false, func(a *fleet.Agent) {
 			// Only the principal that holds the agent here can have moved it.
 			if a.Namespace == h.Namespace && a.Grant.Fingerprint() == h.Token {
 				a.HandedOver = true
 			}
 		})
 	}
-	s.registry.Remove(func(a *Agent) bool { return a.HandedOver && !a.Connected })
+	s.registry.Remove(func(a *fleet.Agent) bool { return a.HandedOver && !a.Connected })
 	s.metrics.handoverAgents.Add(float64(len(req.Agents)))
 	w.WriteHeader(http.StatusOK)
 }

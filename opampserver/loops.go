@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/ampora-io/ampora/internal/collectorconfig"
+	"github.com/ampora-io/ampora/opampserver/fleet"
 )
 
 // pushWorkers bounds the WebSocket sends in flight when a batch starts.
@@ -88,7 +89,7 @@ func (s *Server) pushNamespace(ctx context.Context, ns string) {
 	view := s.world.View(ns)
 	now := s.clock.Now()
 	var pushes []push
-	s.registry.Each(func(a *Agent) {
+	s.registry.Each(func(a *fleet.Agent) {
 		if a.Namespace != ns {
 			return
 		}
@@ -101,7 +102,7 @@ func (s *Server) pushNamespace(ctx context.Context, ns string) {
 		if t.Rollout != nil {
 			retryAt = t.Rollout.RetryAt
 		}
-		if ShouldSend(a, t.Push, retryAt, now) {
+		if fleet.ShouldSend(a, t.Push, retryAt, now) {
 			uid, err := uuid.Parse(a.UID)
 			if err != nil {
 				return // registered UIDs are 16 bytes, rendered as UUIDs
@@ -132,7 +133,7 @@ func (s *Server) pushNamespace(ctx context.Context, ns string) {
 
 // countDispatchOutcome counts, once per agent and revision, admitted agents that cannot be
 // pushed to here: denied by a policy, or without a live session.
-func (s *Server) countDispatchOutcome(a *Agent, t Target) {
+func (s *Server) countDispatchOutcome(a *fleet.Agent, t fleet.Target) {
 	if !t.Admitted {
 		return
 	}
@@ -164,12 +165,12 @@ func every(ctx context.Context, clk clock.WithTicker, period time.Duration, fn f
 func (s *Server) sweepLoop(ctx context.Context) {
 	every(ctx, s.clock, 5*time.Second, func() {
 		now := s.clock.Now()
-		s.registry.Each(func(a *Agent) {
+		s.registry.Each(func(a *fleet.Agent) {
 			if a.Connected && a.Transport == transportHTTP && now.Sub(a.LastSeen) > s.opts.HTTPAgentTimeout {
 				markDisconnected(a, now)
 			}
 		})
-		s.registry.Remove(func(a *Agent) bool {
+		s.registry.Remove(func(a *fleet.Agent) bool {
 			return !a.Connected && now.Sub(a.DisconnectedAt) > s.opts.DisconnectedRetention
 		})
 	})

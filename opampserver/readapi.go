@@ -16,6 +16,7 @@ import (
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/membership"
 	"github.com/ampora-io/ampora/internal/readapi"
+	"github.com/ampora-io/ampora/opampserver/fleet"
 )
 
 // AgentInfo is one agent as the read API shows it; the type is shared with the API's clients
@@ -107,12 +108,12 @@ func (s *Server) authorized(next http.HandlerFunc) http.HandlerFunc {
 }
 
 func (s *Server) rolloutAgents(w http.ResponseWriter, r *http.Request) {
-	s.listAgents(w, r, func(t Target) bool { return t.Rollout != nil && t.Rollout.Name == r.PathValue("name") })
+	s.listAgents(w, r, func(t fleet.Target) bool { return t.Rollout != nil && t.Rollout.Name == r.PathValue("name") })
 }
 
 func (s *Server) groupAgents(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	s.listAgents(w, r, func(t Target) bool {
+	s.listAgents(w, r, func(t fleet.Target) bool {
 		if t.Group != nil && t.Group.Name == name {
 			return true
 		}
@@ -127,7 +128,7 @@ func (s *Server) groupAgents(w http.ResponseWriter, r *http.Request) {
 
 // listAgents pages through the agents of a namespace that keep says, ordered by instance UID,
 // optionally only those in one state (?state=Failed).
-func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, keep func(Target) bool) {
+func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, keep func(fleet.Target) bool) {
 	ns := r.PathValue("ns")
 	q := r.URL.Query()
 	limit := queryInt(q.Get("limit"), 500, 5000)
@@ -136,7 +137,7 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request, keep func(Ta
 	view := s.world.View(ns)
 	now := s.clock.Now()
 	var items []AgentInfo
-	s.registry.Each(func(a *Agent) {
+	s.registry.Each(func(a *fleet.Agent) {
 		if a.Namespace != ns || a.UID <= after {
 			return
 		}
@@ -208,7 +209,7 @@ func (s *Server) Ranks(ns, name, hash, after string, limit int) []string {
 	view := s.world.View(ns)
 	now := s.clock.Now()
 	var ranks []string
-	s.registry.Each(func(a *Agent) {
+	s.registry.Each(func(a *fleet.Agent) {
 		if a.Namespace != ns || !a.Connected {
 			return
 		}
@@ -227,7 +228,7 @@ func (s *Server) Ranks(ns, name, hash, after string, limit int) []string {
 	return ranks
 }
 
-func agentInfo(a *Agent, now time.Time) AgentInfo {
+func agentInfo(a *fleet.Agent, now time.Time) AgentInfo {
 	info := AgentInfo{
 		InstanceUID:    a.UID,
 		ServiceName:    a.Attributes["service.name"],
@@ -240,8 +241,8 @@ func agentInfo(a *Agent, now time.Time) AgentInfo {
 		Connected:      a.Connected,
 		RecentDrops:    len(a.Disconnects),
 		Flapping:       a.Flapping(flapCount, flapWindow, now),
-		ReportsStatus:  a.Capabilities&CapReportsRemoteConfig != 0,
-		AcceptsConfig:  a.Capabilities&CapAcceptsRemoteConfig != 0,
+		ReportsStatus:  a.Capabilities&fleet.CapReportsRemoteConfig != 0,
+		AcceptsConfig:  a.Capabilities&fleet.CapAcceptsRemoteConfig != 0,
 	}
 	if a.StatusHash != "" || a.Status != 0 {
 		info.Status = strings.TrimPrefix(a.Status.String(), "RemoteConfigStatuses_")

@@ -15,6 +15,7 @@ import (
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/gates"
+	"github.com/ampora-io/ampora/opampserver/fleet"
 )
 
 const maxSample = 10
@@ -48,7 +49,7 @@ func (r *reporter) loop(ctx context.Context) {
 
 type rolloutAcc struct {
 	group   string
-	view    *RolloutView
+	view    *fleet.RolloutView
 	entry   fleetv1alpha1.ReplicaReport
 	failed  []fleetv1alpha1.FailedAgent
 	denied  map[string]int32 // by push policy
@@ -69,7 +70,7 @@ type Snapshot struct {
 
 func (r *reporter) snapshot(now time.Time) Snapshot {
 	s := r.s
-	views := map[string]*NSView{}
+	views := map[string]*fleet.NSView{}
 	snap := Snapshot{Rollouts: map[objKey]*rolloutAcc{}, Groups: map[objKey]*groupAcc{}}
 	for _, ns := range s.world.Namespaces() {
 		v := s.world.View(ns)
@@ -82,7 +83,7 @@ func (r *reporter) snapshot(now time.Time) Snapshot {
 			}
 		}
 	}
-	s.registry.Each(func(a *Agent) {
+	s.registry.Each(func(a *fleet.Agent) {
 		v := views[a.Namespace]
 		if v == nil {
 			return
@@ -155,13 +156,13 @@ func conflictGroups(all []string, self string) []string {
 }
 
 // verdictFor is the verified state of an admitted agent.
-func verdictFor(a *Agent, t Target, now time.Time) Verdict {
+func verdictFor(a *fleet.Agent, t fleet.Target, now time.Time) fleet.Verdict {
 	r := t.Rollout
 	switch {
 	case t.Denied != "":
-		return Verdict{State: fleetv1alpha1.AgentDenied, Message: "denied by push policy " + t.Denied}
+		return fleet.Verdict{State: fleetv1alpha1.AgentDenied, Message: "denied by push policy " + t.Denied}
 	case t.Incompatible != "":
-		return Verdict{State: fleetv1alpha1.AgentIncompatible, Message: t.Incompatible}
+		return fleet.Verdict{State: fleetv1alpha1.AgentIncompatible, Message: t.Incompatible}
 	}
 	admittedAt := r.Started
 	if t.InBatch {
@@ -170,7 +171,7 @@ func verdictFor(a *Agent, t Target, now time.Time) Verdict {
 	if a.Connected && a.ConnectedSince.After(admittedAt) {
 		admittedAt = a.ConnectedSince
 	}
-	return Verify(a.Observation(t.Desired, admittedAt), t.Desired, r.ApplyTimeout, now)
+	return fleet.Verify(a.Observation(t.Desired, admittedAt), t.Desired, r.ApplyTimeout, now)
 }
 
 func timePtr(t time.Time) *metav1.Time {

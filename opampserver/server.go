@@ -3,6 +3,8 @@
 // sessions it holds, verifies what they report, offers each the config it should run (as the
 // Rollout and AgentGroup statuses say), and writes its own per-replica counts into those
 // statuses with server-side apply. The API server is the only state replicas share.
+// The registry, the verified states and the push decisions live in package fleet; this
+// package holds the network side (listener, sessions, read API, handover) and the reports.
 package opampserver
 
 import (
@@ -26,6 +28,7 @@ import (
 	"time"
 
 	"github.com/ampora-io/ampora/internal/readapi"
+	"github.com/ampora-io/ampora/opampserver/fleet"
 
 	"github.com/go-logr/logr"
 	opamp "github.com/open-telemetry/opamp-go/server"
@@ -180,8 +183,8 @@ type Server struct {
 	opts     Options
 	log      logr.Logger
 	clock    clock.WithTicker
-	registry *Registry
-	world    *World
+	registry *fleet.Registry
+	world    *fleet.World
 	tokens   TokenStore
 	metrics  *metrics
 	client   client.Client
@@ -192,7 +195,7 @@ type Server struct {
 	connLimit connLimiter
 	// anonymous is the grant of sessions without a token (--allow-unauthenticated-into):
 	// one principal, capped like a token.
-	anonymous *enrollment
+	anonymous *fleet.Grant
 
 	agentTypes boundedLabels
 
@@ -248,7 +251,7 @@ func New(cfg *rest.Config, scheme *runtime.Scheme, opts Options) (*Server, error
 		opts:       opts,
 		log:        opts.Logger.WithValues("replica", opts.Replica),
 		clock:      opts.Clock,
-		registry:   NewRegistry(),
+		registry:   fleet.NewRegistry(),
 		client:     cl,
 		cache:      c,
 		inflight:   make(semaphore, opts.MaxInflight),
@@ -258,9 +261,9 @@ func New(cfg *rest.Config, scheme *runtime.Scheme, opts Options) (*Server, error
 		wake:       make(chan struct{}, 1),
 	}
 	if opts.UnauthenticatedNamespace != "" {
-		s.anonymous = &enrollment{namespace: opts.UnauthenticatedNamespace, fingerprint: "anonymous"}
+		s.anonymous = fleet.NewGrant(opts.UnauthenticatedNamespace, "anonymous")
 	}
-	s.world = NewWorld(c, s.log, requiredComponents)
+	s.world = fleet.NewWorld(c, s.log, requiredComponents)
 	s.metrics = newMetrics(opts.Registry, s)
 	s.initConnLimit()
 	s.reporter = newReporter(s)
@@ -615,7 +618,7 @@ func (s *Server) markWorldDirty(o any) {
 
 func (s *Server) connectedCount() int {
 	n := 0
-	s.registry.Each(func(a *Agent) {
+	s.registry.Each(func(a *fleet.Agent) {
 		if a.Connected {
 			n++
 		}
@@ -662,7 +665,7 @@ func (s *Server) closeRevoked() {
 		c.sess.revoke(c.conn)
 	}
 	now := s.clock.Now()
-	s.registry.Each(func(a *Agent) {
+	s.registry.Each(func(a *fleet.Agent) {
 		if a.Connected && a.Transport == transportHTTP && a.Grant.Revoked() {
 			markDisconnected(a, now)
 		}

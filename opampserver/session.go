@@ -20,6 +20,7 @@ import (
 	"github.com/open-telemetry/opamp-go/server/types"
 
 	"github.com/ampora-io/ampora/internal/collectorconfig"
+	"github.com/ampora-io/ampora/opampserver/fleet"
 )
 
 const (
@@ -73,7 +74,7 @@ type session struct {
 	closeAfterReply bool
 	// token is the grant the session was opened with (nil without a token); cut is set once
 	// the session is closed because that grant was revoked.
-	token *enrollment
+	token *fleet.Grant
 	cut   atomic.Bool
 }
 
@@ -121,7 +122,7 @@ func isPlainHTTP(req *http.Request) bool {
 
 // authenticate returns the namespace of the bearer token and its grant (the anonymous grant
 // without a token), or "" and the reason for refusal.
-func (s *Server) authenticate(req *http.Request) (string, *enrollment, string) {
+func (s *Server) authenticate(req *http.Request) (string, *fleet.Grant, string) {
 	h := req.Header.Get("Authorization")
 	token, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || token == "" {
@@ -131,7 +132,7 @@ func (s *Server) authenticate(req *http.Request) (string, *enrollment, string) {
 		return "", nil, "unauthenticated"
 	}
 	if g := s.tokens.Lookup(token); g != nil {
-		return g.namespace, g, ""
+		return g.Namespace(), g, ""
 	}
 	return "", nil, "invalid_token"
 }
@@ -176,7 +177,7 @@ func (sess *session) onClose(conn types.Connection) {
 	}
 	now := s.clock.Now()
 	handedOver := false
-	s.registry.Do(sess.uid, false, func(a *Agent) {
+	s.registry.Do(sess.uid, false, func(a *fleet.Agent) {
 		if a.Conn != conn {
 			return // the agent has a newer session already
 		}
@@ -188,14 +189,14 @@ func (sess *session) onClose(conn types.Connection) {
 	}
 }
 
-func markDisconnected(a *Agent, now time.Time) {
+func markDisconnected(a *fleet.Agent, now time.Time) {
 	if !a.Connected {
 		return
 	}
 	a.Connected, a.Conn, a.DisconnectedAt = false, nil, now
 	a.Disconnects = append(a.Disconnects, now)
-	if len(a.Disconnects) > MaxRecentDisconnects {
-		a.Disconnects = a.Disconnects[len(a.Disconnects)-MaxRecentDisconnects:]
+	if len(a.Disconnects) > fleet.MaxRecentDisconnects {
+		a.Disconnects = a.Disconnects[len(a.Disconnects)-fleet.MaxRecentDisconnects:]
 	}
 }
 
@@ -232,7 +233,7 @@ func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *pr
 	}
 	defer s.inflight.Release()
 
-	uid := UIDString(msg.InstanceUid)
+	uid := fleet.UIDString(msg.InstanceUid)
 	if sess.uid != "" && uid != sess.uid {
 		if uid == sess.replaced {
 			// Sent before the agent read the new UID it was given: tell it again, touch nothing.
@@ -286,10 +287,10 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 	refusal := ""
 	reassignFor := "" // why the UID is taken: the newcomer is served under a new one
 	var send bool
-	s.registry.Claim(uid, func(a *Agent) bool {
+	s.registry.Claim(uid, func(a *fleet.Agent) bool {
 		switch {
 		case a.Namespace == "":
-			if !sess.token.reserve(s.opts.MaxAgentsPerToken) {
+			if !sess.token.Reserve(s.opts.MaxAgentsPerToken) {
 				refusal = refusedAgentLimit
 				return false
 			}
@@ -321,11 +322,11 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 				refusal = refusedUIDBound
 				return true
 			}
-			if !sess.token.reserve(s.opts.MaxAgentsPerToken) {
+			if !sess.token.Reserve(s.opts.MaxAgentsPerToken) {
 				refusal = refusedAgentLimit
 				return true
 			}
-			a.Grant.release()
+			a.Grant.Release()
 			a.Grant = sess.token
 		case msg.SequenceNum != a.LastSequenceNum+1 && sess.uid == uid:
 			// A gap on a live session: something was lost, ask for everything.
@@ -358,7 +359,7 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 		if t.Rollout != nil {
 			retryAt = t.Rollout.RetryAt
 		}
-		if ShouldSend(a, t.Push, retryAt, now) {
+		if fleet.ShouldSend(a, t.Push, retryAt, now) {
 			reply.RemoteConfig = t.Push.Remote
 			send = true
 		}
@@ -423,7 +424,7 @@ func derivedUID(namespace, token, uid string) [16]byte {
 func (sess *session) reassign(conn types.Connection, msg *protobufs.AgentToServer, uid, reason string, reply *protobufs.ServerToAgent) *protobufs.ServerToAgent {
 	s := sess.srv
 	id := derivedUID(sess.namespace, sess.token.Fingerprint(), uid)
-	newUID := UIDString(id[:])
+	newUID := fleet.UIDString(id[:])
 	s.metrics.uidsReassigned.WithLabelValues(reason).Inc()
 	s.log.Info("instance UID held by another principal: agent given a new one", "reason", reason,
 		"namespace", sess.namespace, "instanceUID", uid, "newInstanceUID", newUID, "transport", sess.transport)
@@ -437,7 +438,7 @@ func (sess *session) reassign(conn types.Connection, msg *protobufs.AgentToServe
 
 // applyReport copies what the agent reported into the registry. Fields an agent leaves out
 // are unchanged since its last report (the spec's compression), so nil keeps the old value.
-func (s *Server) applyReport(a *Agent, msg *protobufs.AgentToServer, reply *protobufs.ServerToAgent, now time.Time) {
+func (s *Server) applyReport(a *fleet.Agent, msg *protobufs.AgentToServer, reply *protobufs.ServerToAgent, now time.Time) {
 	if d := msg.AgentDescription; d != nil {
 		attrs := make(map[string]string, min(len(d.IdentifyingAttributes)+len(d.NonIdentifyingAttributes), maxAttributes))
 		for _, kv := range d.IdentifyingAttributes {
@@ -457,10 +458,10 @@ func (s *Server) applyReport(a *Agent, msg *protobufs.AgentToServer, reply *prot
 		a.HealthError = internShort(truncate(h.LastError, maxErrorMessageBytes))
 	}
 	if ec := msg.EffectiveConfig; ec != nil {
-		a.EffectiveHash = intern(collectorconfig.Hash(EffectiveBody(ec.ConfigMap)))
+		a.EffectiveHash = intern(collectorconfig.Hash(fleet.EffectiveBody(ec.ConfigMap)))
 	}
 	if rcs := msg.RemoteConfigStatus; rcs != nil {
-		h := intern(HashString(boundHash(rcs.LastRemoteConfigHash)))
+		h := intern(fleet.HashString(boundHash(rcs.LastRemoteConfigHash)))
 		errMsg := internShort(truncate(rcs.ErrorMessage, maxErrorMessageBytes))
 		if h != a.StatusHash || rcs.Status != a.Status || a.StatusSince.IsZero() {
 			a.StatusSince = now
@@ -471,7 +472,7 @@ func (s *Server) applyReport(a *Agent, msg *protobufs.AgentToServer, reply *prot
 					s.metrics.applyDuration.WithLabelValues(s.agentType(a)).Observe(now.Sub(a.OfferedAt).Seconds())
 				}
 			case protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED:
-				recordFailure(a, h, Failure{Message: errMsg, At: now})
+				recordFailure(a, h, fleet.Failure{Message: errMsg, At: now})
 			}
 		}
 		a.StatusHash, a.Status, a.StatusError = h, rcs.Status, errMsg
@@ -495,7 +496,7 @@ func addAttribute(attrs map[string]string, kv *protobufs.KeyValue) {
 	if _, ok := attrs[kv.Key]; !ok && len(attrs) >= maxAttributes {
 		return
 	}
-	v := truncateRunes(AnyValueString(kv.Value), maxAttributeValueLen)
+	v := truncateRunes(fleet.AnyValueString(kv.Value), maxAttributeValueLen)
 	if !perAgentAttribute[kv.Key] {
 		v = intern(v)
 	}
@@ -530,9 +531,9 @@ func internShort(s string) string {
 
 // recordFailure keeps f as the agent's FAILED report for hash, dropping the oldest other
 // report when the agent has maxFailures already.
-func recordFailure(a *Agent, hash string, f Failure) {
+func recordFailure(a *fleet.Agent, hash string, f fleet.Failure) {
 	if a.Failures == nil {
-		a.Failures = map[string]Failure{}
+		a.Failures = map[string]fleet.Failure{}
 	}
 	if _, ok := a.Failures[hash]; !ok && len(a.Failures) >= maxFailures {
 		oldest := ""
@@ -586,7 +587,7 @@ func componentTypes(m map[string]*protobufs.ComponentDetails) map[string]map[str
 
 // agentType is the bounded label value for an agent: its service.name when that is one of
 // the first few seen, else "other".
-func (s *Server) agentType(a *Agent) string {
+func (s *Server) agentType(a *fleet.Agent) string {
 	name := a.ServiceName()
 	return s.agentTypes.label(name)
 }

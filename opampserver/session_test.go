@@ -15,20 +15,11 @@ import (
 	"github.com/open-telemetry/opamp-go/protobufs"
 
 	"github.com/ampora-io/ampora/internal/collectorconfig"
+	"github.com/ampora-io/ampora/opampserver/fleet"
+	"github.com/ampora-io/ampora/opampserver/fleet/fleettest"
 )
 
-const collectorBody = `receivers:
-  otlp:
-    protocols:
-      grpc: {}
-exporters:
-  debug: {}
-service:
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [debug]
-`
+const collectorBody = fleettest.CollectorBody
 
 var (
 	applied  = protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED
@@ -48,7 +39,7 @@ func withCaps(m *protobufs.AgentToServer, caps uint64) *protobufs.AgentToServer 
 }
 
 func withStatus(m *protobufs.AgentToServer, hash string, st protobufs.RemoteConfigStatuses) *protobufs.AgentToServer {
-	raw, _ := HexDecode(hash)
+	raw, _ := fleet.HexDecode(hash)
 	m.RemoteConfigStatus = &protobufs.RemoteConfigStatus{LastRemoteConfigHash: raw, Status: st}
 	return m
 }
@@ -81,7 +72,7 @@ type step struct {
 	// advance moves the fake clock before the message; before changes the server or the
 	// agent's group.
 	advance time.Duration
-	before  func(s *Server, g *GroupView)
+	before  func(s *Server, g *fleet.GroupView)
 	msg     *protobufs.AgentToServer
 
 	fullState  bool   // the reply asks for the full state
@@ -171,7 +162,7 @@ func TestOnMessage(t *testing.T) {
 		}},
 		{"an agent without AcceptsRemoteConfig is never offered a config", []step{
 			{name: "description", msg: describe(uid, 0, capsReadOnly)},
-			{name: "heartbeat", advance: ResendAfter, msg: withCaps(heartbeat(uid, 1), capsReadOnly)},
+			{name: "heartbeat", advance: fleet.ResendAfter, msg: withCaps(heartbeat(uid, 1), capsReadOnly)},
 			{name: "new session", session: 1, msg: withCaps(heartbeat(uid, 2), capsReadOnly),
 				check: func(t *testing.T, s *Server, _ *protobufs.ServerToAgent) {
 					if a, _ := agentCopy(s, uid); a.OfferedHash != "" || !a.OfferedAt.IsZero() {
@@ -181,12 +172,12 @@ func TestOnMessage(t *testing.T) {
 		}},
 		{"an agent that reports APPLIED for the desired hash is not sent it", []step{
 			{name: "description", msg: withStatus(describe(uid, 0, capsFull), cfg.Hash, applied)},
-			{name: "heartbeat", advance: ResendAfter, msg: heartbeat(uid, 1)},
+			{name: "heartbeat", advance: fleet.ResendAfter, msg: heartbeat(uid, 1)},
 			{name: "new session", session: 1, msg: heartbeat(uid, 2)},
 		}},
 		{"an agent that reports APPLYING for the desired hash is not sent it", []step{
 			{name: "description", msg: withStatus(describe(uid, 0, capsFull), cfg.Hash, applying)},
-			{name: "new session", session: 1, advance: ResendAfter, msg: heartbeat(uid, 1)},
+			{name: "new session", session: 1, advance: fleet.ResendAfter, msg: heartbeat(uid, 1)},
 		}},
 		{"an agent that reports APPLIED for another hash is sent the desired one", []step{
 			{name: "description", msg: withStatus(describe(uid, 0, capsFull), old.Hash, applied), offer: true},
@@ -205,27 +196,27 @@ func TestOnMessage(t *testing.T) {
 		}},
 		{"an unanswered offer is re-sent after resendAfter", []step{
 			{name: "description", msg: describe(uid, 0, capsFull), offer: true},
-			{name: "just before", advance: ResendAfter - time.Second, msg: heartbeat(uid, 1)},
+			{name: "just before", advance: fleet.ResendAfter - time.Second, msg: heartbeat(uid, 1)},
 			{name: "at resendAfter", advance: time.Second, msg: heartbeat(uid, 2), offer: true},
 			{name: "right after", advance: time.Second, msg: heartbeat(uid, 3)},
 		}},
 		{"a FAILED hash is not re-offered until a retry later than the failure", []step{
 			{name: "description", msg: describe(uid, 0, capsFull), offer: true},
 			{name: "FAILED", advance: 5 * time.Second, msg: status(uid, 1, cfg.Hash, failed, "unknown exporter")},
-			{name: "new session", session: 1, advance: ResendAfter, msg: heartbeat(uid, 2)},
+			{name: "new session", session: 1, advance: fleet.ResendAfter, msg: heartbeat(uid, 2)},
 			{name: "retry before the failure", session: 1, msg: heartbeat(uid, 3),
-				before: func(s *Server, g *GroupView) { g.Rollout.RetryAt = testStart.Add(time.Second) }},
+				before: func(s *Server, g *fleet.GroupView) { g.Rollout.RetryAt = testStart.Add(time.Second) }},
 			{name: "retry at the failure", session: 1, msg: heartbeat(uid, 4),
-				before: func(s *Server, g *GroupView) { g.Rollout.RetryAt = testStart.Add(5 * time.Second) }},
+				before: func(s *Server, g *fleet.GroupView) { g.Rollout.RetryAt = testStart.Add(5 * time.Second) }},
 			{name: "retry after the failure", session: 1, advance: time.Second, msg: heartbeat(uid, 5), offer: true,
-				before: func(s *Server, g *GroupView) { g.Rollout.RetryAt = s.clock.Now() }},
+				before: func(s *Server, g *fleet.GroupView) { g.Rollout.RetryAt = s.clock.Now() }},
 			{name: "heartbeat after the retry", session: 1, msg: heartbeat(uid, 6)},
 		}},
 		{"a retry re-offers at once, on the session the failed offer went out on", []step{
 			{name: "description", msg: describe(uid, 0, capsFull), offer: true},
 			{name: "FAILED", advance: 5 * time.Second, msg: status(uid, 1, cfg.Hash, failed, "unknown exporter")},
 			{name: "retry", advance: time.Second, msg: heartbeat(uid, 2), offer: true,
-				before: func(s *Server, g *GroupView) { g.Rollout.RetryAt = s.clock.Now() },
+				before: func(s *Server, g *fleet.GroupView) { g.Rollout.RetryAt = s.clock.Now() },
 				check: func(t *testing.T, s *Server, _ *protobufs.ServerToAgent) {
 					a, _ := agentCopy(s, uid)
 					if _, ok := a.FailedFor(cfg.Hash); ok {
@@ -246,7 +237,7 @@ func TestOnMessage(t *testing.T) {
 		}},
 		{"a full inflight semaphore answers UNAVAILABLE with RetryInfo", []step{
 			{name: "overloaded", msg: describe(uid, 0, capsFull), err: unavailable,
-				before: func(s *Server, _ *GroupView) {
+				before: func(s *Server, _ *fleet.GroupView) {
 					for s.inflight.TryAcquire() {
 					}
 				},
@@ -257,7 +248,7 @@ func TestOnMessage(t *testing.T) {
 					registered(0)(t, s, reply)
 				}},
 			{name: "capacity again", msg: describe(uid, 0, capsFull), offer: true,
-				before: func(s *Server, _ *GroupView) {
+				before: func(s *Server, _ *fleet.GroupView) {
 					for range cap(s.inflight) {
 						s.inflight.Release()
 					}
@@ -291,7 +282,7 @@ func TestOnMessage(t *testing.T) {
 		}},
 		{"a plain-HTTP agent stays connected since its first poll", []step{
 			{name: "first poll", transport: transportHTTP, msg: describe(uid, 0, capsFull), offer: true},
-			{name: "second poll", session: 1, transport: transportHTTP, advance: ResendAfter, msg: heartbeat(uid, 1), offer: true,
+			{name: "second poll", session: 1, transport: transportHTTP, advance: fleet.ResendAfter, msg: heartbeat(uid, 1), offer: true,
 				check: func(t *testing.T, s *Server, _ *protobufs.ServerToAgent) {
 					a, _ := agentCopy(s, uid)
 					if a.Transport != transportHTTP || a.Conn != nil || !a.ConnectedSince.Equal(testStart) {
@@ -529,11 +520,11 @@ func TestOnMessageReportBounds(t *testing.T) {
 	tests := []struct {
 		name  string
 		msgs  func() []*protobufs.AgentToServer
-		check func(t *testing.T, a Agent)
+		check func(t *testing.T, a fleet.Agent)
 	}{
 		{"a long error message is cut on a character boundary", func() []*protobufs.AgentToServer {
 			return []*protobufs.AgentToServer{status(uid, 0, testConfig("x").Hash, failed, "ab"+strings.Repeat("€", maxErrorMessageBytes))}
-		}, func(t *testing.T, a Agent) {
+		}, func(t *testing.T, a fleet.Agent) {
 			msg, _ := a.FailedFor(testConfig("x").Hash)
 			for name, s := range map[string]string{"StatusError": a.StatusError, "failure": msg} {
 				if len(s) > maxErrorMessageBytes || !utf8ValidPrefix(s, "ab€") {
@@ -546,7 +537,7 @@ func TestOnMessageReportBounds(t *testing.T) {
 			m.Health = &protobufs.ComponentHealth{Healthy: false, LastError: strings.Repeat("e", 3*maxErrorMessageBytes), Status: "StatusRecoverableError",
 				ComponentHealthMap: map[string]*protobufs.ComponentHealth{"pipeline:traces": {Healthy: false}}}
 			return []*protobufs.AgentToServer{m}
-		}, func(t *testing.T, a Agent) {
+		}, func(t *testing.T, a fleet.Agent) {
 			if !a.HealthReported || a.Healthy || len(a.HealthError) != maxErrorMessageBytes {
 				t.Errorf("health kept: reported %v, healthy %v, %d bytes of error", a.HealthReported, a.Healthy, len(a.HealthError))
 			}
@@ -557,7 +548,7 @@ func TestOnMessageReportBounds(t *testing.T) {
 				msgs = append(msgs, status(uid, uint64(i), testConfig(strings.Repeat("x", i)).Hash, failed, "boom"))
 			}
 			return msgs
-		}, func(t *testing.T, a Agent) {
+		}, func(t *testing.T, a fleet.Agent) {
 			if len(a.Failures) != maxFailures {
 				t.Errorf("%d failures kept, want %d", len(a.Failures), maxFailures)
 			}
@@ -569,7 +560,7 @@ func TestOnMessageReportBounds(t *testing.T) {
 			m := heartbeat(uid, 0)
 			m.RemoteConfigStatus = &protobufs.RemoteConfigStatus{LastRemoteConfigHash: make([]byte, 10*maxHashBytes), Status: applied}
 			return []*protobufs.AgentToServer{withComponents(m, strings.Repeat("h", 10*maxHashBytes), map[string][]string{"receivers": {"otlp"}})}
-		}, func(t *testing.T, a Agent) {
+		}, func(t *testing.T, a fleet.Agent) {
 			if len(a.StatusHash) != 2*maxHashBytes || len(a.ComponentsHash) != maxHashBytes {
 				t.Errorf("status hash of %d hex digits, components hash of %d bytes", len(a.StatusHash), len(a.ComponentsHash))
 			}
@@ -583,7 +574,7 @@ func TestOnMessageReportBounds(t *testing.T) {
 			kinds["extensions"] = []string{strings.Repeat("n", maxComponentNameLen+1)}
 			kinds[strings.Repeat("k", maxComponentNameLen+1)] = []string{"otlp"}
 			return []*protobufs.AgentToServer{withComponents(heartbeat(uid, 0), "h", kinds)}
-		}, func(t *testing.T, a Agent) {
+		}, func(t *testing.T, a fleet.Agent) {
 			n := len(a.Components)
 			for _, set := range a.Components {
 				n += len(set)
@@ -652,19 +643,19 @@ func TestOnCloseMarksDisconnected(t *testing.T) {
 }
 
 func TestMarkDisconnectedKeepsRecentHistory(t *testing.T) {
-	a := &Agent{}
-	for i := range 3 * MaxRecentDisconnects {
+	a := &fleet.Agent{}
+	for i := range 3 * fleet.MaxRecentDisconnects {
 		a.Connected = true
 		markDisconnected(a, testStart.Add(time.Duration(i)*time.Second))
 	}
-	if len(a.Disconnects) != MaxRecentDisconnects {
-		t.Fatalf("%d disconnects kept, want %d", len(a.Disconnects), MaxRecentDisconnects)
+	if len(a.Disconnects) != fleet.MaxRecentDisconnects {
+		t.Fatalf("%d disconnects kept, want %d", len(a.Disconnects), fleet.MaxRecentDisconnects)
 	}
-	if last := a.Disconnects[len(a.Disconnects)-1]; !last.Equal(testStart.Add(time.Duration(3*MaxRecentDisconnects-1) * time.Second)) {
+	if last := a.Disconnects[len(a.Disconnects)-1]; !last.Equal(testStart.Add(time.Duration(3*fleet.MaxRecentDisconnects-1) * time.Second)) {
 		t.Errorf("latest disconnect %v not kept", last)
 	}
 	markDisconnected(a, testStart.Add(time.Hour)) // already disconnected: nothing changes
-	if !a.DisconnectedAt.Equal(testStart.Add(time.Duration(3*MaxRecentDisconnects-1) * time.Second)) {
+	if !a.DisconnectedAt.Equal(testStart.Add(time.Duration(3*fleet.MaxRecentDisconnects-1) * time.Second)) {
 		t.Errorf("a second disconnect moved DisconnectedAt to %v", a.DisconnectedAt)
 	}
 }

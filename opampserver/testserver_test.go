@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/open-telemetry/opamp-go/protobufs"
@@ -13,21 +12,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	testingclock "k8s.io/utils/clock/testing"
 
-	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
-	"github.com/ampora-io/ampora/internal/collectorconfig"
+	"github.com/ampora-io/ampora/opampserver/fleet"
+	"github.com/ampora-io/ampora/opampserver/fleet/fleettest"
 )
 
 // testNamespace is the namespace test sessions are enrolled into.
 const testNamespace = "prod"
-
-// testStart is the fake clock's initial time.
-var testStart = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
-
-// Capability sets of the test agents.
-const (
-	capsFull     = CapReportsStatus | CapAcceptsRemoteConfig | CapReportsRemoteConfig | CapReportsEffective | CapReportsHealth | CapReportsComponents
-	capsReadOnly = CapReportsStatus | CapReportsRemoteConfig | CapReportsEffective | CapReportsHealth
-)
 
 // newTestServer builds a Server without an API server: an empty world (no namespace has a
 // view until putView adds one), a fresh metrics registry and a fake clock at testStart.
@@ -40,14 +30,14 @@ func newTestServer(tb testing.TB) (*Server, *testingclock.FakeClock) {
 		opts:       opts,
 		log:        logr.Discard(),
 		clock:      opts.Clock,
-		registry:   NewRegistry(),
+		registry:   fleet.NewRegistry(),
 		inflight:   make(semaphore, opts.MaxInflight),
 		agentTypes: boundedLabels{max: 20},
 		worldDirty: map[string]bool{},
 		conns:      map[types.Connection]*session{},
 		wake:       make(chan struct{}, 1),
 	}
-	s.world = NewWorld(nil, logr.Discard(), requiredComponents)
+	s.world = fleet.NewWorld(nil, logr.Discard(), requiredComponents)
 	s.metrics = newMetrics(opts.Registry, s)
 	s.reporter = newReporter(s)
 	return s, clk
@@ -58,37 +48,22 @@ func newSession(s *Server, ns, transport string) *session {
 	return &session{srv: s, namespace: ns, transport: transport}
 }
 
+// The fleet's fixtures, under the names these tests use.
+var (
+	testStart    = fleettest.Start
+	testUID      = fleettest.UID
+	testConfig   = fleettest.Config
+	rolloutGroup = fleettest.RolloutGroup
+)
+
+const (
+	capsFull     = fleettest.CapsFull
+	capsReadOnly = fleettest.CapsReadOnly
+)
+
 // putView makes groups the view of ns.
-func putView(s *Server, ns string, groups ...*GroupView) {
-	s.world.SetView(ns, &NSView{Groups: groups})
-}
-
-// testConfig is a config revision with the given body.
-func testConfig(body string) *ConfigRef {
-	return NewConfigRef(collectorconfig.Hash([]byte(body)), []byte(body))
-}
-
-// maxRank is the highest rank: a batch that ends there admits every agent.
-const maxRank = "ffffffffffffffff"
-
-// rolloutGroup is a group of every agent that reports a service.name, with a progressing
-// rollout of cfg whose current batch admits every agent.
-func rolloutGroup(cfg *ConfigRef) *GroupView {
-	return &GroupView{
-		Name: "all",
-		Selector: fleetv1alpha1.AgentSelector{MatchExpressions: []fleetv1alpha1.AttributeRequirement{
-			{Key: fleetv1alpha1.AttributeServiceName, Operator: fleetv1alpha1.AttributeOpExists}}},
-		Excluded: map[string]struct{}{},
-		Rollout: &RolloutView{
-			Name:     "roll",
-			Phase:    fleetv1alpha1.RolloutProgressing,
-			Config:   cfg,
-			Previous: Withdrawal,
-			ToRank:   maxRank,
-			Batch:    1,
-			Started:  testStart,
-		},
-	}
+func putView(s *Server, ns string, groups ...*fleet.GroupView) {
+	s.world.SetView(ns, &fleet.NSView{Groups: groups})
 }
 
 // fakeConn is a WebSocket connection that records what is sent on it.
@@ -107,15 +82,6 @@ func (c *fakeConn) Send(_ context.Context, m *protobufs.ServerToAgent) error {
 func (c *fakeConn) Disconnect() error {
 	c.disconnected = true
 	return nil
-}
-
-// testUID is a 16-byte instance UID whose bytes are all b.
-func testUID(b byte) []byte {
-	uid := make([]byte, 16)
-	for i := range uid {
-		uid[i] = b
-	}
-	return uid
 }
 
 func strAttr(k, v string) *protobufs.KeyValue {
@@ -142,15 +108,15 @@ func heartbeat(uid []byte, seq uint64) *protobufs.AgentToServer {
 
 // status is a RemoteConfigStatus report for hash.
 func status(uid []byte, seq uint64, hash string, st protobufs.RemoteConfigStatuses, errMsg string) *protobufs.AgentToServer {
-	raw, _ := HexDecode(hash)
+	raw, _ := fleet.HexDecode(hash)
 	return &protobufs.AgentToServer{InstanceUid: uid, SequenceNum: seq, Capabilities: capsFull,
 		RemoteConfigStatus: &protobufs.RemoteConfigStatus{LastRemoteConfigHash: raw, Status: st, ErrorMessage: errMsg}}
 }
 
 // agentCopy returns a copy of the agent of uid, and whether it is registered.
-func agentCopy(s *Server, uid []byte) (Agent, bool) {
-	var out Agent
-	ok := s.registry.Do(UIDString(uid), false, func(a *Agent) { out = *a })
+func agentCopy(s *Server, uid []byte) (fleet.Agent, bool) {
+	var out fleet.Agent
+	ok := s.registry.Do(fleet.UIDString(uid), false, func(a *fleet.Agent) { out = *a })
 	return out, ok
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ampora-io/ampora/internal/readapi"
+	"github.com/ampora-io/ampora/opampserver/fleet"
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
@@ -186,7 +187,7 @@ func metric(reg *prometheus.Registry, name string, labels ...string) float64 {
 	return harness.MetricValue(reg, name, labels...)
 }
 
-func uidString(b []byte) string { return opampserver.UIDString(b) }
+func uidString(b []byte) string { return fleet.UIDString(b) }
 
 func attr(k, v string) *protobufs.KeyValue {
 	return &protobufs.KeyValue{Key: k, Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_StringValue{StringValue: v}}}

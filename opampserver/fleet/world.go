@@ -1,4 +1,4 @@
-package opampserver
+package fleet
 
 import (
 	"context"
@@ -24,6 +24,7 @@ type ConfigRef struct {
 	Remote *protobufs.AgentRemoteConfig
 }
 
+// NewConfigRef is the revision of body, whose hash is hash, as a remote config to offer.
 func NewConfigRef(hash string, body []byte) *ConfigRef {
 	raw, _ := HexDecode(hash)
 	return &ConfigRef{Hash: hash, Body: body, Remote: &protobufs.AgentRemoteConfig{
@@ -125,7 +126,6 @@ func NewWorld(reader client.Reader, log logr.Logger, parseRequired func([]byte) 
 	return &World{reader: reader, log: log, views: map[string]*NSView{}, parseRequired: parseRequired}
 }
 
-// View returns the current view of a namespace (nil when it has no groups).
 // SetView replaces ns's view, as a rebuild from the API server would: for tests, which run
 // a Server without one.
 func (w *World) SetView(ns string, v *NSView) {
@@ -134,6 +134,7 @@ func (w *World) SetView(ns string, v *NSView) {
 	w.views[ns] = v
 }
 
+// View returns the current view of a namespace (nil when it has no groups).
 func (w *World) View(ns string) *NSView {
 	w.mu.RLock()
 	defer w.mu.RUnlock()

@@ -1,4 +1,4 @@
-package opampserver
+package fleet_test
 
 import (
 	"fmt"
@@ -6,11 +6,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ampora-io/ampora/opampserver/fleet"
+	"github.com/ampora-io/ampora/opampserver/fleet/fleettest"
 )
 
 func TestRegistry(t *testing.T) {
-	r := NewRegistry()
-	if r.Do("a", false, func(*Agent) { t.Error("fn called for an unknown agent") }) {
+	r := fleet.NewRegistry()
+	if r.Do("a", false, func(*fleet.Agent) { t.Error("fn called for an unknown agent") }) {
 		t.Error("Do(create=false) reported an unknown agent")
 	}
 	if n := r.Len(); n != 0 {
@@ -19,8 +22,8 @@ func TestRegistry(t *testing.T) {
 
 	uids := make([]string, 200)
 	for i := range uids {
-		uids[i] = UIDString(testUID(byte(i)))
-		if !r.Do(uids[i], true, func(a *Agent) {
+		uids[i] = fleet.UIDString(fleettest.UID(byte(i)))
+		if !r.Do(uids[i], true, func(a *fleet.Agent) {
 			if a.UID != uids[i] {
 				t.Errorf("created agent has UID %q, want %q", a.UID, uids[i])
 			}
@@ -33,7 +36,7 @@ func TestRegistry(t *testing.T) {
 		t.Fatalf("Len() = %d, want %d", n, len(uids))
 	}
 	// Do finds the same agent again.
-	if !r.Do(uids[3], false, func(a *Agent) {
+	if !r.Do(uids[3], false, func(a *fleet.Agent) {
 		if a.Connected {
 			t.Error("agent state lost between calls")
 		}
@@ -42,7 +45,7 @@ func TestRegistry(t *testing.T) {
 	}
 
 	var seen []string
-	r.Each(func(a *Agent) { seen = append(seen, a.UID) })
+	r.Each(func(a *fleet.Agent) { seen = append(seen, a.UID) })
 	slices.Sort(seen)
 	want := slices.Clone(uids)
 	slices.Sort(want)
@@ -55,15 +58,15 @@ func TestRegistry(t *testing.T) {
 	if n := r.Len(); n != len(uids)-1 {
 		t.Errorf("Len() = %d after Delete, want %d", n, len(uids)-1)
 	}
-	if r.Do(uids[0], false, func(*Agent) {}) {
+	if r.Do(uids[0], false, func(*fleet.Agent) {}) {
 		t.Error("deleted agent still found")
 	}
 
-	removed := r.Remove(func(a *Agent) bool { return !a.Connected })
+	removed := r.Remove(func(a *fleet.Agent) bool { return !a.Connected })
 	if removed != len(uids)/2 {
 		t.Errorf("Remove() = %d, want %d", removed, len(uids)/2)
 	}
-	r.Each(func(a *Agent) {
+	r.Each(func(a *fleet.Agent) {
 		if !a.Connected {
 			t.Errorf("Remove kept %s", a.UID)
 		}
@@ -71,22 +74,22 @@ func TestRegistry(t *testing.T) {
 	if n := r.Len(); n != len(uids)/2-1 {
 		t.Errorf("Len() = %d after Remove, want %d", n, len(uids)/2-1)
 	}
-	if removed := r.Remove(func(*Agent) bool { return false }); removed != 0 {
+	if removed := r.Remove(func(*fleet.Agent) bool { return false }); removed != 0 {
 		t.Errorf("Remove(nothing) = %d", removed)
 	}
 }
 
 func TestRegistryConcurrent(t *testing.T) {
 	const workers, agents, rounds = 8, 100, 50
-	r := NewRegistry()
+	r := fleet.NewRegistry()
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for i := range rounds * agents {
 				uid := fmt.Sprintf("agent-%03d", i%agents)
-				r.Do(uid, true, func(a *Agent) { a.LastSequenceNum++ })
+				r.Do(uid, true, func(a *fleet.Agent) { a.LastSequenceNum++ })
 				if i%agents == w {
-					r.Each(func(a *Agent) { _ = a.LastSequenceNum })
+					r.Each(func(a *fleet.Agent) { _ = a.LastSequenceNum })
 					_ = r.Len()
 				}
 			}
@@ -94,7 +97,7 @@ func TestRegistryConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	var total uint64
-	r.Each(func(a *Agent) { total += a.LastSequenceNum })
+	r.Each(func(a *fleet.Agent) { total += a.LastSequenceNum })
 	if want := uint64(workers * rounds * agents); total != want {
 		t.Errorf("%d updates counted, want %d", total, want)
 	}
@@ -113,24 +116,24 @@ func TestUIDString(t *testing.T) {
 		{nil, ""},
 	}
 	for _, tt := range tests {
-		if got := UIDString(tt.in); got != tt.want {
+		if got := fleet.UIDString(tt.in); got != tt.want {
 			t.Errorf("UIDString(%x) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
 
 func TestAgentFlapping(t *testing.T) {
-	a := &Agent{Disconnects: []time.Time{testStart, testStart.Add(time.Minute), testStart.Add(2 * time.Minute)}}
+	a := &fleet.Agent{Disconnects: []time.Time{fleettest.Start, fleettest.Start.Add(time.Minute), fleettest.Start.Add(2 * time.Minute)}}
 	tests := []struct {
 		n      int
 		window time.Duration
 		now    time.Time
 		want   bool
 	}{
-		{3, 5 * time.Minute, testStart.Add(3 * time.Minute), true},
-		{4, 5 * time.Minute, testStart.Add(3 * time.Minute), false},
-		{3, 2 * time.Minute, testStart.Add(3 * time.Minute), false},
-		{2, 2 * time.Minute, testStart.Add(3 * time.Minute), true},
+		{3, 5 * time.Minute, fleettest.Start.Add(3 * time.Minute), true},
+		{4, 5 * time.Minute, fleettest.Start.Add(3 * time.Minute), false},
+		{3, 2 * time.Minute, fleettest.Start.Add(3 * time.Minute), false},
+		{2, 2 * time.Minute, fleettest.Start.Add(3 * time.Minute), true},
 	}
 	for _, tt := range tests {
 		if got := a.Flapping(tt.n, tt.window, tt.now); got != tt.want {

@@ -1,4 +1,4 @@
-package opampserver
+package fleet
 
 import (
 	"encoding/hex"
@@ -69,7 +69,7 @@ type Agent struct {
 	// session that resumed it). Sessions with another Grant are refused the UID, so that no
 	// other principal can report for the agent or receive its config. The record counts
 	// against the grant's cap until it is forgotten.
-	Grant *enrollment
+	Grant *Grant
 
 	// Dispatch state: the hash last offered, when, and how many times.
 	OfferedHash string
@@ -88,7 +88,7 @@ type Agent struct {
 // Failure is a FAILED report for one config hash.
 type Failure struct {
 	Message string
-	At  time.Time
+	At      time.Time
 }
 
 // ServiceName is the agent's service.name, or "unknown".
@@ -220,7 +220,7 @@ func (r *Registry) Delete(uid string) {
 	s := r.shard(uid)
 	s.mu.Lock()
 	if a, ok := s.agents[uid]; ok {
-		a.Grant.release()
+		a.Grant.Release()
 		delete(s.agents, uid)
 	}
 	s.mu.Unlock()
@@ -234,7 +234,7 @@ func (r *Registry) Remove(drop func(a *Agent) bool) int {
 		s.mu.Lock()
 		for uid, a := range s.agents {
 			if drop(a) {
-				a.Grant.release()
+				a.Grant.Release()
 				delete(s.agents, uid)
 				n++
 			}

@@ -1,4 +1,4 @@
-package opampserver
+package fleet
 
 import (
 	"encoding/hex"
@@ -18,6 +18,7 @@ import (
 // ResendAfter is how long an offer stays unanswered on one session before it is sent again.
 const ResendAfter = 30 * time.Second
 
+// HexDecode decodes a config hash to the bytes OpAMP carries.
 func HexDecode(s string) ([]byte, error) { return hex.DecodeString(s) }
 
 // Target is what one agent should run, and why.

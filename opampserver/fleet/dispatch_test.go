@@ -1,12 +1,13 @@
-package opampserver
+package fleet_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 	_ "time/tzdata" // the window tests need time zones whatever the host has installed
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/opampserver/fleet"
+	"github.com/ampora-io/ampora/opampserver/fleet/fleettest"
 )
 
 func mustLocation(t *testing.T, name string) *time.Location {
@@ -88,7 +89,7 @@ func TestInAnyWindow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := InAnyWindow(tt.windows, tt.now); got != tt.want {
+			if got := fleet.InAnyWindow(tt.windows, tt.now); got != tt.want {
 				t.Errorf("inAnyWindow(%v, %s) = %v, want %v", tt.windows, tt.now.Format(time.RFC1123), got, tt.want)
 			}
 		})
@@ -134,7 +135,7 @@ func TestDeniedBy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := DeniedBy(tt.policies, tt.attrs, tt.now); got != tt.want {
+			if got := fleet.DeniedBy(tt.policies, tt.attrs, tt.now); got != tt.want {
 				t.Errorf("deniedBy() = %q, want %q", got, tt.want)
 			}
 		})
@@ -172,7 +173,7 @@ func TestIncompatible(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Incompatible(tt.required, tt.have); got != tt.want {
+			if got := fleet.Incompatible(tt.required, tt.have); got != tt.want {
 				t.Errorf("incompatible() = %q, want %q", got, tt.want)
 			}
 		})
@@ -180,19 +181,19 @@ func TestIncompatible(t *testing.T) {
 }
 
 func TestTarget(t *testing.T) {
-	cfg := testConfig(collectorBody)
-	prev := testConfig("receivers: {}\n")
-	now := testStart
-	agent := func(mutate ...func(*Agent)) *Agent {
-		a := &Agent{UID: UIDString(testUID(7)), Capabilities: capsFull,
+	cfg := fleettest.Config(fleettest.CollectorBody)
+	prev := fleettest.Config("receivers: {}\n")
+	now := fleettest.Start
+	agent := func(mutate ...func(*fleet.Agent)) *fleet.Agent {
+		a := &fleet.Agent{UID: fleet.UIDString(fleettest.UID(7)), Capabilities: fleettest.CapsFull,
 			Attributes: map[string]string{"service.name": "otelcol", "env": "prod"}}
 		for _, m := range mutate {
 			m(a)
 		}
 		return a
 	}
-	group := func(mutate ...func(*GroupView)) *GroupView {
-		g := rolloutGroup(cfg)
+	group := func(mutate ...func(*fleet.GroupView)) *fleet.GroupView {
+		g := fleettest.RolloutGroup(cfg)
 		for _, m := range mutate {
 			m(g)
 		}
@@ -205,67 +206,67 @@ func TestTarget(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
-		view       *NSView
-		agent      *Agent
-		wantPush   *ConfigRef
+		view       *fleet.NSView
+		agent      *fleet.Agent
+		wantPush   *fleet.ConfigRef
 		wantReason string
 	}{
 		{"no view", nil, agent(), nil, ""},
-		{"no matching group", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+		{"no matching group", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) {
 			g.Selector = fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "dev"}}
 		})}}, agent(), nil, ""},
-		{"two matching groups: a conflict", &NSView{Groups: []*GroupView{group(), group(func(g *GroupView) { g.Name = "other" })}}, agent(), nil, ""},
-		{"excluded from the group", &NSView{Groups: []*GroupView{group(func(g *GroupView) { g.Excluded[UIDString(testUID(7))] = struct{}{} })}}, agent(), nil, ""},
-		{"admitted to a progressing rollout", &NSView{Groups: []*GroupView{group()}}, agent(), cfg, ""},
-		{"admitted by rank, but outside the selector the rollout's approvals cover: nothing", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+		{"two matching groups: a conflict", &fleet.NSView{Groups: []*fleet.GroupView{group(), group(func(g *fleet.GroupView) { g.Name = "other" })}}, agent(), nil, ""},
+		{"excluded from the group", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) { g.Excluded[fleet.UIDString(fleettest.UID(7))] = struct{}{} })}}, agent(), nil, ""},
+		{"admitted to a progressing rollout", &fleet.NSView{Groups: []*fleet.GroupView{group()}}, agent(), cfg, ""},
+		{"admitted by rank, but outside the selector the rollout's approvals cover: nothing", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) {
 			g.Rollout.Selector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}
 		})}}, agent(), nil, ""},
-		{"rolling back, outside the approved selector: nothing", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+		{"rolling back, outside the approved selector: nothing", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) {
 			g.Rollout.Phase, g.Rollout.Previous = fleetv1alpha1.RolloutRollingBack, prev
 			g.Rollout.Selector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}
 		})}}, agent(), nil, ""},
-		{"a new agent outside the selector the group's revision was rolled out under: nothing", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+		{"a new agent outside the selector the group's revision was rolled out under: nothing", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) {
 			g.Rollout, g.Current = nil, prev
 			g.CurrentSelector = &fleetv1alpha1.AgentScope{AgentSelector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "staging"}}}
 		})}}, agent(), nil, ""},
-		{"a new agent the group excluded when its revision was rolled out, no longer excluded: nothing", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+		{"a new agent the group excluded when its revision was rolled out, no longer excluded: nothing", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) {
 			g.Rollout, g.Current = nil, prev
-			g.CurrentSelector = prodScope(UIDString(testUID(7)))
+			g.CurrentSelector = prodScope(fleet.UIDString(fleettest.UID(7)))
 		})}}, agent(), nil, ""},
-		{"a new agent within the scope the group's revision was rolled out under: the revision", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+		{"a new agent within the scope the group's revision was rolled out under: the revision", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) {
 			g.Rollout, g.Current = nil, prev
-			g.CurrentSelector = prodScope(UIDString(testUID(8)))
+			g.CurrentSelector = prodScope(fleet.UIDString(fleettest.UID(8)))
 		})}}, agent(), prev, ""},
-		{"admitted by rank, but excluded when the rollout's approvals covered the group: nothing", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
-			g.Rollout.Selector = prodScope(UIDString(testUID(7)))
+		{"admitted by rank, but excluded when the rollout's approvals covered the group: nothing", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) {
+			g.Rollout.Selector = prodScope(fleet.UIDString(fleettest.UID(7)))
 		})}}, agent(), nil, ""},
-		{"rolling back, excluded when the previous revision was rolled out: withdrawn", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+		{"rolling back, excluded when the previous revision was rolled out: withdrawn", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) {
 			g.Rollout.Phase, g.Rollout.Previous = fleetv1alpha1.RolloutRollingBack, prev
-			g.Rollout.PreviousSelector = prodScope(UIDString(testUID(7)))
-		})}}, agent(), Withdrawal, ""},
-		{"not admitted yet: nothing", &NSView{Groups: []*GroupView{group(func(g *GroupView) { g.Rollout.ToRank = "" })}}, agent(), nil, ""},
-		{"not admitted, new agent: the group's revision", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+			g.Rollout.PreviousSelector = prodScope(fleet.UIDString(fleettest.UID(7)))
+		})}}, agent(), fleet.Withdrawal, ""},
+		{"not admitted yet: nothing", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) { g.Rollout.ToRank = "" })}}, agent(), nil, ""},
+		{"not admitted, new agent: the group's revision", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) {
 			g.Rollout.ToRank, g.Current = "", prev
 		})}}, agent(), prev, ""},
-		{"not admitted, agent with a remote config: nothing", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+		{"not admitted, agent with a remote config: nothing", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) {
 			g.Rollout.ToRank, g.Current = "", prev
-		})}}, agent(func(a *Agent) { a.StatusHash = "ab" }), nil, ""},
-		{"rolling back: the previous revision", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+		})}}, agent(func(a *fleet.Agent) { a.StatusHash = "ab" }), nil, ""},
+		{"rolling back: the previous revision", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) {
 			g.Rollout.Phase, g.Rollout.Previous = fleetv1alpha1.RolloutRollingBack, prev
 		})}}, agent(), prev, ""},
-		{"paused: not offered to a new agent", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+		{"paused: not offered to a new agent", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) {
 			g.Rollout.Phase = fleetv1alpha1.RolloutPaused
 		})}}, agent(), nil, ""},
-		{"paused: still offered to an agent it was offered to", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+		{"paused: still offered to an agent it was offered to", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) {
 			g.Rollout.Phase = fleetv1alpha1.RolloutPaused
-		})}}, agent(func(a *Agent) { a.OfferedHash = cfg.Hash }), cfg, ""},
-		{"denied by a push policy", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+		})}}, agent(func(a *fleet.Agent) { a.OfferedHash = cfg.Hash }), cfg, ""},
+		{"denied by a push policy", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) {
 			g.Policies = []fleetv1alpha1.PushPolicy{{Name: "frozen", Deny: fleetv1alpha1.DenyAlways,
 				Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "prod"}}}}
 		})}}, agent(), nil, "denied: frozen"},
-		{"incompatible", &NSView{Groups: []*GroupView{group(func(g *GroupView) {
+		{"incompatible", &fleet.NSView{Groups: []*fleet.GroupView{group(func(g *fleet.GroupView) {
 			g.Rollout.Required = map[string][]string{"receivers": {"otlp"}}
-		})}}, agent(func(a *Agent) { a.Components = map[string]map[string]struct{}{"receivers": {}} }), nil,
+		})}}, agent(func(a *fleet.Agent) { a.Components = map[string]map[string]struct{}{"receivers": {}} }), nil,
 			"incompatible: agent lacks component receivers/otlp"},
 	}
 	for _, tt := range tests {
@@ -291,26 +292,26 @@ func TestTarget(t *testing.T) {
 func TestShouldSendWithdrawal(t *testing.T) {
 	tests := []struct {
 		name  string
-		agent Agent
+		agent fleet.Agent
 		want  bool
 	}{
 		{"an agent without a remote config has nothing to withdraw",
-			Agent{Capabilities: capsFull}, false},
+			fleet.Agent{Capabilities: fleettest.CapsFull}, false},
 		{"an agent with a remote config is sent the withdrawal",
-			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied}, true},
+			fleet.Agent{Capabilities: fleettest.CapsFull, StatusHash: "ab", Status: fleettest.Applied}, true},
 		{"not twice on one session",
-			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: Withdrawal.Hash, OfferedAt: testStart, SentAt: testStart.UnixNano(), SentConn: 1, ConnSeq: 1}, false},
+			fleet.Agent{Capabilities: fleettest.CapsFull, StatusHash: "ab", Status: fleettest.Applied, OfferedHash: fleet.Withdrawal.Hash, OfferedAt: fleettest.Start, SentAt: fleettest.Start.UnixNano(), SentConn: 1, ConnSeq: 1}, false},
 		{"again on a new session",
-			Agent{Capabilities: capsFull, StatusHash: "ab", Status: applied, OfferedHash: Withdrawal.Hash, OfferedAt: testStart, SentAt: testStart.UnixNano(), SentConn: 1, ConnSeq: 2}, true},
+			fleet.Agent{Capabilities: fleettest.CapsFull, StatusHash: "ab", Status: fleettest.Applied, OfferedHash: fleet.Withdrawal.Hash, OfferedAt: fleettest.Start, SentAt: fleettest.Start.UnixNano(), SentConn: 1, ConnSeq: 2}, true},
 		{"not to an agent that applied it",
-			Agent{Capabilities: capsFull, StatusHash: Withdrawal.Hash, Status: applied}, false},
+			fleet.Agent{Capabilities: fleettest.CapsFull, StatusHash: fleet.Withdrawal.Hash, Status: fleettest.Applied}, false},
 		{"never without AcceptsRemoteConfig",
-			Agent{Capabilities: capsReadOnly, StatusHash: "ab", Status: applied}, false},
+			fleet.Agent{Capabilities: fleettest.CapsReadOnly, StatusHash: "ab", Status: fleettest.Applied}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := tt.agent
-			if got := ShouldSend(&a, Withdrawal, time.Time{}, testStart.Add(time.Second)); got != tt.want {
+			if got := fleet.ShouldSend(&a, fleet.Withdrawal, time.Time{}, fleettest.Start.Add(time.Second)); got != tt.want {
 				t.Errorf("shouldSend(withdrawal) = %v, want %v", got, tt.want)
 			}
 		})
@@ -318,39 +319,18 @@ func TestShouldSendWithdrawal(t *testing.T) {
 }
 
 func TestShouldSendWithoutRemoteConfigStatus(t *testing.T) {
-	cfg := testConfig(collectorBody)
+	cfg := fleettest.Config(fleettest.CollectorBody)
 	// An agent that does not report remote config status but already runs the config (by its
 	// effective config) is not sent it.
-	a := &Agent{Capabilities: CapAcceptsRemoteConfig | CapReportsEffective, EffectiveHash: cfg.Hash}
-	if ShouldSend(a, cfg, time.Time{}, testStart) {
+	a := &fleet.Agent{Capabilities: fleet.CapAcceptsRemoteConfig | fleet.CapReportsEffective, EffectiveHash: cfg.Hash}
+	if fleet.ShouldSend(a, cfg, time.Time{}, fleettest.Start) {
 		t.Error("sent a config the agent runs already")
 	}
 	a.EffectiveHash = "other"
-	if !ShouldSend(a, cfg, time.Time{}, testStart) {
+	if !fleet.ShouldSend(a, cfg, time.Time{}, fleettest.Start) {
 		t.Error("did not send a config the agent does not run")
 	}
-	if a.OfferedHash != cfg.Hash || !a.OfferedAt.Equal(testStart) {
+	if a.OfferedHash != cfg.Hash || !a.OfferedAt.Equal(fleettest.Start) {
 		t.Errorf("offer recorded as %q at %v", a.OfferedHash, a.OfferedAt)
-	}
-}
-
-func TestLocationRemembersFewUnknownZones(t *testing.T) {
-	for i := range 2 * maxUnknownZones {
-		if l := location(fmt.Sprintf("Nowhere/Zone%d", i)); l != time.UTC {
-			t.Fatalf("an unknown zone is %v, want UTC", l)
-		}
-	}
-	n := 0
-	zones.Range(func(_, v any) bool {
-		if v.(*time.Location) == time.UTC {
-			n++
-		}
-		return true
-	})
-	if n > maxUnknownZones {
-		t.Errorf("%d unknown zones remembered, want at most %d", n, maxUnknownZones)
-	}
-	if l := location("Europe/Paris"); l.String() != "Europe/Paris" {
-		t.Errorf("a known zone after many unknown ones: %v", l)
 	}
 }
