@@ -47,6 +47,9 @@ type handoverAgent struct {
 	Token     string `json:"token"`
 }
 
+// peerClient carries this replica's peer token to its peers, following no redirect.
+var peerClient = readapi.HTTPClient(10 * time.Second)
+
 // maxHandoverAgents bounds the agents of one notice: the sender splits longer lists, the
 // receiver refuses longer ones (413).
 const maxHandoverAgents = 5000
@@ -124,7 +127,7 @@ func (s *Server) postHandover(ctx context.Context, peers []string, token string,
 		req, _ := http.NewRequestWithContext(rctx, http.MethodPost, url+"/v1/handover", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := peerClient.Do(req)
 		cancel()
 		if err == nil {
 			_ = resp.Body.Close()
@@ -194,6 +197,11 @@ func (s *Server) handleHandover(w http.ResponseWriter, r *http.Request) {
 	caller, err := s.reviewFor(ctx, token, []string{s.opts.ReadAPIAudience})
 	if err != nil {
 		http.Error(w, err.Error()+" for the audience "+s.opts.ReadAPIAudience, http.StatusUnauthorized)
+		return
+	}
+	// Bound to that audience and to the API server's as well: still a token that writes.
+	if _, err := s.reviewFor(ctx, token, nil); !errors.Is(err, errNotAuthenticated) {
+		http.Error(w, "a token the API server takes is refused: present one bound to the audience "+s.opts.ReadAPIAudience+" alone", http.StatusUnauthorized)
 		return
 	}
 	self, err := s.selfIdentity(ctx)

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -134,5 +137,20 @@ func TestOpAMPRefusesTheOperatorNamespaceForTokens(t *testing.T) {
 	err := runOpAMP(context.Background(), []string{"--namespace=ampora-system", "--token-namespaces=payments,ampora-system"}, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "names the operator namespace ampora-system") {
 		t.Fatalf("err = %v, want a refusal of the operator namespace", err)
+	}
+}
+
+// The sidecar refuses to present its peers a token the API server would take: a peer could
+// then write as this replica.
+func TestOpAMPRefusesAPeerTokenTheAPIServerTakes(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	claims := base64.RawURLEncoding.EncodeToString([]byte(`{"aud":["https://kubernetes.default.svc.cluster.local"]}`))
+	if err := os.WriteFile(file, []byte("e30."+claims+".sig"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	err := runOpAMP(context.Background(), []string{"--namespace=ampora-system", "--peer-token-file=" + file}, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "--peer-token-file") {
+		t.Fatalf("err = %v, want a refusal of the peer token", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ampora-io/ampora/internal/readapi"
+	"github.com/ampora-io/ampora/internal/satoken"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -66,7 +67,7 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	tokenNamespaces := fs.String("token-namespaces", allNamespaces, "comma-separated namespaces whose enrollment-token Secrets enroll agents; the informer watches Secrets there only, so RBAC may grant them per namespace. \""+allNamespaces+"\" reads every namespace (needs list and watch of Secrets cluster-wide); empty reads none (only --allow-unauthenticated-into admits agents)")
 	var addr replicaAddressFlags
 	addr.bind(fs)
-	fs.StringVar(&o.ReadAPIAudience, "read-api-audience", readapi.DefaultAudience, "audience of the tokens the manager presents to the read API (its projected token bound to it, which the API server refuses); tokens for the API server are accepted too")
+	fs.StringVar(&o.ReadAPIAudience, "read-api-audience", readapi.DefaultAudience, "audience of the tokens the manager and the peer replicas present to the read API, which the API server refuses (the manager requests its own, the chart mounts the peers'); users' tokens for the API server are accepted too")
 	tokenFile := fs.String("peer-token-file", opampserver.PeerTokenFile, "bearer token presented to peer replicas: a token of the sidecar's ServiceAccount bound to --read-api-audience, which the API server refuses (peers take no other)")
 	zopts := zap.Options{}
 	zopts.BindFlags(fs)
@@ -84,7 +85,12 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	if o.ReplicaAddressCheck, o.ReplicaServiceAccounts, err = addr.parse(); err != nil {
 		return err
 	}
-	o.PeerToken = fileToken(*tokenFile)
+	o.PeerToken = peerToken(*tokenFile, o.ReadAPIAudience)
+	if _, err := os.Stat(*tokenFile); err == nil {
+		if _, err := o.PeerToken(); err != nil {
+			return err
+		}
+	}
 	if o.ReadAPIURL == "" {
 		o.ReadAPIURL = readAPIURL(os.Getenv("POD_IP"), o.ReadAPIAddr)
 	}
@@ -155,4 +161,21 @@ func readAPIURL(podIP, listen string) string {
 		return ""
 	}
 	return "http://" + net.JoinHostPort(podIP, port)
+}
+
+// peerToken reads the token for peers anew each time (the kubelet rotates it) and refuses one
+// that is not bound to the read API's audience: the API server would take it, so a peer it is
+// sent to could write as this replica.
+func peerToken(path, audience string) func() (string, error) {
+	read := fileToken(path)
+	return func() (string, error) {
+		t, err := read()
+		if err == nil {
+			err = satoken.RequireAudience(t, audience)
+		}
+		if err != nil {
+			return "", fmt.Errorf("--peer-token-file %s: %w", path, err)
+		}
+		return t, nil
+	}
 }

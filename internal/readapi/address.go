@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -116,4 +118,11 @@ func (a *Addresses) Check(rawURL string) error {
 			u.Host, strings.Join(a.check.serviceAccounts(), " or "), a.check.Namespace)
 	}
 	return nil
+}
+
+// HTTPClient is the client that carries a bearer token to a replica's read API: it never
+// follows a redirect, so that a replica cannot send the token, or the caller, on to another
+// address.
+func HTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }

@@ -52,7 +52,7 @@ func (r *Peers) Ranks(ctx context.Context, live map[string]Replica, ns, group, h
 	}
 	hc := r.HTTP
 	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
+		hc = HTTPClient(10 * time.Second)
 	}
 	check := r.Check
 	check.Namespace = r.Namespace

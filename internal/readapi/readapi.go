@@ -57,10 +57,10 @@ type AgentList struct {
 	Continue string  `json:"continue,omitempty"`
 }
 
-// DefaultAudience is the audience of the manager's read-API token: the chart and
-// config/manager mount a projected ServiceAccount token bound to it for the manager, as
-// --sidecar-token-file. The API server refuses a token bound to it, so a sidecar cannot
-// replay it there.
+// DefaultAudience is the audience of the tokens the operator's processes present to the
+// sidecars' read API: the manager requests its own for it (--sidecar-token-audience), the
+// sidecars mount a projected one for their peers (--peer-token-file). The API server refuses a
+// token bound to it, so a sidecar cannot replay one there.
 const DefaultAudience = "ampora-read-api"
 
 // PageSize is the page size asked for: the read API's maximum.
@@ -107,7 +107,7 @@ type Client struct {
 
 // New takes the bearer token of the kubeconfig user: the token, else the token file.
 func New(cfg *rest.Config) *Client {
-	c := &Client{HTTP: &http.Client{Timeout: 15 * time.Second}}
+	c := &Client{HTTP: HTTPClient(15 * time.Second)}
 	switch {
 	case cfg.BearerToken != "":
 		c.Token = cfg.BearerToken

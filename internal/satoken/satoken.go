@@ -14,7 +14,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -110,9 +109,10 @@ func (s *Source) clock() clock.PassiveClock {
 }
 
 // RequireAudience checks, without verifying its signature, that a ServiceAccount token (a JWT)
-// names audience among its audiences: a token read from a file that the API server would take
-// instead (a token Secret's, a kubelet token of the API server's audience) is refused before
-// it is sent anywhere. The receiver still verifies it (TokenReview).
+// is bound to audience and to no other: a token read from a file that the API server would
+// take as well (a token Secret's, a kubelet token of the API server's audience, one of several
+// audiences) is refused before it is sent anywhere. The receiver still verifies it
+// (TokenReview).
 func RequireAudience(token, audience string) error {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
@@ -122,21 +122,27 @@ func RequireAudience(token, audience string) error {
 	if err != nil {
 		return fmt.Errorf("not a ServiceAccount token (a JWT): %w", err)
 	}
-	var claims struct {
-		Aud json.RawMessage `json:"aud"`
-	}
+	// The claims by their exact names: json's field matching ignores case, a verifier does not.
+	var claims map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &claims); err != nil {
 		return fmt.Errorf("not a ServiceAccount token (a JWT): %w", err)
 	}
-	var auds []string
-	if err := json.Unmarshal(claims.Aud, &auds); err != nil {
-		var one string
-		if json.Unmarshal(claims.Aud, &one) == nil {
-			auds = []string{one}
+	for k := range claims {
+		if k != "aud" && strings.EqualFold(k, "aud") {
+			return fmt.Errorf("the token has a claim %q beside aud", k)
 		}
 	}
-	if !slices.Contains(auds, audience) {
-		return fmt.Errorf("the token is for the audiences %v, not %s: the API server would take it, so a sidecar it is sent to could act as its owner there", auds, audience)
+	var auds []string
+	if raw, ok := claims["aud"]; ok {
+		if err := json.Unmarshal(raw, &auds); err != nil {
+			var one string
+			if json.Unmarshal(raw, &one) == nil {
+				auds = []string{one}
+			}
+		}
+	}
+	if len(auds) != 1 || auds[0] != audience {
+		return fmt.Errorf("the token is for the audiences %v, not %s alone: the API server may take it, so a sidecar it is sent to could act as its owner there", auds, audience)
 	}
 	return nil
 }

@@ -90,6 +90,8 @@ func TestRequireAudience(t *testing.T) {
 		{"the API server's audience", jwt(`{"aud":["https://kubernetes.default.svc.cluster.local"]}`), false},
 		{"a token Secret's: no audience", jwt(`{"iss":"kubernetes/serviceaccount"}`), false},
 		{"not a JWT", "opaque", false},
+		{"the API server's audience beside it", jwt(`{"aud":["https://kubernetes.default.svc","ampora-read-api"]}`), false},
+		{"a case variant of the claim", jwt(`{"aud":"https://kubernetes.default.svc","AUD":"ampora-read-api"}`), false},
 	} {
 		if err := RequireAudience(tt.token, "ampora-read-api"); (err == nil) != tt.ok {
 			t.Errorf("%s: err = %v", tt.name, err)

@@ -14,6 +14,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/open-telemetry/opamp-go/protobufs"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,6 +25,7 @@ import (
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/test/harness"
+	"github.com/ampora-io/ampora/test/testenv"
 )
 
 var _ = Describe("handover notices between replicas", func() {
@@ -133,6 +135,14 @@ var _ = Describe("handover notices between replicas", func() {
 		apiToken, err := h.Token()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(notice(apiToken)).To(Equal(http.StatusUnauthorized))
+		By("and so is one bound to the read API's audience and to the API server's as well")
+		review := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: apiToken}}
+		Expect(env.Client.Create(ctx, review)).To(Succeed())
+		Expect(review.Status.Audiences).NotTo(BeEmpty())
+		both, err := testenv.AccountToken(ctx, env.Client, harness.OperatorNamespace, harness.ServiceAccount, 600,
+			append(review.Status.Audiences, readapi.DefaultAudience)...)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(notice(both)).To(Equal(http.StatusUnauthorized))
 		peerToken, err := h.ReadAPIToken()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(notice(peerToken)).To(Equal(http.StatusOK), "control: the operator's token for the read API's audience")
