@@ -31,26 +31,26 @@ func DefaultMaxOpenConnections() int {
 // interrupt its own background read (time.Unix(1, 0)): only the former is a slow client.
 var realDeadline = time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 
-// connLimiter caps the connections the agent listener holds open, counting before any HTTP
+// ConnLimiter caps the connections the agent listener holds open, counting before any HTTP
 // is read, and notices the connections that time out (slow clients).
-type connLimiter struct {
+type ConnLimiter struct {
 	net.Listener
-	max      int64 // 0: no cap
+	Max      int64 // 0: no cap
 	open     atomic.Int64
-	refused  func()
-	timedOut func()
+	Refused  func()
+	TimedOut func()
 }
 
 // Accept hands out connections while fewer than max are open; past it, it closes new ones at
 // once. Only this goroutine adds to open, so the check cannot be overtaken.
-func (l *connLimiter) Accept() (net.Conn, error) {
+func (l *ConnLimiter) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		if l.max > 0 && l.open.Load() >= l.max {
-			l.refused()
+		if l.Max > 0 && l.open.Load() >= l.Max {
+			l.Refused()
 			_ = c.Close()
 			continue
 		}
@@ -60,11 +60,11 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 }
 
 // Open is the number of connections open now.
-func (l *connLimiter) Open() int64 { return l.open.Load() }
+func (l *ConnLimiter) Open() int64 { return l.open.Load() }
 
-// connState follows net/http's view of each connection: a timeout while a keep-alive
+// ConnState follows net/http's view of each connection: a timeout while a keep-alive
 // connection waits for its next request is an ordinary idle close, not a slow client.
-func (l *connLimiter) connState(c net.Conn, st http.ConnState) {
+func (l *ConnLimiter) ConnState(c net.Conn, st http.ConnState) {
 	if t, ok := c.(*tls.Conn); ok {
 		c = t.NetConn()
 	}
@@ -84,7 +84,7 @@ func (l *connLimiter) connState(c net.Conn, st http.ConnState) {
 // when a read or write deadline cuts it off.
 type trackedConn struct {
 	net.Conn
-	l *connLimiter
+	l *ConnLimiter
 	// rd and wd are the deadlines last set (Unix nanoseconds), to tell real timeouts from
 	// net/http's interruptions.
 	rd, wd   atomic.Int64
@@ -113,8 +113,8 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 }
 
 func (c *trackedConn) noteTimeout() {
-	if c.timedOut.CompareAndSwap(false, true) && c.l.timedOut != nil {
-		c.l.timedOut()
+	if c.timedOut.CompareAndSwap(false, true) && c.l.TimedOut != nil {
+		c.l.TimedOut()
 	}
 }
 

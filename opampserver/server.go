@@ -192,7 +192,7 @@ type Server struct {
 	inflight semaphore
 	sessions atomic.Int64
 	// connLimit caps and counts the agent listener's connections.
-	connLimit connLimiter
+	connLimit ConnLimiter
 	// anonymous is the grant of sessions without a token (--allow-unauthenticated-into):
 	// one principal, capped like a token.
 	anonymous *fleet.Grant
@@ -317,7 +317,7 @@ func (s *Server) Run(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           mux,
 		ConnContext:       connContext,
-		ConnState:         s.connLimit.connState,
+		ConnState:         s.connLimit.ConnState,
 		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 		ReadTimeout:       s.opts.ReadTimeout,
 		WriteTimeout:      s.opts.WriteTimeout,
@@ -424,9 +424,9 @@ func (s *Server) shutdown(srv *http.Server, side []*http.Server) {
 
 // initConnLimit sets up the cap on the agent listener's connections and its counters.
 func (s *Server) initConnLimit() {
-	s.connLimit.max = int64(max(s.opts.MaxOpenConnections, 0))
-	s.connLimit.refused = func() { s.metrics.rejected.WithLabelValues("connection_limit").Inc() }
-	s.connLimit.timedOut = func() { s.metrics.rejected.WithLabelValues("timeout").Inc() }
+	s.connLimit.Max = int64(max(s.opts.MaxOpenConnections, 0))
+	s.connLimit.Refused = func() { s.metrics.rejected.WithLabelValues("connection_limit").Inc() }
+	s.connLimit.TimedOut = func() { s.metrics.rejected.WithLabelValues("timeout").Inc() }
 }
 
 func ignoreClosed(err error) error {

@@ -18,32 +18,32 @@ const hijackBufferSize = 512
 // errMessageTooLarge ends a WebSocket session whose agent sent a message over the limit.
 var errMessageTooLarge = errors.New("websocket message exceeds the size limit")
 
-// hijacker hands the WebSocket library a connection that enforces the message size limit as
+// Hijacker hands the WebSocket library a connection that enforces the message size limit as
 // frames arrive (counting what it cuts off), the first-message and write timeouts, and a
 // small read buffer.
-type hijacker struct {
+type Hijacker struct {
 	http.ResponseWriter
-	max      int64
-	tooLarge func()
-	// firstMessage bounds the wait for the session's first message; writeTimeout bounds each
+	Max      int64
+	TooLarge func()
+	// FirstMessage bounds the wait for the session's first message; writeTimeout bounds each
 	// message written. Zero turns either off.
-	firstMessage time.Duration
-	writeTimeout time.Duration
+	FirstMessage time.Duration
+	WriteTimeout time.Duration
 }
 
 // Hijack takes the connection over from net/http.
-func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (h *Hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
 	}
-	lc := &limitedConn{Conn: c, max: h.max, tooLarge: h.tooLarge, writeTimeout: h.writeTimeout}
+	lc := &limitedConn{Conn: c, max: h.Max, tooLarge: h.TooLarge, writeTimeout: h.WriteTimeout}
 	if n := brw.Reader.Buffered(); n > 0 {
 		lc.pre, _ = brw.Reader.Peek(n)
 		lc.pre = append([]byte(nil), lc.pre...)
 	}
-	if h.firstMessage > 0 {
-		by := time.Now().Add(h.firstMessage)
+	if h.FirstMessage > 0 {
+		by := time.Now().Add(h.FirstMessage)
 		lc.firstBy = by.UnixNano()
 		if err := c.SetReadDeadline(by); err != nil {
 			_ = c.Close()
@@ -54,7 +54,7 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // Unwrap lets net/http reach the original writer for everything else.
-func (h *hijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+func (h *Hijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 // limitedConn follows the WebSocket framing of what the agent sends and fails the read that
 // would take a data message past max bytes. Until the first data message is complete, reads

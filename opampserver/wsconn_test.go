@@ -157,7 +157,7 @@ func TestConnLimiter(t *testing.T) {
 		t.Fatal(err)
 	}
 	var refused, timedOut atomic.Int32
-	l := &connLimiter{Listener: ln, max: 2, refused: func() { refused.Add(1) }, timedOut: func() { timedOut.Add(1) }}
+	l := &ConnLimiter{Listener: ln, Max: 2, Refused: func() { refused.Add(1) }, TimedOut: func() { timedOut.Add(1) }}
 	defer l.Close()
 	accepted := make(chan net.Conn, 8)
 	go func() {
@@ -220,7 +220,7 @@ func TestConnLimiter(t *testing.T) {
 	// timing out, are not.
 	_ = c.SetReadDeadline(time.Unix(1, 0))
 	_, _ = c.Read(make([]byte, 1))
-	l.connState(c, http.StateIdle)
+	l.ConnState(c, http.StateIdle)
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
 	_, _ = c.Read(make([]byte, 1))
 	if timedOut.Load() != 1 {

@@ -80,9 +80,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(refusal.HTTPStatusCode)
 		return
 	}
-	w = &hijacker{ResponseWriter: w, max: s.opts.MaxMessageBytes,
-		tooLarge:     func() { s.metrics.rejected.WithLabelValues("too_large").Inc() },
-		firstMessage: s.opts.FirstMessageTimeout, writeTimeout: s.opts.WriteTimeout}
+	w = &Hijacker{ResponseWriter: w, Max: s.opts.MaxMessageBytes,
+		TooLarge:     func() { s.metrics.rejected.WithLabelValues("too_large").Inc() },
+		FirstMessage: s.opts.FirstMessageTimeout, WriteTimeout: s.opts.WriteTimeout}
 	ws, err := wsUpgrader.Upgrade(w, r, nil)
 	if err != nil {
 		s.log.V(1).Info("WebSocket upgrade failed", "error", err.Error())
