@@ -3,8 +3,9 @@
 // sessions it holds, verifies what they report, offers each the config it should run (as the
 // Rollout and AgentGroup statuses say), and writes its own per-replica counts into those
 // statuses with server-side apply. The API server is the only state replicas share.
-// The registry, the verified states and the push decisions live in package fleet; this
-// package holds the network side (listener, sessions, read API, handover) and the reports.
+// The registry, the verified states and the push decisions live in package fleet, the
+// connection limits below OpAMP in package transport; this package holds the endpoints, the
+// sessions, the reports, the Lease, the handover and the read API.
 package opampserver
 
 import (
@@ -29,6 +30,7 @@ import (
 
 	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/opampserver/fleet"
+	"github.com/ampora-io/ampora/opampserver/transport"
 
 	"github.com/go-logr/logr"
 	opamp "github.com/open-telemetry/opamp-go/server"
@@ -144,7 +146,7 @@ func (o *Options) defaults() {
 	o.ListenAddr = cmp.Or(o.ListenAddr, ":4320")
 	o.Path = cmp.Or(o.Path, "/v1/opamp")
 	o.MaxInflight = cmp.Or(o.MaxInflight, 1024)
-	o.MaxOpenConnections = cmp.Or(o.MaxOpenConnections, DefaultMaxOpenConnections())
+	o.MaxOpenConnections = cmp.Or(o.MaxOpenConnections, transport.DefaultMaxOpenConnections())
 	o.ReadHeaderTimeout = cmp.Or(o.ReadHeaderTimeout, 10*time.Second)
 	o.ReadTimeout = cmp.Or(o.ReadTimeout, 30*time.Second)
 	o.WriteTimeout = cmp.Or(o.WriteTimeout, 30*time.Second)
@@ -192,7 +194,7 @@ type Server struct {
 	inflight semaphore
 	sessions atomic.Int64
 	// connLimit caps and counts the agent listener's connections.
-	connLimit ConnLimiter
+	connLimit transport.ConnLimiter
 	// anonymous is the grant of sessions without a token (--allow-unauthenticated-into):
 	// one principal, capped like a token.
 	anonymous *fleet.Grant

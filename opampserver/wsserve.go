@@ -12,6 +12,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/open-telemetry/opamp-go/protobufs"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/ampora-io/ampora/opampserver/transport"
 )
 
 // The sidecar runs WebSocket sessions itself; opamp-go serves the plain-HTTP polls. What an
@@ -80,7 +82,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(refusal.HTTPStatusCode)
 		return
 	}
-	w = &Hijacker{ResponseWriter: w, Max: s.opts.MaxMessageBytes,
+	w = &transport.Hijacker{ResponseWriter: w, Max: s.opts.MaxMessageBytes,
 		TooLarge:     func() { s.metrics.rejected.WithLabelValues("too_large").Inc() },
 		FirstMessage: s.opts.FirstMessageTimeout, WriteTimeout: s.opts.WriteTimeout}
 	ws, err := wsUpgrader.Upgrade(w, r, nil)

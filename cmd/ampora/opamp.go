@@ -14,6 +14,7 @@ import (
 
 	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/internal/satoken"
+	"github.com/ampora-io/ampora/opampserver/transport"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -51,7 +52,7 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&o.ReadAPIURL, "read-api-url", "", "URL peers and the manager use for the read API (default http://$POD_IP:<read-api port>, else the listener's address)")
 	fs.StringVar(&o.UnauthenticatedNamespace, "allow-unauthenticated-into", "", "admit agents without a token into this namespace (demos only)")
 	fs.IntVar(&o.MaxConnections, "max-connections", 19000, "WebSocket sessions past which connections get 503 with Retry-After")
-	fs.IntVar(&o.MaxOpenConnections, "max-open-connections", opampserver.DefaultMaxOpenConnections(), "TCP connections the agent listener holds open, before any HTTP is read; past it new ones are closed at once (the open-files limit less 256 by default; negative: no cap)")
+	fs.IntVar(&o.MaxOpenConnections, "max-open-connections", transport.DefaultMaxOpenConnections(), "TCP connections the agent listener holds open, before any HTTP is read; past it new ones are closed at once (the open-files limit less 256 by default; negative: no cap)")
 	fs.DurationVar(&o.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "longest time to read a request's headers")
 	fs.DurationVar(&o.ReadTimeout, "read-timeout", 30*time.Second, "longest time to read a whole request, body included (plain-HTTP polls; WebSocket sessions are not bound by it)")
 	fs.DurationVar(&o.WriteTimeout, "write-timeout", 30*time.Second, "longest time to handle and answer a plain-HTTP poll, and to write one WebSocket message")

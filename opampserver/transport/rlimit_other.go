@@ -1,6 +1,6 @@
 //go:build !unix
 
-package opampserver
+package transport
 
 // openFilesLimit is unknown here: no default cap.
 func openFilesLimit() int { return 0 }

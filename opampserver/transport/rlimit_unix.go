@@ -1,6 +1,6 @@
 //go:build unix
 
-package opampserver
+package transport
 
 import (
 	"math"

@@ -1,4 +1,4 @@
-package opampserver
+package transport
 
 import (
 	"crypto/tls"
