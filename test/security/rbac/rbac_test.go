@@ -424,6 +424,47 @@ var _ = Describe("The operator's RBAC", Ordered, ContinueOnFailure, func() {
 				Expect(replicaB.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: "ampora-opamp-sec-b"}})).To(Succeed())
 			})
 
+			It("admits a sidecar's own entry beside 63 full ones: the policy's checks stay within the API server's cost budget", func(ctx SpecContext) {
+				// The per-entry comparison runs on every sidecar write; at the list's bound
+				// (MaxItems 64), with every entry as large as its schema allows, it must still
+				// pass, or failurePolicy Fail would stop every replica's reports.
+				ro, _ := rolloutAndGroup(ctx, "sec-cost-"+name)
+				full := func(replica string) map[string]any {
+					var failed, denied []any
+					for i := range 10 {
+						failed = append(failed, map[string]any{"instanceUID": fmt.Sprintf("%08d-0000-4000-8000-000000000000", i), "state": "Failed",
+							"serviceName": strings.Repeat("s", 256), "serviceVersion": strings.Repeat("v", 256), "hostName": strings.Repeat("h", 256),
+							"message": strings.Repeat("m", 1024), "since": "2026-12-04T10:00:00Z"})
+					}
+					for i := range 32 {
+						denied = append(denied, map[string]any{"policy": fmt.Sprintf("policy-%02d", i), "count": int64(i + 1)})
+					}
+					buckets := make([]any, 20)
+					for i := range buckets {
+						buckets[i] = int64(i)
+					}
+					return map[string]any{"replica": replica, "reportedAt": "2026-12-04T10:00:00Z", "configHash": strings.Repeat("a", 64),
+						"batch": int64(3), "connected": int64(5000), "applyDurationBuckets": buckets, "failedAgents": failed, "deniedBy": denied}
+				}
+				var others []any
+				for i := range 63 {
+					others = append(others, full(fmt.Sprintf("old-%02d", i)))
+				}
+				patch, err := json.Marshal(map[string]any{"status": map[string]any{"replicas": others}})
+				Expect(err).NotTo(HaveOccurred())
+				Expect(env.Client.Status().Patch(ctx, ro, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
+				u := &unstructured.Unstructured{Object: map[string]any{
+					"apiVersion": fleetv1alpha1.GroupVersion.String(), "kind": "Rollout",
+					"metadata": map[string]any{"name": ro.Name, "namespace": ro.Namespace},
+					"status":   map[string]any{"replicas": []any{full("sec-0")}},
+				}}
+				Expect(sidecar.client().Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("ampora-opamp-sec-0"),
+					client.ForceOwnership)).To(Succeed())
+				var got fleetv1alpha1.Rollout
+				Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(ro), &got)).To(Succeed())
+				Expect(got.Status.Replicas).To(HaveLen(64))
+			})
+
 			It("keeps the leader Lease from the sidecar, and the replicas' Leases from the manager", func(ctx SpecContext) {
 				c := sidecar.client()
 				leader := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: in.namespace, Name: "ampora-rollout-engine"},
