@@ -86,17 +86,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) (err error
 	}
 	f.sidecarToken = (&satoken.Source{Client: keyClient, Audience: tokenAudience}).Token
 	if tokenFile != "" {
-		read := fileToken(tokenFile)
-		f.sidecarToken = func() (string, error) {
-			t, err := read()
-			if err == nil {
-				err = satoken.RequireAudience(t, tokenAudience)
-			}
-			if err != nil {
-				return "", fmt.Errorf("--sidecar-token-file %s: %w", tokenFile, err)
-			}
-			return t, nil
-		}
+		f.sidecarToken = audienceToken("--sidecar-token-file", tokenFile, tokenAudience)
 		if _, err := f.sidecarToken(); err != nil {
 			return err
 		}
@@ -284,10 +274,19 @@ func addrFree(addr string) bool {
 	return true
 }
 
-// fileToken reads a token from a file each time, as the kubelet rotates it in place.
-func fileToken(path string) func() (string, error) {
+// audienceToken reads the token in path anew each time (the kubelet rotates it in place) and
+// refuses one not bound to audience alone: the API server would take it, so whoever it is
+// sent to could act as its owner there. flag names the file in errors.
+func audienceToken(flag, path, audience string) func() (string, error) {
 	return func() (string, error) {
 		b, err := os.ReadFile(path)
-		return strings.TrimSpace(string(b)), err
+		t := strings.TrimSpace(string(b))
+		if err == nil {
+			err = satoken.RequireAudience(t, audience)
+		}
+		if err != nil {
+			return "", fmt.Errorf("%s %s: %w", flag, path, err)
+		}
+		return t, nil
 	}
 }

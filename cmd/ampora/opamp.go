@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ampora-io/ampora/internal/readapi"
-	"github.com/ampora-io/ampora/internal/satoken"
 	"github.com/ampora-io/ampora/opampserver/transport"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -86,7 +85,7 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	if o.ReplicaAddressCheck, o.ReplicaServiceAccounts, err = addr.parse(); err != nil {
 		return err
 	}
-	o.PeerToken = peerToken(*tokenFile, o.ReadAPIAudience)
+	o.PeerToken = audienceToken("--peer-token-file", *tokenFile, o.ReadAPIAudience)
 	if _, err := os.Stat(*tokenFile); err == nil {
 		if _, err := o.PeerToken(); err != nil {
 			return err
@@ -162,21 +161,4 @@ func readAPIURL(podIP, listen string) string {
 		return ""
 	}
 	return "http://" + net.JoinHostPort(podIP, port)
-}
-
-// peerToken reads the token for peers anew each time (the kubelet rotates it) and refuses one
-// that is not bound to the read API's audience: the API server would take it, so a peer it is
-// sent to could write as this replica.
-func peerToken(path, audience string) func() (string, error) {
-	read := fileToken(path)
-	return func() (string, error) {
-		t, err := read()
-		if err == nil {
-			err = satoken.RequireAudience(t, audience)
-		}
-		if err != nil {
-			return "", fmt.Errorf("--peer-token-file %s: %w", path, err)
-		}
-		return t, nil
-	}
 }
