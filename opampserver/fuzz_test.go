@@ -38,7 +38,7 @@ func grow(m *protobufs.AgentToServer, mode uint8, size uint16) {
 		}
 		n, valueLen := int(size%512), int(size/512)*8
 		for i := range n {
-			key := "grown." + strconv.Itoa(i) + strings.Repeat("k", i%(2*maxAttributeKeyLen))
+			key := "grown." + strconv.Itoa(i) + strings.Repeat("k", i%(2*fleet.MaxAttributeKeyLen))
 			m.AgentDescription.NonIdentifyingAttributes = append(m.AgentDescription.NonIdentifyingAttributes,
 				strAttr(key, strings.Repeat("v", valueLen)))
 		}
@@ -85,25 +85,25 @@ func fuzzSeeds() []fuzzSeed {
 
 	odd := describe(testUID(0x43), 1, capsFull)
 	odd.AgentDescription.IdentifyingAttributes = append(odd.AgentDescription.IdentifyingAttributes,
-		strAttr(strings.Repeat("k", 2*maxAttributeKeyLen), "v"),
+		strAttr(strings.Repeat("k", 2*fleet.MaxAttributeKeyLen), "v"),
 		&protobufs.KeyValue{Key: "service.version", Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_IntValue{IntValue: -1}}},
 		&protobufs.KeyValue{Key: "ratio", Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_DoubleValue{DoubleValue: 0.5}}},
 		&protobufs.KeyValue{Key: "canary", Value: &protobufs.AnyValue{Value: &protobufs.AnyValue_BoolValue{BoolValue: true}}},
 		&protobufs.KeyValue{Key: "nil"})
 
-	failing := status(fuzzUID, 1, cfg.Hash, failed, strings.Repeat("€", maxErrorMessageBytes))
-	failing.Health = &protobufs.ComponentHealth{LastError: strings.Repeat("e", 2*maxErrorMessageBytes)}
+	failing := status(fuzzUID, 1, cfg.Hash, failed, strings.Repeat("€", fleet.MaxErrorMessageBytes))
+	failing.Health = &protobufs.ComponentHealth{LastError: strings.Repeat("e", 2*fleet.MaxErrorMessageBytes)}
 
 	// A failing agent whose identity and error are longer than a status entry takes.
-	long := status(fuzzUID, 1, cfg.Hash, failed, strings.Repeat("x", 2*maxErrorMessageBytes))
+	long := status(fuzzUID, 1, cfg.Hash, failed, strings.Repeat("x", 2*fleet.MaxErrorMessageBytes))
 	long.AgentDescription = &protobufs.AgentDescription{IdentifyingAttributes: []*protobufs.KeyValue{
-		strAttr("service.name", strings.Repeat("s", 2*maxAttributeValueLen)),
-		strAttr("service.version", strings.Repeat("1", 2*maxAttributeValueLen)),
-		strAttr("host.name", strings.Repeat("ħ", 2*maxAttributeValueLen)),
+		strAttr("service.name", strings.Repeat("s", 2*fleet.MaxAttributeValueLen)),
+		strAttr("service.version", strings.Repeat("1", 2*fleet.MaxAttributeValueLen)),
+		strAttr("host.name", strings.Repeat("ħ", 2*fleet.MaxAttributeValueLen)),
 	}}
 	unhealthy := withStatus(describe(testUID(0x47), 0, capsFull), cfg.Hash, applied)
-	unhealthy.AgentDescription.IdentifyingAttributes[0] = strAttr("service.name", strings.Repeat("s", 2*maxAttributeValueLen))
-	unhealthy.Health = &protobufs.ComponentHealth{Healthy: false, LastError: strings.Repeat("e", 2*maxErrorMessageBytes)}
+	unhealthy.AgentDescription.IdentifyingAttributes[0] = strAttr("service.name", strings.Repeat("s", 2*fleet.MaxAttributeValueLen))
+	unhealthy.Health = &protobufs.ComponentHealth{Healthy: false, LastError: strings.Repeat("e", 2*fleet.MaxErrorMessageBytes)}
 
 	disconnect := heartbeat(fuzzUID, 2)
 	disconnect.AgentDisconnect = &protobufs.AgentDisconnect{}
@@ -114,16 +114,16 @@ func fuzzSeeds() []fuzzSeed {
 		{heartbeat(testUID(0x44), 5), fuzzOtherNamespace, 0},    // an unknown UID
 		{describe(testUID(0x45), 0, capsReadOnly), fuzzHTTP, 0}, // no AcceptsRemoteConfig
 		{odd, 0, 0},
-		{odd, fuzzGrowAttributes, 4*maxAttributes + 3*2048},   // many attributes, long values
-		{odd, fuzzGrowAttributes | fuzzLater, 2047 + 31*2048}, // the most grow makes
-		{heartbeat(fuzzUID, 1), fuzzGrowComponents, 2047},     // many components
+		{odd, fuzzGrowAttributes, 4*fleet.MaxAttributes + 3*2048}, // many attributes, long values
+		{odd, fuzzGrowAttributes | fuzzLater, 2047 + 31*2048},     // the most grow makes
+		{heartbeat(fuzzUID, 1), fuzzGrowComponents, 2047},         // many components
 		{withComponents(heartbeat(fuzzUID, 1), "c3", nil), fuzzLater, 0},
 		{failing, 0, 0},
 		{long, fuzzLater, 0},
 		{unhealthy, 0, 0},
 		{status(fuzzUID, 1, cfg.Hash, applying, ""), fuzzOtherNamespace | fuzzLater, 0},
 		{&protobufs.AgentToServer{InstanceUid: fuzzUID, SequenceNum: 1, RemoteConfigStatus: &protobufs.RemoteConfigStatus{
-			LastRemoteConfigHash: make([]byte, 4*maxHashBytes), Status: failed}}, fuzzHTTP | fuzzLater, 0},
+			LastRemoteConfigHash: make([]byte, 4*fleet.MaxHashBytes), Status: failed}}, fuzzHTTP | fuzzLater, 0},
 		{&protobufs.AgentToServer{InstanceUid: fuzzUID, SequenceNum: 1, EffectiveConfig: &protobufs.EffectiveConfig{
 			ConfigMap: &protobufs.AgentConfigMap{ConfigMap: map[string]*protobufs.AgentConfigFile{"b": {Body: []byte("b")}, "a": {}}}}}, 0, 0},
 		{disconnect, fuzzOtherNamespace | fuzzHTTP, 0},
@@ -223,31 +223,31 @@ func handleFuzzedMessage(t testing.TB, data []byte, seq uint64, mode uint8, size
 // checkAgentBounds checks what the registry keeps of one agent against the bounds.
 func checkAgentBounds(t testing.TB, a *fleet.Agent) {
 	t.Helper()
-	if len(a.Attributes) > maxAttributes {
+	if len(a.Attributes) > fleet.MaxAttributes {
 		t.Errorf("%d attributes kept", len(a.Attributes))
 	}
 	for k, v := range a.Attributes {
-		if utf8.RuneCountInString(k) > maxAttributeKeyLen || utf8.RuneCountInString(v) > maxAttributeValueLen || !utf8.ValidString(v) {
+		if utf8.RuneCountInString(k) > fleet.MaxAttributeKeyLen || utf8.RuneCountInString(v) > fleet.MaxAttributeValueLen || !utf8.ValidString(v) {
 			t.Errorf("attribute of %d and %d bytes kept", len(k), len(v))
 		}
 	}
-	if len(a.Failures) > maxFailures {
+	if len(a.Failures) > fleet.MaxFailures {
 		t.Errorf("%d failures kept", len(a.Failures))
 	}
-	if len(a.StatusError) > maxErrorMessageBytes || !utf8.ValidString(a.StatusError) {
+	if len(a.StatusError) > fleet.MaxErrorMessageBytes || !utf8.ValidString(a.StatusError) {
 		t.Errorf("status error of %d bytes kept", len(a.StatusError))
 	}
-	if len(a.StatusHash) > 2*maxHashBytes || len(a.ComponentsHash) > maxHashBytes {
+	if len(a.StatusHash) > 2*fleet.MaxHashBytes || len(a.ComponentsHash) > fleet.MaxHashBytes {
 		t.Errorf("hashes of %d and %d bytes kept", len(a.StatusHash)/2, len(a.ComponentsHash))
 	}
-	if len(a.HealthError) > maxErrorMessageBytes || !utf8.ValidString(a.HealthError) {
+	if len(a.HealthError) > fleet.MaxErrorMessageBytes || !utf8.ValidString(a.HealthError) {
 		t.Errorf("health kept: %d bytes of error", len(a.HealthError))
 	}
 	n := len(a.Components)
 	for _, set := range a.Components {
 		n += len(set)
 	}
-	if n > maxComponents {
+	if n > fleet.MaxComponents {
 		t.Errorf("%d component kinds and types kept", n)
 	}
 	if len(a.Disconnects) > fleet.MaxRecentDisconnects {

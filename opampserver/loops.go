@@ -167,7 +167,7 @@ func (s *Server) sweepLoop(ctx context.Context) {
 		now := s.clock.Now()
 		s.registry.Each(func(a *fleet.Agent) {
 			if a.Connected && a.Transport == transportHTTP && now.Sub(a.LastSeen) > s.opts.HTTPAgentTimeout {
-				markDisconnected(a, now)
+				a.MarkDisconnected(now)
 			}
 		})
 		s.registry.Remove(func(a *fleet.Agent) bool {

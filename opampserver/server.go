@@ -669,7 +669,7 @@ func (s *Server) closeRevoked() {
 	now := s.clock.Now()
 	s.registry.Each(func(a *fleet.Agent) {
 		if a.Connected && a.Transport == transportHTTP && a.Grant.Revoked() {
-			markDisconnected(a, now)
+			a.MarkDisconnected(now)
 		}
 	})
 	s.log.Info("enrollment tokens revoked: sessions closed", "sessions", len(cuts))

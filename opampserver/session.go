@@ -1,25 +1,19 @@
 package opampserver
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
-	"maps"
 	"net/http"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
-	"unique"
 
 	"github.com/open-telemetry/opamp-go/protobufs"
 	"github.com/open-telemetry/opamp-go/server/types"
 
-	"github.com/ampora-io/ampora/internal/collectorconfig"
 	"github.com/ampora-io/ampora/opampserver/fleet"
 )
 
@@ -28,34 +22,6 @@ const (
 	transportHTTP = "http"
 	// retryAfter is what an overloaded server asks agents to wait (the spec's default floor).
 	retryAfter = 30 * time.Second
-)
-
-// Bounds on what one agent's reports may make the registry keep, whatever the agent sends.
-const (
-	// maxAttributes bounds the attributes kept per agent: identifying ones first, then
-	// non-identifying ones, in the order reported; the rest are dropped.
-	maxAttributes = 128
-	// maxAttributeKeyLen drops attributes whose key is longer, in characters: no selector can
-	// name them (AttributeRequirement keys are at most 256 characters).
-	maxAttributeKeyLen = 256
-	// maxAttributeValueLen cuts longer attribute values, in characters, to what the status
-	// fields they are copied to accept (serviceName, serviceVersion, hostName, version: 256),
-	// which is also the longest value a selector expression can name.
-	maxAttributeValueLen = 256
-	// maxErrorMessageBytes bounds the error messages and health errors kept per agent; status
-	// messages take at most 1024 characters.
-	maxErrorMessageBytes = 1024
-	// maxFailures bounds the FAILED reports kept per agent, one per config hash; the oldest
-	// goes first.
-	maxFailures = 16
-	// maxHashBytes bounds a reported config or components hash. Config hashes are 32 bytes,
-	// so a longer reported hash cut to this still matches none of them.
-	maxHashBytes = 64
-	// maxComponents bounds the component kinds and types kept per agent, taken in name
-	// order; maxComponentNameLen drops longer names (collector component types are far
-	// shorter).
-	maxComponents       = 1024
-	maxComponentNameLen = 256
 )
 
 // session is one accepted connection: a WebSocket, or a single plain-HTTP poll.
@@ -181,7 +147,7 @@ func (sess *session) onClose(conn types.Connection) {
 		if a.Conn != conn {
 			return // the agent has a newer session already
 		}
-		markDisconnected(a, now)
+		a.MarkDisconnected(now)
 		handedOver = a.HandedOver
 	})
 	if handedOver {
@@ -189,24 +155,14 @@ func (sess *session) onClose(conn types.Connection) {
 	}
 }
 
-func markDisconnected(a *fleet.Agent, now time.Time) {
-	if !a.Connected {
-		return
-	}
-	a.Connected, a.Conn, a.DisconnectedAt = false, nil, now
-	a.Disconnects = append(a.Disconnects, now)
-	if len(a.Disconnects) > fleet.MaxRecentDisconnects {
-		a.Disconnects = a.Disconnects[len(a.Disconnects)-fleet.MaxRecentDisconnects:]
-	}
-}
-
 // onMessage updates the registry from one AgentToServer and answers it, with the config the
 // agent should run when it does not run it yet.
 func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *protobufs.AgentToServer) *protobufs.ServerToAgent {
 	s := sess.srv
-	s.metrics.messages.WithLabelValues(messageType(msg)).Inc()
+	r := fleet.Decode(msg)
+	s.metrics.messages.WithLabelValues(r.Kind).Inc()
 	reply := &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid}
-	if len(msg.InstanceUid) != 16 {
+	if r.UID == "" {
 		reply.ErrorResponse = &protobufs.ServerErrorResponse{
 			Type:         protobufs.ServerErrorResponseType_ServerErrorResponseType_BadRequest,
 			ErrorMessage: "instance_uid must be 16 bytes",
@@ -233,7 +189,7 @@ func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *pr
 	}
 	defer s.inflight.Release()
 
-	uid := fleet.UIDString(msg.InstanceUid)
+	uid := r.UID
 	if sess.uid != "" && uid != sess.uid {
 		if uid == sess.replaced {
 			// Sent before the agent read the new UID it was given: tell it again, touch nothing.
@@ -242,7 +198,7 @@ func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *pr
 		}
 		return sess.refuse(reply, refusedUIDChanged, uid)
 	}
-	return sess.handle(conn, msg, uid, reply, true)
+	return sess.handle(conn, r, uid, reply, true)
 }
 
 // Why an agent's message is refused: ampora_opamp_agents_refused_total{reason}, and the
@@ -280,7 +236,7 @@ func (sess *session) refuse(reply *protobufs.ServerToAgent, reason, uid string) 
 // handle serves a message for uid: the record is the session's when it is new, or bound to the
 // session's token and held by no other open WebSocket session. A duplicate (another open
 // session of the same token holds the UID) is given a new UID when mayReassign is set.
-func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer, uid string, reply *protobufs.ServerToAgent, mayReassign bool) *protobufs.ServerToAgent {
+func (sess *session) handle(conn types.Connection, r fleet.Report, uid string, reply *protobufs.ServerToAgent, mayReassign bool) *protobufs.ServerToAgent {
 	s := sess.srv
 	now := s.clock.Now()
 	view := s.world.View(sess.namespace)
@@ -296,7 +252,7 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 			}
 			a.UID, a.Namespace, a.Grant = uid, sess.namespace, sess.token
 			s.handovers.add(handoverAgent{UID: uid, Namespace: sess.namespace, Token: sess.token.Fingerprint()})
-			if msg.AgentDescription == nil {
+			if r.Attributes == nil {
 				reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)
 			}
 		case a.Namespace != sess.namespace:
@@ -328,11 +284,11 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 			}
 			a.Grant.Release()
 			a.Grant = sess.token
-		case msg.SequenceNum != a.LastSequenceNum+1 && sess.uid == uid:
+		case r.SequenceNum != a.LastSequenceNum+1 && sess.uid == uid:
 			// A gap on a live session: something was lost, ask for everything.
 			reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)
 		}
-		a.LastSequenceNum = msg.SequenceNum
+		a.LastSequenceNum = r.SequenceNum
 		if sess.uid != uid || !a.Connected {
 			sess.uid = uid
 			a.ConnSeq++
@@ -349,9 +305,15 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 			}
 		}
 		a.LastSeen = now
-		s.applyReport(a, msg, reply, now)
-		if msg.AgentDisconnect != nil {
-			markDisconnected(a, now)
+		applied := a.Apply(r, now)
+		if applied.AppliedOffer {
+			s.metrics.applyDuration.WithLabelValues(s.agentType(a)).Observe(applied.ApplyDuration.Seconds())
+		}
+		if applied.AskComponents {
+			reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportAvailableComponents)
+		}
+		if r.Disconnect {
+			a.MarkDisconnected(now)
 			return true
 		}
 		t := view.Target(a, now)
@@ -369,7 +331,7 @@ func (sess *session) handle(conn types.Connection, msg *protobufs.AgentToServer,
 		return sess.refuse(reply, refusal, uid)
 	}
 	if reassignFor != "" {
-		return sess.reassign(conn, msg, uid, reassignFor, reply)
+		return sess.reassign(conn, r, uid, reassignFor, reply)
 	}
 	if send {
 		s.metrics.dispatchLocal.Inc()
@@ -421,166 +383,17 @@ func derivedUID(namespace, token, uid string) [16]byte {
 // generator, a reconnect the server has not seen the old session of end yet, or another
 // namespace squatting the UID) under a new UID, and tells it to adopt that UID, as the OpAMP
 // spec recommends for duplicates. The holder's record is left alone, whoever came first.
-func (sess *session) reassign(conn types.Connection, msg *protobufs.AgentToServer, uid, reason string, reply *protobufs.ServerToAgent) *protobufs.ServerToAgent {
+func (sess *session) reassign(conn types.Connection, r fleet.Report, uid, reason string, reply *protobufs.ServerToAgent) *protobufs.ServerToAgent {
 	s := sess.srv
 	id := derivedUID(sess.namespace, sess.token.Fingerprint(), uid)
 	newUID := fleet.UIDString(id[:])
 	s.metrics.uidsReassigned.WithLabelValues(reason).Inc()
 	s.log.Info("instance UID held by another principal: agent given a new one", "reason", reason,
 		"namespace", sess.namespace, "instanceUID", uid, "newInstanceUID", newUID, "transport", sess.transport)
-	out := sess.handle(conn, msg, newUID, reply, false)
+	out := sess.handle(conn, r, newUID, reply, false)
 	if out.ErrorResponse == nil {
 		sess.replaced, sess.newUID = uid, id[:]
 		out.AgentIdentification = &protobufs.AgentIdentification{NewInstanceUid: id[:]}
-	}
-	return out
-}
-
-// applyReport copies what the agent reported into the registry. Fields an agent leaves out
-// are unchanged since its last report (the spec's compression), so nil keeps the old value.
-func (s *Server) applyReport(a *fleet.Agent, msg *protobufs.AgentToServer, reply *protobufs.ServerToAgent, now time.Time) {
-	if d := msg.AgentDescription; d != nil {
-		attrs := make(map[string]string, min(len(d.IdentifyingAttributes)+len(d.NonIdentifyingAttributes), maxAttributes))
-		for _, kv := range d.IdentifyingAttributes {
-			addAttribute(attrs, kv)
-		}
-		for _, kv := range d.NonIdentifyingAttributes {
-			addAttribute(attrs, kv)
-		}
-		a.Attributes = attrs
-	}
-	if msg.Capabilities != 0 {
-		a.Capabilities = msg.Capabilities
-	}
-	if h := msg.Health; h != nil {
-		// Keep only what is read of it, bounded: the message itself stays with the decoder.
-		a.HealthReported, a.Healthy = true, h.Healthy
-		a.HealthError = internShort(truncate(h.LastError, maxErrorMessageBytes))
-	}
-	if ec := msg.EffectiveConfig; ec != nil {
-		a.EffectiveHash = intern(collectorconfig.Hash(fleet.EffectiveBody(ec.ConfigMap)))
-	}
-	if rcs := msg.RemoteConfigStatus; rcs != nil {
-		h := intern(fleet.HashString(boundHash(rcs.LastRemoteConfigHash)))
-		errMsg := internShort(truncate(rcs.ErrorMessage, maxErrorMessageBytes))
-		if h != a.StatusHash || rcs.Status != a.Status || a.StatusSince.IsZero() {
-			a.StatusSince = now
-			switch rcs.Status {
-			case protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED:
-				a.AppliedAt = now
-				if a.OfferedHash == h && !a.OfferedAt.IsZero() {
-					s.metrics.applyDuration.WithLabelValues(s.agentType(a)).Observe(now.Sub(a.OfferedAt).Seconds())
-				}
-			case protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED:
-				recordFailure(a, h, fleet.Failure{Message: errMsg, At: now})
-			}
-		}
-		a.StatusHash, a.Status, a.StatusError = h, rcs.Status, errMsg
-	}
-	if ac := msg.AvailableComponents; ac != nil {
-		hash := boundHash(ac.Hash)
-		if len(ac.Components) > 0 {
-			a.Components = componentTypes(ac.Components)
-			a.ComponentsHash = bytes.Clone(hash)
-		} else if !bytes.Equal(hash, a.ComponentsHash) || a.Components == nil {
-			reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportAvailableComponents)
-		}
-	}
-}
-
-// addAttribute adds one reported attribute to attrs, within the attribute bounds.
-func addAttribute(attrs map[string]string, kv *protobufs.KeyValue) {
-	if kv == nil || len(kv.Key) > utf8.UTFMax*maxAttributeKeyLen || utf8.RuneCountInString(kv.Key) > maxAttributeKeyLen {
-		return
-	}
-	if _, ok := attrs[kv.Key]; !ok && len(attrs) >= maxAttributes {
-		return
-	}
-	v := truncateRunes(fleet.AnyValueString(kv.Value), maxAttributeValueLen)
-	if !perAgentAttribute[kv.Key] {
-		v = intern(v)
-	}
-	attrs[intern(kv.Key)] = v
-}
-
-// perAgentAttribute names attributes whose values differ from agent to agent: interning
-// them would only add an entry to the intern table per agent.
-var perAgentAttribute = map[string]bool{
-	"service.instance.id": true, "host.name": true, "host.id": true, "k8s.pod.name": true,
-	"k8s.pod.uid": true, "k8s.node.name": true, "container.id": true,
-}
-
-// intern returns s backed by one copy shared with every equal interned string: attribute
-// keys, versions and config hashes repeat across a fleet, and each agent would otherwise
-// keep copies of its own (the decoder allocates every string anew).
-func intern(s string) string {
-	if s == "" {
-		return ""
-	}
-	return unique.Make(s).Value()
-}
-
-// internShort interns error messages short enough to be the usual handful of distinct ones
-// a fleet reports; longer ones are kept as they are.
-func internShort(s string) string {
-	if len(s) > 256 {
-		return s
-	}
-	return intern(s)
-}
-
-// recordFailure keeps f as the agent's FAILED report for hash, dropping the oldest other
-// report when the agent has maxFailures already.
-func recordFailure(a *fleet.Agent, hash string, f fleet.Failure) {
-	if a.Failures == nil {
-		a.Failures = map[string]fleet.Failure{}
-	}
-	if _, ok := a.Failures[hash]; !ok && len(a.Failures) >= maxFailures {
-		oldest := ""
-		for h, g := range a.Failures {
-			if oldest == "" || g.At.Before(a.Failures[oldest].At) {
-				oldest = h
-			}
-		}
-		delete(a.Failures, oldest)
-	}
-	a.Failures[hash] = f
-}
-
-// boundHash cuts a reported hash to maxHashBytes.
-func boundHash(b []byte) []byte {
-	return b[:min(len(b), maxHashBytes)]
-}
-
-// componentTypes flattens AvailableComponents to kind -> set of component types. The
-// collector reports kinds ("receivers") whose sub-components are the types ("otlp"). It keeps
-// at most maxComponents kinds and types, in name order so that the same report keeps the same.
-func componentTypes(m map[string]*protobufs.ComponentDetails) map[string]map[string]struct{} {
-	out := make(map[string]map[string]struct{}, min(len(m), maxComponents))
-	n := 0
-	for _, kind := range slices.Sorted(maps.Keys(m)) {
-		if n >= maxComponents {
-			break
-		}
-		if len(kind) > maxComponentNameLen {
-			continue
-		}
-		set := map[string]struct{}{}
-		out[kind] = set
-		n++
-		d := m[kind]
-		if d == nil {
-			continue
-		}
-		for _, typ := range slices.Sorted(maps.Keys(d.SubComponentMap)) {
-			if n >= maxComponents {
-				break
-			}
-			if len(typ) <= maxComponentNameLen {
-				set[typ] = struct{}{}
-				n++
-			}
-		}
 	}
 	return out
 }
@@ -590,52 +403,6 @@ func componentTypes(m map[string]*protobufs.ComponentDetails) map[string]map[str
 func (s *Server) agentType(a *fleet.Agent) string {
 	name := a.ServiceName()
 	return s.agentTypes.label(name)
-}
-
-func messageType(msg *protobufs.AgentToServer) string {
-	switch {
-	case msg.AgentDisconnect != nil:
-		return "disconnect"
-	case msg.RemoteConfigStatus != nil:
-		return "remote_config_status"
-	case msg.AgentDescription != nil:
-		return "description"
-	case msg.Health != nil:
-		return "health"
-	case msg.EffectiveConfig != nil:
-		return "effective_config"
-	case msg.AvailableComponents != nil:
-		return "available_components"
-	default:
-		return "heartbeat"
-	}
-}
-
-// truncate cuts s to at most n bytes, on a character boundary. The result does not share
-// memory with s, so a long reported string is not kept alive by its prefix.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return strings.Clone(s[:n])
-}
-
-// truncateRunes cuts s to at most n characters, without sharing memory with s.
-func truncateRunes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	i := 0
-	for j := range s {
-		if i == n {
-			return strings.Clone(s[:j])
-		}
-		i++
-	}
-	return s
 }
 
 // boundedLabels hands out at most max distinct label values, then "other", so that metric

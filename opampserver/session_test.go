@@ -428,23 +428,23 @@ func TestOnMessageAttributes(t *testing.T) {
 }
 
 func TestOnMessageAttributeBounds(t *testing.T) {
-	many := make([]*protobufs.KeyValue, 0, 2*maxAttributes)
-	for i := range 2 * maxAttributes {
+	many := make([]*protobufs.KeyValue, 0, 2*fleet.MaxAttributes)
+	for i := range 2 * fleet.MaxAttributes {
 		many = append(many, strAttr("attr."+strconv.Itoa(i), "v"))
 	}
-	longKey := strings.Repeat("k", maxAttributeKeyLen+1)
-	okKey := strings.Repeat("k", maxAttributeKeyLen)
-	longValue := strings.Repeat("é", maxAttributeValueLen+10)
+	longKey := strings.Repeat("k", fleet.MaxAttributeKeyLen+1)
+	okKey := strings.Repeat("k", fleet.MaxAttributeKeyLen)
+	longValue := strings.Repeat("é", fleet.MaxAttributeValueLen+10)
 
 	tests := []struct {
 		name  string
 		attrs []*protobufs.KeyValue
 		check func(t *testing.T, got map[string]string)
 	}{
-		{"at most maxAttributes, identifying ones first", append([]*protobufs.KeyValue{strAttr("service.name", "otelcol")}, many...),
+		{"at most fleet.MaxAttributes, identifying ones first", append([]*protobufs.KeyValue{strAttr("service.name", "otelcol")}, many...),
 			func(t *testing.T, got map[string]string) {
-				if len(got) != maxAttributes || got["service.name"] != "otelcol" {
-					t.Errorf("kept %d attributes (service.name %q), want %d with service.name", len(got), got["service.name"], maxAttributes)
+				if len(got) != fleet.MaxAttributes || got["service.name"] != "otelcol" {
+					t.Errorf("kept %d attributes (service.name %q), want %d with service.name", len(got), got["service.name"], fleet.MaxAttributes)
 				}
 			}},
 		{"a key longer than any selector can name is dropped", []*protobufs.KeyValue{strAttr(longKey, "v"), strAttr(okKey, "v")},
@@ -456,8 +456,8 @@ func TestOnMessageAttributeBounds(t *testing.T) {
 		{"a long value is cut on a character boundary", []*protobufs.KeyValue{strAttr("service.name", longValue)},
 			func(t *testing.T, got map[string]string) {
 				v := got["service.name"]
-				if want := strings.Repeat("é", maxAttributeValueLen); v != want {
-					t.Errorf("value of %d bytes, want %d characters", len(v), maxAttributeValueLen)
+				if want := strings.Repeat("é", fleet.MaxAttributeValueLen); v != want {
+					t.Errorf("value of %d bytes, want %d characters", len(v), fleet.MaxAttributeValueLen)
 				}
 			}},
 	}
@@ -523,64 +523,64 @@ func TestOnMessageReportBounds(t *testing.T) {
 		check func(t *testing.T, a fleet.Agent)
 	}{
 		{"a long error message is cut on a character boundary", func() []*protobufs.AgentToServer {
-			return []*protobufs.AgentToServer{status(uid, 0, testConfig("x").Hash, failed, "ab"+strings.Repeat("€", maxErrorMessageBytes))}
+			return []*protobufs.AgentToServer{status(uid, 0, testConfig("x").Hash, failed, "ab"+strings.Repeat("€", fleet.MaxErrorMessageBytes))}
 		}, func(t *testing.T, a fleet.Agent) {
 			msg, _ := a.FailedFor(testConfig("x").Hash)
 			for name, s := range map[string]string{"StatusError": a.StatusError, "failure": msg} {
-				if len(s) > maxErrorMessageBytes || !utf8ValidPrefix(s, "ab€") {
+				if len(s) > fleet.MaxErrorMessageBytes || !utf8ValidPrefix(s, "ab€") {
 					t.Errorf("%s: %d bytes, valid %v", name, len(s), utf8ValidPrefix(s, "ab€"))
 				}
 			}
 		}},
 		{"a long health error is cut and only the top-level health kept", func() []*protobufs.AgentToServer {
 			m := heartbeat(uid, 0)
-			m.Health = &protobufs.ComponentHealth{Healthy: false, LastError: strings.Repeat("e", 3*maxErrorMessageBytes), Status: "StatusRecoverableError",
+			m.Health = &protobufs.ComponentHealth{Healthy: false, LastError: strings.Repeat("e", 3*fleet.MaxErrorMessageBytes), Status: "StatusRecoverableError",
 				ComponentHealthMap: map[string]*protobufs.ComponentHealth{"pipeline:traces": {Healthy: false}}}
 			return []*protobufs.AgentToServer{m}
 		}, func(t *testing.T, a fleet.Agent) {
-			if !a.HealthReported || a.Healthy || len(a.HealthError) != maxErrorMessageBytes {
+			if !a.HealthReported || a.Healthy || len(a.HealthError) != fleet.MaxErrorMessageBytes {
 				t.Errorf("health kept: reported %v, healthy %v, %d bytes of error", a.HealthReported, a.Healthy, len(a.HealthError))
 			}
 		}},
-		{"FAILED reports for ever new hashes keep at most maxFailures, the latest", func() []*protobufs.AgentToServer {
+		{"FAILED reports for ever new hashes keep at most fleet.MaxFailures, the latest", func() []*protobufs.AgentToServer {
 			var msgs []*protobufs.AgentToServer
-			for i := range 3 * maxFailures {
+			for i := range 3 * fleet.MaxFailures {
 				msgs = append(msgs, status(uid, uint64(i), testConfig(strings.Repeat("x", i)).Hash, failed, "boom"))
 			}
 			return msgs
 		}, func(t *testing.T, a fleet.Agent) {
-			if len(a.Failures) != maxFailures {
-				t.Errorf("%d failures kept, want %d", len(a.Failures), maxFailures)
+			if len(a.Failures) != fleet.MaxFailures {
+				t.Errorf("%d failures kept, want %d", len(a.Failures), fleet.MaxFailures)
 			}
-			if _, ok := a.FailedFor(testConfig(strings.Repeat("x", 3*maxFailures-1)).Hash); !ok {
+			if _, ok := a.FailedFor(testConfig(strings.Repeat("x", 3*fleet.MaxFailures-1)).Hash); !ok {
 				t.Error("the latest failure was dropped")
 			}
 		}},
-		{"a reported hash is cut to maxHashBytes", func() []*protobufs.AgentToServer {
+		{"a reported hash is cut to fleet.MaxHashBytes", func() []*protobufs.AgentToServer {
 			m := heartbeat(uid, 0)
-			m.RemoteConfigStatus = &protobufs.RemoteConfigStatus{LastRemoteConfigHash: make([]byte, 10*maxHashBytes), Status: applied}
-			return []*protobufs.AgentToServer{withComponents(m, strings.Repeat("h", 10*maxHashBytes), map[string][]string{"receivers": {"otlp"}})}
+			m.RemoteConfigStatus = &protobufs.RemoteConfigStatus{LastRemoteConfigHash: make([]byte, 10*fleet.MaxHashBytes), Status: applied}
+			return []*protobufs.AgentToServer{withComponents(m, strings.Repeat("h", 10*fleet.MaxHashBytes), map[string][]string{"receivers": {"otlp"}})}
 		}, func(t *testing.T, a fleet.Agent) {
-			if len(a.StatusHash) != 2*maxHashBytes || len(a.ComponentsHash) != maxHashBytes {
+			if len(a.StatusHash) != 2*fleet.MaxHashBytes || len(a.ComponentsHash) != fleet.MaxHashBytes {
 				t.Errorf("status hash of %d hex digits, components hash of %d bytes", len(a.StatusHash), len(a.ComponentsHash))
 			}
 		}},
-		{"at most maxComponents kinds and types, in name order", func() []*protobufs.AgentToServer {
+		{"at most fleet.MaxComponents kinds and types, in name order", func() []*protobufs.AgentToServer {
 			kinds := map[string][]string{}
-			for i := range 2 * maxComponents {
+			for i := range 2 * fleet.MaxComponents {
 				kind := []string{"receivers", "exporters", "processors"}[i%3]
 				kinds[kind] = append(kinds[kind], strings.Repeat("t", 1+i%5)+string(rune('a'+i%26))+strings.Repeat("z", i/26))
 			}
-			kinds["extensions"] = []string{strings.Repeat("n", maxComponentNameLen+1)}
-			kinds[strings.Repeat("k", maxComponentNameLen+1)] = []string{"otlp"}
+			kinds["extensions"] = []string{strings.Repeat("n", fleet.MaxComponentNameLen+1)}
+			kinds[strings.Repeat("k", fleet.MaxComponentNameLen+1)] = []string{"otlp"}
 			return []*protobufs.AgentToServer{withComponents(heartbeat(uid, 0), "h", kinds)}
 		}, func(t *testing.T, a fleet.Agent) {
 			n := len(a.Components)
 			for _, set := range a.Components {
 				n += len(set)
 			}
-			if n != maxComponents {
-				t.Errorf("kept %d kinds and types, want %d", n, maxComponents)
+			if n != fleet.MaxComponents {
+				t.Errorf("kept %d kinds and types, want %d", n, fleet.MaxComponents)
 			}
 			if len(a.Components["exporters"]) == 0 || len(a.Components["extensions"]) != 0 {
 				t.Errorf("kept %d exporters and %d extensions; want every exporter (first in name order) and no overlong name",
@@ -639,66 +639,6 @@ func TestOnCloseMarksDisconnected(t *testing.T) {
 	}
 	if n := s.sessions.Load(); n != 0 {
 		t.Errorf("%d sessions counted after both closed", n)
-	}
-}
-
-func TestMarkDisconnectedKeepsRecentHistory(t *testing.T) {
-	a := &fleet.Agent{}
-	for i := range 3 * fleet.MaxRecentDisconnects {
-		a.Connected = true
-		markDisconnected(a, testStart.Add(time.Duration(i)*time.Second))
-	}
-	if len(a.Disconnects) != fleet.MaxRecentDisconnects {
-		t.Fatalf("%d disconnects kept, want %d", len(a.Disconnects), fleet.MaxRecentDisconnects)
-	}
-	if last := a.Disconnects[len(a.Disconnects)-1]; !last.Equal(testStart.Add(time.Duration(3*fleet.MaxRecentDisconnects-1) * time.Second)) {
-		t.Errorf("latest disconnect %v not kept", last)
-	}
-	markDisconnected(a, testStart.Add(time.Hour)) // already disconnected: nothing changes
-	if !a.DisconnectedAt.Equal(testStart.Add(time.Duration(3*fleet.MaxRecentDisconnects-1) * time.Second)) {
-		t.Errorf("a second disconnect moved DisconnectedAt to %v", a.DisconnectedAt)
-	}
-}
-
-func TestMessageType(t *testing.T) {
-	tests := []struct {
-		msg  *protobufs.AgentToServer
-		want string
-	}{
-		{&protobufs.AgentToServer{}, "heartbeat"},
-		{&protobufs.AgentToServer{AgentDisconnect: &protobufs.AgentDisconnect{}, RemoteConfigStatus: &protobufs.RemoteConfigStatus{}}, "disconnect"},
-		{&protobufs.AgentToServer{RemoteConfigStatus: &protobufs.RemoteConfigStatus{}, AgentDescription: &protobufs.AgentDescription{}}, "remote_config_status"},
-		{&protobufs.AgentToServer{AgentDescription: &protobufs.AgentDescription{}, Health: &protobufs.ComponentHealth{}}, "description"},
-		{&protobufs.AgentToServer{Health: &protobufs.ComponentHealth{}}, "health"},
-		{&protobufs.AgentToServer{EffectiveConfig: &protobufs.EffectiveConfig{}}, "effective_config"},
-		{&protobufs.AgentToServer{AvailableComponents: &protobufs.AvailableComponents{}}, "available_components"},
-	}
-	for _, tt := range tests {
-		if got := messageType(tt.msg); got != tt.want {
-			t.Errorf("messageType(%v) = %q, want %q", tt.msg, got, tt.want)
-		}
-	}
-}
-
-func TestTruncate(t *testing.T) {
-	tests := []struct {
-		s    string
-		n    int
-		want string
-	}{
-		{"", 4, ""},
-		{"abc", 4, "abc"},
-		{"abcd", 4, "abcd"},
-		{"abcde", 4, "abcd"},
-		{"ab€", 4, "ab"}, // € is 3 bytes: cutting inside it drops it
-		{"ab€", 5, "ab€"},
-		{"€€", 3, "€"},
-		{"€", 0, ""},
-	}
-	for _, tt := range tests {
-		if got := truncate(tt.s, tt.n); got != tt.want {
-			t.Errorf("truncate(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
-		}
 	}
 }
 

@@ -1,13 +1,9 @@
 package fleet
 
 import (
-	"encoding/hex"
-	"sort"
-	"strconv"
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/open-telemetry/opamp-go/protobufs"
 	"github.com/open-telemetry/opamp-go/server/types"
 )
@@ -254,64 +250,4 @@ func (r *Registry) Len() int {
 		s.mu.Unlock()
 	}
 	return n
-}
-
-// UIDString renders an OpAMP instance UID: 16 bytes as a canonical UUID, anything else as hex.
-func UIDString(b []byte) string {
-	if len(b) == 16 {
-		var u uuid.UUID
-		copy(u[:], b)
-		return u.String()
-	}
-	return hex.EncodeToString(b)
-}
-
-// HashString renders a config hash as lowercase hex.
-func HashString(b []byte) string { return hex.EncodeToString(b) }
-
-// EffectiveBody picks the collector config out of an AgentConfigMap: the "" entry, or the only
-// entry, or the entries joined in name order.
-func EffectiveBody(cm *protobufs.AgentConfigMap) []byte {
-	if cm == nil || len(cm.ConfigMap) == 0 {
-		return nil
-	}
-	if f, ok := cm.ConfigMap[""]; ok {
-		return f.GetBody()
-	}
-	if len(cm.ConfigMap) == 1 {
-		for _, f := range cm.ConfigMap {
-			return f.GetBody()
-		}
-	}
-	names := make([]string, 0, len(cm.ConfigMap))
-	for n := range cm.ConfigMap {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var body []byte
-	for _, n := range names {
-		body = append(body, cm.ConfigMap[n].GetBody()...)
-	}
-	return body
-}
-
-// AnyValueString renders an attribute value as a string.
-func AnyValueString(v *protobufs.AnyValue) string {
-	if v == nil {
-		return ""
-	}
-	switch x := v.Value.(type) {
-	case *protobufs.AnyValue_StringValue:
-		return x.StringValue
-	case *protobufs.AnyValue_BoolValue:
-		if x.BoolValue {
-			return "true"
-		}
-		return "false"
-	case *protobufs.AnyValue_IntValue:
-		return strconv.FormatInt(x.IntValue, 10)
-	case *protobufs.AnyValue_DoubleValue:
-		return strconv.FormatFloat(x.DoubleValue, 'g', -1, 64)
-	}
-	return ""
 }
