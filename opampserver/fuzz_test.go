@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ampora-io/ampora/opampserver/fleet"
+	"github.com/ampora-io/ampora/opampserver/replica"
 )
 
 // fuzzUID is the UID of the agent the fuzz target registers before each input, so that
@@ -209,15 +210,15 @@ func handleFuzzedMessage(t testing.TB, data []byte, seq uint64, mode uint8, size
 	now := s.clock.Now()
 	s.registry.Each(func(a *fleet.Agent) {
 		checkAgentBounds(t, a)
-		if _, err := json.Marshal(agentInfo(a, now)); err != nil {
+		if _, err := json.Marshal(replica.AgentInfo(a, now)); err != nil {
 			t.Errorf("agent info does not marshal: %v", err)
 		}
-	})
-	for _, ra := range s.reporter.snapshot(now).Rollouts {
-		for _, fa := range ra.failed {
+		// What the status's failed sample would name of it.
+		if target := s.world.View(a.Namespace).Target(a, now); target.Admitted && target.Rollout != nil {
+			fa := a.FailedAgent(target.Verdict(a, now))
 			checkFailedAgent(t, fa.ServiceName, fa.ServiceVersion, fa.HostName, fa.Message)
 		}
-	}
+	})
 }
 
 // checkAgentBounds checks what the registry keeps of one agent against the bounds.

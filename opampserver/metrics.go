@@ -9,21 +9,21 @@ type metrics struct {
 	connected      prometheus.GaugeFunc
 	applyDuration  *prometheus.HistogramVec
 	dispatchLocal  prometheus.Counter
-	handoverAgents prometheus.Counter
 	dispatchNoSess prometheus.Counter
 	messages       *prometheus.CounterVec
 	rejected       *prometheus.CounterVec
 	agentsRefused  *prometheus.CounterVec
 	uidsReassigned *prometheus.CounterVec
 	policyDenied   *prometheus.CounterVec
-	agentsByState  *prometheus.GaugeVec
-	statusWrites   *prometheus.CounterVec
 	registryAgents prometheus.GaugeFunc
 	openConns      prometheus.GaugeFunc
+	// agentTypes bounds the agent_type label.
+	agentTypes boundedLabels
 }
 
 func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 	m := &metrics{
+		agentTypes: boundedLabels{max: 20},
 		connected: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ampora_opamp_connected_agents",
 			Help: "Agents with a live OpAMP session on this replica.",
@@ -44,10 +44,6 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		dispatchLocal: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ampora_dispatch_local_total",
 			Help: "Configs offered by this replica to agents whose session it holds.",
-		}),
-		handoverAgents: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ampora_opamp_handover_agents_total",
-			Help: "Instance UIDs named in the handover notices this replica received from its peers: agents whose session moved to a peer.",
 		}),
 		dispatchNoSess: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ampora_dispatch_no_session_total",
@@ -73,17 +69,9 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			Name: "ampora_policy_denied_total",
 			Help: "Pushes denied by a push policy, by policy name; counted once per agent and revision.",
 		}, []string{"policy"}),
-		agentsByState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "ampora_rollout_agents",
-			Help: "Agents admitted to a rollout held by this replica, by rollout and verified state.",
-		}, []string{"namespace", "rollout", "state"}),
-		statusWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ampora_opamp_status_writes_total",
-			Help: "Status writes (server-side apply) by this replica, by kind.",
-		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.connected, m.registryAgents, m.openConns, m.applyDuration, m.dispatchLocal, m.handoverAgents,
-		m.dispatchNoSess, m.messages, m.rejected, m.agentsRefused, m.uidsReassigned, m.policyDenied, m.agentsByState, m.statusWrites)
+	reg.MustRegister(m.connected, m.registryAgents, m.openConns, m.applyDuration, m.dispatchLocal,
+		m.dispatchNoSess, m.messages, m.rejected, m.agentsRefused, m.uidsReassigned, m.policyDenied)
 	for _, reason := range []string{reassignedDuplicate, reassignedNamespace} {
 		m.uidsReassigned.WithLabelValues(reason) // at 0 from the start, so that a rate has a base
 	}

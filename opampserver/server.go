@@ -3,9 +3,12 @@
 // sessions it holds, verifies what they report, offers each the config it should run (as the
 // Rollout and AgentGroup statuses say), and writes its own per-replica counts into those
 // statuses with server-side apply. The API server is the only state replicas share.
-// The registry, the verified states and the push decisions live in package fleet, the
-// connection limits below OpAMP in package transport; this package holds the endpoints, the
-// sessions, the reports, the Lease, the handover and the read API.
+//
+// The Server is a composition: package fleet holds the registry, the decoded reports, the
+// verified states and the push decisions; package transport the connection limits below OpAMP;
+// package replica what the replica shares with the cluster and its peers (status entries,
+// Lease, handover, read API). This package holds the endpoints, the sessions and the dispatch
+// loop that joins them.
 package opampserver
 
 import (
@@ -30,6 +33,7 @@ import (
 
 	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/opampserver/fleet"
+	"github.com/ampora-io/ampora/opampserver/replica"
 	"github.com/ampora-io/ampora/opampserver/transport"
 
 	"github.com/go-logr/logr"
@@ -161,9 +165,6 @@ func (o *Options) defaults() {
 	o.LeaseDuration = cmp.Or(o.LeaseDuration, 15*time.Second)
 	o.ShutdownGrace = cmp.Or(o.ShutdownGrace, 10*time.Second)
 	o.ReadAPIAudience = cmp.Or(o.ReadAPIAudience, readapi.DefaultAudience)
-	if o.PeerToken == nil {
-		o.PeerToken = defaultPeerToken
-	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
@@ -182,44 +183,46 @@ const DefaultMaxAgentsPerToken = 50000
 
 // Server is one sidecar replica.
 type Server struct {
-	opts     Options
-	log      logr.Logger
-	clock    clock.WithTicker
+	opts  Options
+	log   logr.Logger
+	clock clock.WithTicker
+	cache cache.Cache
+	// registry holds the agents, world what each namespace's objects say they should run,
+	// replica what this replica shares with the cluster and its peers.
 	registry *fleet.Registry
 	world    *fleet.World
-	tokens   TokenStore
-	metrics  *metrics
-	client   client.Client
-	cache    cache.Cache
-	inflight semaphore
-	sessions atomic.Int64
-	// connLimit caps and counts the agent listener's connections.
-	connLimit transport.ConnLimiter
-	// anonymous is the grant of sessions without a token (--allow-unauthenticated-into):
-	// one principal, capped like a token.
+	replica  *replica.Replica
+	// tokens are the enrollment tokens; anonymous is the grant of sessions without one
+	// (--allow-unauthenticated-into): one principal, capped like a token.
+	tokens    TokenStore
 	anonymous *fleet.Grant
+	metrics   *metrics
+	// inflight caps the messages handled at once, connLimit the agent listener's
+	// connections, sessions the open WebSocket sessions.
+	inflight  semaphore
+	connLimit transport.ConnLimiter
+	sessions  sessionSet
+	// dirty queues the namespaces whose view must be rebuilt and pushed.
+	dirty namespaceQueue
+	addrs listenAddrs
+	ready atomic.Bool
+}
 
-	agentTypes boundedLabels
+// listenAddrs are where the agent listener and the read API listen, once Run listens.
+type listenAddrs struct {
+	mu          sync.Mutex
+	agent, read net.Addr
+}
 
-	dirtyMu    sync.Mutex
-	worldDirty map[string]bool
-	wake       chan struct{}
-
-	// conns are the open WebSocket sessions, closed on shutdown or when their token is
-	// revoked.
-	connsMu sync.Mutex
-	conns   map[opamptypes.Connection]*session
-	closing bool
-
-	reporter  *reporter
-	handovers handovers
-	selfOnce  sync.Mutex
-	self      string
-
-	addrMu   sync.Mutex
-	addr     net.Addr
-	readAddr net.Addr
-	ready    atomic.Bool
+func (l *listenAddrs) set(agent, read *net.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if agent != nil {
+		l.agent = *agent
+	}
+	if read != nil {
+		l.read = *read
+	}
 }
 
 // New builds a Server that talks to the API server at cfg.
@@ -249,41 +252,52 @@ func New(cfg *rest.Config, scheme *runtime.Scheme, opts Options) (*Server, error
 	if err != nil {
 		return nil, err
 	}
+	s := newServer(opts, c)
+	s.replica = replica.New(replica.Options{
+		Replica: opts.Replica, Namespace: opts.Namespace,
+		ReportInterval: opts.ReportInterval, ReportRefresh: opts.ReportRefresh, LeaseDuration: opts.LeaseDuration,
+		ReadAPIAudience: opts.ReadAPIAudience, PeerToken: opts.PeerToken,
+		ReplicaAddressCheck: opts.ReplicaAddressCheck, ReplicaServiceAccounts: opts.ReplicaServiceAccounts,
+		Client: cl, Registry: s.registry, World: s.world, Clock: opts.Clock, Logger: s.log, Metrics: opts.Registry,
+	})
+	return s, nil
+}
+
+// newServer composes a Server around reader, its view of the API server's objects; New adds
+// the replica.
+func newServer(opts Options, reader client.Reader) *Server {
 	s := &Server{
-		opts:       opts,
-		log:        opts.Logger.WithValues("replica", opts.Replica),
-		clock:      opts.Clock,
-		registry:   fleet.NewRegistry(),
-		client:     cl,
-		cache:      c,
-		inflight:   make(semaphore, opts.MaxInflight),
-		agentTypes: boundedLabels{max: 20},
-		worldDirty: map[string]bool{},
-		conns:      map[opamptypes.Connection]*session{},
-		wake:       make(chan struct{}, 1),
+		opts:     opts,
+		log:      opts.Logger.WithValues("replica", opts.Replica),
+		clock:    opts.Clock,
+		registry: fleet.NewRegistry(),
+		inflight: make(semaphore, opts.MaxInflight),
+		dirty:    newNamespaceQueue(),
+	}
+	if c, ok := reader.(cache.Cache); ok {
+		s.cache = c
 	}
 	if opts.UnauthenticatedNamespace != "" {
 		s.anonymous = fleet.NewGrant(opts.UnauthenticatedNamespace, "anonymous")
 	}
-	s.world = fleet.NewWorld(c, s.log, requiredComponents)
+	s.world = fleet.NewWorld(reader, s.log, requiredComponents)
 	s.metrics = newMetrics(opts.Registry, s)
 	s.initConnLimit()
-	s.reporter = newReporter(s)
-	return s, nil
+	return s
 }
 
 // Addr is where agents connect, once Run listens.
 func (s *Server) Addr() net.Addr {
-	s.addrMu.Lock()
-	defer s.addrMu.Unlock()
-	return s.addr
+	s.addrs.mu.Lock()
+	defer s.addrs.mu.Unlock()
+	return s.addrs.agent
 }
 
 // ReadAPIAddr is where the read API listens, once Run listens.
 func (s *Server) ReadAPIAddr() net.Addr {
-	s.addrMu.Lock()
-	defer s.addrMu.Unlock()
-	return s.readAddr
+	s.addrs.mu.Lock()
+	defer s.addrs.mu.Unlock()
+	return s.addrs.read
 }
 
 // Ready says whether the caches synced and the server accepts agents.
@@ -343,46 +357,50 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		ln = tls.NewListener(ln, tlsCfg)
 	}
-	s.addrMu.Lock()
-	s.addr = ln.Addr()
-	s.addrMu.Unlock()
+	agentAddr := ln.Addr()
+	s.addrs.set(&agentAddr, nil)
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 4) // one for each server below
 	wg.Go(func() { serveErr <- ignoreClosed(srv.Serve(ln)) })
 
 	var side []*http.Server
-	if s.opts.ProbeAddr != "" {
-		p, err := s.serveProbes(&wg, serveErr)
-		if err != nil {
-			return err
+	serve := func(addr string, h http.Handler) (net.Addr, error) {
+		if addr == "" {
+			return nil, nil
 		}
-		side = append(side, p)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+		side = append(side, hs)
+		wg.Go(func() { serveErr <- ignoreClosed(hs.Serve(ln)) })
+		return ln.Addr(), nil
 	}
-	if s.opts.PprofAddr != "" {
-		p, err := s.servePprof(&wg, serveErr)
-		if err != nil {
-			return err
-		}
-		side = append(side, p)
+	if _, err := serve(s.opts.ProbeAddr, s.probes()); err != nil {
+		return err
 	}
-	if s.opts.ReadAPIAddr != "" {
-		r, err := s.serveReadAPI(&wg, serveErr)
-		if err != nil {
-			return err
-		}
-		side = append(side, r)
+	if a, err := serve(s.opts.PprofAddr, pprofHandler()); err != nil {
+		return err
+	} else if a != nil {
+		s.log.Info("serving profiles", "addr", a.String())
+	}
+	readAddr, err := serve(s.opts.ReadAPIAddr, s.replica.Handler())
+	if err != nil {
+		return err
+	}
+	if readAddr != nil {
+		s.addrs.set(nil, &readAddr)
 		if s.opts.ReadAPIURL == "" {
-			s.opts.ReadAPIURL = localURL(s.ReadAPIAddr())
+			s.opts.ReadAPIURL = localURL(readAddr)
 			s.log.Info("no read-API URL given: peers on other hosts cannot reach this replica", "url", s.opts.ReadAPIURL)
 		}
 	}
 
 	wg.Go(func() { s.dispatchLoop(ctx) })
-	wg.Go(func() { s.reporter.loop(ctx) })
 	wg.Go(func() { s.sweepLoop(ctx) })
-	wg.Go(func() { s.leaseLoop(ctx) })
-	wg.Go(func() { s.handoverLoop(ctx) })
+	wg.Go(func() { s.replica.Run(ctx, s.opts.ReadAPIURL) }) // releases the Lease when ctx ends
 	s.ready.Store(true)
 	s.log.Info("OpAMP server listening", "addr", ln.Addr().String(), "path", s.opts.Path)
 
@@ -407,20 +425,10 @@ func (s *Server) shutdown(srv *http.Server, side []*http.Server) {
 	// Stop accepting first: opamp-go clients reconnect at once, and a session upgraded after
 	// the close below would outlive the server (net/http does not track hijacked connections).
 	_ = srv.Shutdown(ctx)
-	s.connsMu.Lock()
-	s.closing = true
-	conns := make([]opamptypes.Connection, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.connsMu.Unlock()
-	for _, c := range conns {
-		_ = c.Disconnect()
-	}
+	s.sessions.closeAll()
 	for _, h := range side {
 		_ = h.Shutdown(ctx)
 	}
-	s.releaseLease()
 	s.log.Info("OpAMP server stopped")
 }
 
@@ -525,7 +533,8 @@ func (s *Server) tlsConfig() (*tls.Config, error) {
 	return cfg, nil
 }
 
-func (s *Server) serveProbes(wg *sync.WaitGroup, errs chan<- error) (*http.Server, error) {
+// probes serves /healthz, /readyz and /metrics.
+func (s *Server) probes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -536,30 +545,18 @@ func (s *Server) serveProbes(wg *sync.WaitGroup, errs chan<- error) (*http.Serve
 		_, _ = w.Write([]byte("ok"))
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{s.opts.Registry, prometheus.DefaultGatherer}, promhttp.HandlerOpts{}))
-	ln, err := net.Listen("tcp", s.opts.ProbeAddr)
-	if err != nil {
-		return nil, err
-	}
-	h := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	wg.Go(func() { errs <- ignoreClosed(h.Serve(ln)) })
-	return h, nil
+	return mux
 }
 
-func (s *Server) servePprof(wg *sync.WaitGroup, errs chan<- error) (*http.Server, error) {
+// pprofHandler serves Go's profiles at /debug/pprof/.
+func pprofHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	ln, err := net.Listen("tcp", s.opts.PprofAddr)
-	if err != nil {
-		return nil, err
-	}
-	s.log.Info("serving profiles", "addr", ln.Addr().String())
-	h := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	wg.Go(func() { errs <- ignoreClosed(h.Serve(ln)) })
-	return h, nil
+	return mux
 }
 
 // watch rebuilds the world of a namespace whenever one of its objects changes.
@@ -605,16 +602,8 @@ func (s *Server) markWorldDirty(o any) {
 	if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
 		o = d.Obj
 	}
-	obj, ok := o.(client.Object)
-	if !ok {
-		return
-	}
-	s.dirtyMu.Lock()
-	s.worldDirty[obj.GetNamespace()] = true
-	s.dirtyMu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if obj, ok := o.(client.Object); ok {
+		s.dirty.add(obj.GetNamespace(), 0)
 	}
 }
 
@@ -627,67 +616,6 @@ func (s *Server) connectedCount() int {
 	})
 	return n
 }
-
-// track adds an open WebSocket session, or removes it when sess is nil; one that opens while
-// the server shuts down is closed at once.
-func (s *Server) track(c opamptypes.Connection, sess *session) {
-	s.connsMu.Lock()
-	defer s.connsMu.Unlock()
-	if sess == nil {
-		delete(s.conns, c)
-		return
-	}
-	if s.closing {
-		_ = c.Disconnect()
-		return
-	}
-	if s.conns == nil {
-		s.conns = map[opamptypes.Connection]*session{}
-	}
-	s.conns[c] = sess
-}
-
-// closeRevoked ends what agents hold with revoked tokens: open WebSocket sessions are closed
-// (the agent's reconnect is then refused), plain-HTTP agents count as disconnected at once
-// (their next poll is refused).
-func (s *Server) closeRevoked() {
-	type cut struct {
-		conn opamptypes.Connection
-		sess *session
-	}
-	var cuts []cut
-	s.connsMu.Lock()
-	for c, sess := range s.conns {
-		if sess.token.Revoked() {
-			cuts = append(cuts, cut{c, sess})
-		}
-	}
-	s.connsMu.Unlock()
-	for _, c := range cuts {
-		c.sess.revoke(c.conn)
-	}
-	now := s.clock.Now()
-	s.registry.Each(func(a *fleet.Agent) {
-		if a.Connected && a.Transport == transportHTTP && a.Grant.Revoked() {
-			a.MarkDisconnected(now)
-		}
-	})
-	s.log.Info("enrollment tokens revoked: sessions closed", "sessions", len(cuts))
-}
-
-// semaphore bounds concurrent work without blocking: TryAcquire fails when it is full.
-type semaphore chan struct{}
-
-func (s semaphore) TryAcquire() bool {
-	select {
-	case s <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
-func (s semaphore) Release() { <-s }
 
 // logWriter turns net/http's error log into logr lines.
 type logWriter struct{ log logr.Logger }

@@ -60,7 +60,7 @@ func (s *Server) onConnecting(req *http.Request) types.ConnectionResponse {
 // admit authenticates a new connection and binds it to the namespace of its token; nil and
 // the answer to give when it is refused.
 func (s *Server) admit(req *http.Request) (*session, types.ConnectionResponse) {
-	if s.opts.MaxConnections > 0 && s.sessions.Load() >= int64(s.opts.MaxConnections) {
+	if s.opts.MaxConnections > 0 && s.sessions.count.Load() >= int64(s.opts.MaxConnections) {
 		s.metrics.rejected.WithLabelValues("overloaded").Inc()
 		return nil, types.ConnectionResponse{HTTPStatusCode: http.StatusServiceUnavailable,
 			HTTPResponseHeader: map[string]string{"Retry-After": "30"}}
@@ -118,14 +118,14 @@ func (sess *session) onConnected(_ context.Context, conn types.Connection) {
 		return
 	}
 	s := sess.srv
-	s.track(conn, sess)
+	s.sessions.add(conn, sess)
 	// A token revoked between the upgrade and the tracking above: the sweep missed it.
 	if sess.token.Revoked() {
 		sess.revoke(conn)
 	}
 	// onConnecting's check races with the other connections being upgraded at the same time;
 	// the count taken here is exact, so a session past the cap is closed at once.
-	if n := s.sessions.Add(1); s.opts.MaxConnections > 0 && n > int64(s.opts.MaxConnections) {
+	if n := s.sessions.count.Add(1); s.opts.MaxConnections > 0 && n > int64(s.opts.MaxConnections) {
 		s.metrics.rejected.WithLabelValues("overloaded").Inc()
 		_ = conn.Disconnect()
 	}
@@ -136,8 +136,8 @@ func (sess *session) onClose(conn types.Connection) {
 		return
 	}
 	s := sess.srv
-	s.track(conn, nil)
-	s.sessions.Add(-1)
+	s.sessions.remove(conn)
+	s.sessions.count.Add(-1)
 	if sess.uid == "" {
 		return
 	}
@@ -251,7 +251,7 @@ func (sess *session) handle(conn types.Connection, r fleet.Report, uid string, r
 				return false
 			}
 			a.UID, a.Namespace, a.Grant = uid, sess.namespace, sess.token
-			s.handovers.add(handoverAgent{UID: uid, Namespace: sess.namespace, Token: sess.token.Fingerprint()})
+			s.replica.TookOver(uid, sess.namespace, sess.token)
 			if r.Attributes == nil {
 				reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)
 			}
@@ -307,7 +307,7 @@ func (sess *session) handle(conn types.Connection, r fleet.Report, uid string, r
 		a.LastSeen = now
 		applied := a.Apply(r, now)
 		if applied.AppliedOffer {
-			s.metrics.applyDuration.WithLabelValues(s.agentType(a)).Observe(applied.ApplyDuration.Seconds())
+			s.metrics.applyDuration.WithLabelValues(s.metrics.agentTypes.label(a.ServiceName())).Observe(applied.ApplyDuration.Seconds())
 		}
 		if applied.AskComponents {
 			reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportAvailableComponents)
@@ -396,13 +396,6 @@ func (sess *session) reassign(conn types.Connection, r fleet.Report, uid, reason
 		out.AgentIdentification = &protobufs.AgentIdentification{NewInstanceUid: id[:]}
 	}
 	return out
-}
-
-// agentType is the bounded label value for an agent: its service.name when that is one of
-// the first few seen, else "other".
-func (s *Server) agentType(a *fleet.Agent) string {
-	name := a.ServiceName()
-	return s.agentTypes.label(name)
 }
 
 // boundedLabels hands out at most max distinct label values, then "other", so that metric

@@ -637,7 +637,7 @@ func TestOnCloseMarksDisconnected(t *testing.T) {
 	if a.Connected || !a.DisconnectedAt.Equal(testStart.Add(time.Second)) {
 		t.Errorf("after close: connected %v, disconnected at %v", a.Connected, a.DisconnectedAt)
 	}
-	if n := s.sessions.Load(); n != 0 {
+	if n := s.sessions.count.Load(); n != 0 {
 		t.Errorf("%d sessions counted after both closed", n)
 	}
 }
@@ -727,7 +727,7 @@ func TestMaxConnections(t *testing.T) {
 		t.Errorf("disconnected: %v %v %v, want only the session past the cap", conns[0].disconnected, conns[1].disconnected, conns[2].disconnected)
 	}
 	sessions[2].onClose(conns[2])
-	if n := s.sessions.Load(); n != 2 {
+	if n := s.sessions.count.Load(); n != 2 {
 		t.Errorf("%d sessions counted, want 2", n)
 	}
 	if _, _, code := connect(); code != http.StatusServiceUnavailable {

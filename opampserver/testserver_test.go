@@ -7,13 +7,13 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/open-telemetry/opamp-go/protobufs"
-	"github.com/open-telemetry/opamp-go/server/types"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/ampora-io/ampora/opampserver/fleet"
 	"github.com/ampora-io/ampora/opampserver/fleet/fleettest"
+	"github.com/ampora-io/ampora/opampserver/replica"
 )
 
 // testNamespace is the namespace test sessions are enrolled into.
@@ -26,20 +26,9 @@ func newTestServer(tb testing.TB) (*Server, *testingclock.FakeClock) {
 	clk := testingclock.NewFakeClock(testStart)
 	opts := Options{Replica: "replica-0", Namespace: "ampora-system", Clock: clk, Registry: prometheus.NewRegistry()}
 	opts.defaults()
-	s := &Server{
-		opts:       opts,
-		log:        logr.Discard(),
-		clock:      opts.Clock,
-		registry:   fleet.NewRegistry(),
-		inflight:   make(semaphore, opts.MaxInflight),
-		agentTypes: boundedLabels{max: 20},
-		worldDirty: map[string]bool{},
-		conns:      map[types.Connection]*session{},
-		wake:       make(chan struct{}, 1),
-	}
-	s.world = fleet.NewWorld(nil, logr.Discard(), requiredComponents)
-	s.metrics = newMetrics(opts.Registry, s)
-	s.reporter = newReporter(s)
+	s := newServer(opts, nil)
+	s.replica = replica.New(replica.Options{Replica: opts.Replica, Registry: s.registry, World: s.world,
+		Clock: clk, Logger: logr.Discard(), Metrics: opts.Registry})
 	return s, clk
 }
 

@@ -81,14 +81,14 @@ func TestWebSocketSession(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		a, _ := agentCopy(s, uid)
-		s.connsMu.Lock()
-		open := len(s.conns)
-		s.connsMu.Unlock()
-		if !a.Connected && open == 0 && s.sessions.Load() == 0 {
+		s.sessions.mu.Lock()
+		open := len(s.sessions.conns)
+		s.sessions.mu.Unlock()
+		if !a.Connected && open == 0 && s.sessions.count.Load() == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after the close: connected %v, %d sessions tracked, %d counted", a.Connected, open, s.sessions.Load())
+			t.Fatalf("after the close: connected %v, %d sessions tracked, %d counted", a.Connected, open, s.sessions.count.Load())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

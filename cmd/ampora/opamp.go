@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ampora-io/ampora/internal/readapi"
+	"github.com/ampora-io/ampora/opampserver/replica"
 	"github.com/ampora-io/ampora/opampserver/transport"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -68,7 +69,7 @@ func runOpAMP(ctx context.Context, args []string, stderr io.Writer) error {
 	var addr replicaAddressFlags
 	addr.bind(fs)
 	fs.StringVar(&o.ReadAPIAudience, "read-api-audience", readapi.DefaultAudience, "audience of the tokens the manager and the peer replicas present to the read API, which the API server refuses (the manager requests its own, the chart mounts the peers'); users' tokens for the API server are accepted too")
-	tokenFile := fs.String("peer-token-file", opampserver.PeerTokenFile, "bearer token presented to peer replicas: a token of the sidecar's ServiceAccount bound to --read-api-audience, which the API server refuses (peers take no other)")
+	tokenFile := fs.String("peer-token-file", replica.PeerTokenFile, "bearer token presented to peer replicas: a token of the sidecar's ServiceAccount bound to --read-api-audience, which the API server refuses (peers take no other)")
 	zopts := zap.Options{}
 	zopts.BindFlags(fs)
 	err := fs.Parse(args)

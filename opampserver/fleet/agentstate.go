@@ -3,6 +3,8 @@ package fleet
 import (
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/open-telemetry/opamp-go/protobufs"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
@@ -134,4 +136,18 @@ func healthVerdict(o Observation, since time.Time) Verdict {
 		return Verdict{State: fleetv1alpha1.AgentUnhealthy, Message: o.HealthError, Since: since}
 	}
 	return Verdict{State: fleetv1alpha1.AgentApplied, Since: since}
+}
+
+// FailedAgent is the agent as a status's failed sample names it, in its verified state v.
+func (a *Agent) FailedAgent(v Verdict) fleetv1alpha1.FailedAgent {
+	fa := fleetv1alpha1.FailedAgent{
+		InstanceUID: a.UID, State: v.State, ServiceName: a.Attributes["service.name"],
+		ServiceVersion: a.Attributes["service.version"], HostName: a.Attributes["host.name"],
+		Message: v.Message,
+	}
+	if !v.Since.IsZero() {
+		since := metav1.NewTime(v.Since.Truncate(time.Second))
+		fa.Since = &since
+	}
+	return fa
 }

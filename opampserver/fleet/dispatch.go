@@ -282,3 +282,22 @@ func Incompatible(required map[string][]string, have map[string]map[string]struc
 	}
 	return ""
 }
+
+// Verdict is the verified state of an agent this target admits to a rollout.
+func (t Target) Verdict(a *Agent, now time.Time) Verdict {
+	r := t.Rollout
+	switch {
+	case t.Denied != "":
+		return Verdict{State: fleetv1alpha1.AgentDenied, Message: "denied by push policy " + t.Denied}
+	case t.Incompatible != "":
+		return Verdict{State: fleetv1alpha1.AgentIncompatible, Message: t.Incompatible}
+	}
+	admittedAt := r.Started
+	if t.InBatch {
+		admittedAt = r.BatchStart
+	}
+	if a.Connected && a.ConnectedSince.After(admittedAt) {
+		admittedAt = a.ConnectedSince
+	}
+	return Verify(a.Observation(t.Desired, admittedAt), t.Desired, r.ApplyTimeout, now)
+}

@@ -21,7 +21,7 @@ import (
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/collectorconfig"
-	"github.com/ampora-io/ampora/opampserver"
+	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/test/fleetsim"
 	"github.com/ampora-io/ampora/test/harness"
 	"github.com/ampora-io/ampora/test/testenv"
@@ -211,7 +211,7 @@ func flapping(sc *harness.Sidecar, _ string, ns string) int {
 		return -1
 	}
 	defer resp.Body.Close()
-	var list opampserver.AgentList
+	var list readapi.AgentList
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&list) != nil {
 		return -1
 	}

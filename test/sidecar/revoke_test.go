@@ -97,7 +97,7 @@ var _ = Describe("OpAMP sidecar token revocation", func() {
 		Consistently(fleets["kept"].Connected, 2*time.Second, 200*time.Millisecond).Should(Equal(3))
 		reader := serviceAccountToken(ns, "reader")
 		grantRolloutReader(ns, "reader")
-		var list opampserver.AgentList
+		var list readapi.AgentList
 		Eventually(func(g Gomega) {
 			code, body, err := readAPI(ctx, sc, reader, "/v1/namespaces/"+ns+"/agentgroups/"+eng.group+"/agents")
 			g.Expect(err).NotTo(HaveOccurred())

@@ -45,7 +45,7 @@ var _ = Describe("OpAMP sidecar security", func() {
 
 		reader := serviceAccountToken(ns, "reader")
 		grantRolloutReader(ns, "reader")
-		var list opampserver.AgentList
+		var list readapi.AgentList
 		Eventually(func(g Gomega) {
 			code, body, err := readAPI(ctx, sc, reader, "/v1/namespaces/"+ns+"/agentgroups/"+eng.group+"/agents")
 			g.Expect(err).NotTo(HaveOccurred())
@@ -100,7 +100,7 @@ var _ = Describe("OpAMP sidecar security", func() {
 		By("answering a ServiceAccount allowed to get rollouts in the namespace, and there only")
 		reader := serviceAccountToken(ns, "reader")
 		grantRolloutReader(ns, "reader")
-		var failed opampserver.AgentList
+		var failed readapi.AgentList
 		Eventually(func(g Gomega) {
 			code, body, err := readAPI(ctx, sc, reader, agentsPath+"?state=Failed")
 			g.Expect(err).NotTo(HaveOccurred())
@@ -131,7 +131,7 @@ var _ = Describe("OpAMP sidecar security", func() {
 
 		code, body := get(reader, agentsPath)
 		Expect(code).To(Equal(http.StatusOK))
-		var all opampserver.AgentList
+		var all readapi.AgentList
 		Expect(json.Unmarshal(body, &all)).To(Succeed())
 		Expect(all.Items).To(HaveLen(8))
 

@@ -161,7 +161,7 @@ func post(sc *harness.Sidecar, token string, body io.Reader, header http.Header)
 var httpClient = &http.Client{Timeout: 30 * time.Second}
 
 // agents lists the agents of group "all" in ns that the replica holds, by instance UID.
-func agents(sc *harness.Sidecar, ns string) map[string]opampserver.AgentInfo {
+func agents(sc *harness.Sidecar, ns string) map[string]readapi.Agent {
 	GinkgoHelper()
 	token, err := h.Token()
 	Expect(err).NotTo(HaveOccurred())
@@ -172,9 +172,9 @@ func agents(sc *harness.Sidecar, ns string) map[string]opampserver.AgentInfo {
 	Expect(err).NotTo(HaveOccurred())
 	defer resp.Body.Close()
 	Expect(resp.StatusCode).To(Equal(http.StatusOK))
-	var list opampserver.AgentList
+	var list readapi.AgentList
 	Expect(json.NewDecoder(resp.Body).Decode(&list)).To(Succeed())
-	out := map[string]opampserver.AgentInfo{}
+	out := map[string]readapi.Agent{}
 	for _, a := range list.Items {
 		out[a.InstanceUID] = a
 	}

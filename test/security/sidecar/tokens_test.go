@@ -48,7 +48,7 @@ var _ = Describe("Enrollment tokens", func() {
 		Consistently(func() int { code, _ := poll(sc, token, describe(uid, 0)); return code }, 3*time.Second, 250*time.Millisecond).
 			Should(Equal(http.StatusOK), "the planted copy disabled the token")
 		// The replica lists a group's agents once its view of the group is built.
-		Eventually(func() map[string]opampserver.AgentInfo { return agents(sc, victimNS) }, 10*time.Second, 200*time.Millisecond).Should(HaveKey(uidString(uid)))
+		Eventually(func() map[string]readapi.Agent { return agents(sc, victimNS) }, 10*time.Second, 200*time.Millisecond).Should(HaveKey(uidString(uid)))
 		Expect(agents(sc, attackerNS)).NotTo(HaveKey(uidString(uid)))
 	})
 
@@ -60,7 +60,7 @@ var _ = Describe("Enrollment tokens", func() {
 		plant(victimNS, "bound", bound)
 		uid := newUID()
 		Eventually(func() int { code, _ := poll(sc, bound, describe(uid, 0)); return code }, 10*time.Second, 200*time.Millisecond).Should(Equal(http.StatusOK))
-		Eventually(func() map[string]opampserver.AgentInfo { return agents(sc, victimNS) }, 10*time.Second, 200*time.Millisecond).Should(HaveKey(uidString(uid)))
+		Eventually(func() map[string]readapi.Agent { return agents(sc, victimNS) }, 10*time.Second, 200*time.Millisecond).Should(HaveKey(uidString(uid)))
 
 		By("an editor of another namespace plants a copy; the victim then rotates by deleting its Secret")
 		plant(attackerNS, "copied", bound)

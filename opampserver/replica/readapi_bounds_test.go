@@ -1,16 +1,18 @@
-package opampserver
+package replica
 
 import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/ampora-io/ampora/internal/readapi"
 )
 
 func TestPageOf(t *testing.T) {
-	agents := func(n, attrBytes int) []AgentInfo {
-		var out []AgentInfo
+	agents := func(n, attrBytes int) []readapi.Agent {
+		var out []readapi.Agent
 		for i := 0; i < n; i++ {
-			a := AgentInfo{InstanceUID: fmt.Sprintf("u%03d", i)}
+			a := readapi.Agent{InstanceUID: fmt.Sprintf("u%03d", i)}
 			if attrBytes > 0 {
 				a.Attributes = map[string]string{"k": strings.Repeat("v", attrBytes)}
 			}
@@ -20,7 +22,7 @@ func TestPageOf(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name     string
-		items    []AgentInfo
+		items    []readapi.Agent
 		limit    int
 		maxBytes int
 		wantN    int

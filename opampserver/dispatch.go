@@ -10,7 +10,6 @@ import (
 	opamptypes "github.com/open-telemetry/opamp-go/server/types"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
-	"k8s.io/utils/clock"
 
 	"github.com/ampora-io/ampora/internal/collectorconfig"
 	"github.com/ampora-io/ampora/opampserver/fleet"
@@ -49,16 +48,12 @@ func (s *Server) dispatchLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.wake:
+		case <-s.dirty.wake:
 		}
-		s.dirtyMu.Lock()
-		dirty := s.worldDirty
-		s.worldDirty = map[string]bool{}
-		s.dirtyMu.Unlock()
-		for ns := range dirty {
+		for ns := range s.dirty.take() {
 			if err := s.world.Rebuild(ctx, ns); err != nil {
 				s.log.Error(err, "rebuilding the view", "namespace", ns)
-				s.markWorldDirtyNS(ns)
+				s.dirty.add(ns, time.Second) // back off before retrying a failed rebuild
 				continue
 			}
 			s.pushNamespace(ctx, ns)
@@ -66,17 +61,43 @@ func (s *Server) dispatchLoop(ctx context.Context) {
 	}
 }
 
-func (s *Server) markWorldDirtyNS(ns string) {
-	s.dirtyMu.Lock()
-	s.worldDirty[ns] = true
-	s.dirtyMu.Unlock()
-	go func() {
-		time.Sleep(time.Second) // back off before retrying a failed rebuild
+// namespaceQueue holds the namespaces whose view must be rebuilt, and wakes the dispatch loop
+// when one is added.
+type namespaceQueue struct {
+	mu   sync.Mutex
+	set  map[string]bool
+	wake chan struct{}
+}
+
+func newNamespaceQueue() namespaceQueue {
+	return namespaceQueue{set: map[string]bool{}, wake: make(chan struct{}, 1)}
+}
+
+// add queues ns and wakes the loop, at once or, to back off a failed rebuild, after a delay.
+func (q *namespaceQueue) add(ns string, after time.Duration) {
+	q.mu.Lock()
+	q.set[ns] = true
+	q.mu.Unlock()
+	wake := func() {
 		select {
-		case s.wake <- struct{}{}:
+		case q.wake <- struct{}{}:
 		default:
 		}
-	}()
+	}
+	if after > 0 {
+		time.AfterFunc(after, wake)
+		return
+	}
+	wake()
+}
+
+// take empties the queue.
+func (q *namespaceQueue) take() map[string]bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.set
+	q.set = map[string]bool{}
+	return out
 }
 
 type push struct {
@@ -145,33 +166,4 @@ func (s *Server) countDispatchOutcome(a *fleet.Agent, t fleet.Target) {
 		a.NoSessionHash = t.Desired
 		s.metrics.dispatchNoSess.Inc()
 	}
-}
-
-// every calls fn each period of clk until ctx ends, the first time one period from now.
-func every(ctx context.Context, clk clock.WithTicker, period time.Duration, fn func()) {
-	t := clk.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
-		fn()
-	}
-}
-
-// sweepLoop marks silent HTTP agents disconnected and forgets long-disconnected agents.
-func (s *Server) sweepLoop(ctx context.Context) {
-	every(ctx, s.clock, 5*time.Second, func() {
-		now := s.clock.Now()
-		s.registry.Each(func(a *fleet.Agent) {
-			if a.Connected && a.Transport == transportHTTP && now.Sub(a.LastSeen) > s.opts.HTTPAgentTimeout {
-				a.MarkDisconnected(now)
-			}
-		})
-		s.registry.Remove(func(a *fleet.Agent) bool {
-			return !a.Connected && now.Sub(a.DisconnectedAt) > s.opts.DisconnectedRetention
-		})
-	})
 }

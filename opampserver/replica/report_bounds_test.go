@@ -1,4 +1,4 @@
-package opampserver
+package replica
 
 import (
 	"fmt"

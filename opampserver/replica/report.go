@@ -1,4 +1,4 @@
-package opampserver
+package replica
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/gates"
+	"github.com/ampora-io/ampora/internal/periodic"
 	"github.com/ampora-io/ampora/opampserver/fleet"
 )
 
@@ -36,15 +37,13 @@ type written struct {
 // write per object per ReportInterval whatever the fleet size, and only when the entry
 // changed or ReportRefresh passed.
 type reporter struct {
-	s    *Server
+	rp   *Replica
 	mu   sync.Mutex
 	last map[objKey]written
 }
 
-func newReporter(s *Server) *reporter { return &reporter{s: s, last: map[objKey]written{}} }
-
 func (r *reporter) loop(ctx context.Context) {
-	every(ctx, r.s.clock, r.s.opts.ReportInterval, func() { r.report(ctx) })
+	periodic.Every(ctx, r.rp.opts.Clock, r.rp.opts.ReportInterval, func() { r.report(ctx) })
 }
 
 type rolloutAcc struct {
@@ -69,11 +68,11 @@ type Snapshot struct {
 }
 
 func (r *reporter) snapshot(now time.Time) Snapshot {
-	s := r.s
+	rp := r.rp
 	views := map[string]*fleet.NSView{}
 	snap := Snapshot{Rollouts: map[objKey]*rolloutAcc{}, Groups: map[objKey]*groupAcc{}}
-	for _, ns := range s.world.Namespaces() {
-		v := s.world.View(ns)
+	for _, ns := range rp.opts.World.Namespaces() {
+		v := rp.opts.World.View(ns)
 		views[ns] = v
 		for _, g := range v.Groups {
 			snap.Groups[objKey{"AgentGroup", ns, g.Name}] = &groupAcc{versions: map[string]int32{}}
@@ -83,7 +82,7 @@ func (r *reporter) snapshot(now time.Time) Snapshot {
 			}
 		}
 	}
-	s.registry.Each(func(a *fleet.Agent) {
+	rp.opts.Registry.Each(func(a *fleet.Agent) {
 		v := views[a.Namespace]
 		if v == nil {
 			return
@@ -116,7 +115,7 @@ func (r *reporter) snapshot(now time.Time) Snapshot {
 		if ra == nil {
 			return
 		}
-		v2 := verdictFor(a, t, now)
+		v2 := t.Verdict(a, now)
 		ra.entry.Counts.Count(v2.State)
 		if t.InBatch {
 			ra.entry.BatchCounts.Count(v2.State)
@@ -132,11 +131,7 @@ func (r *reporter) snapshot(now time.Time) Snapshot {
 			ra.denied[t.Denied]++
 		}
 		if v2.State.Problem() {
-			ra.failed = append(ra.failed, fleetv1alpha1.FailedAgent{
-				InstanceUID: a.UID, State: v2.State, ServiceName: a.Attributes["service.name"],
-				ServiceVersion: a.Attributes["service.version"], HostName: a.Attributes["host.name"],
-				Message: v2.Message, Since: timePtr(v2.Since),
-			})
+			ra.failed = append(ra.failed, a.FailedAgent(v2))
 		}
 	})
 	return snap
@@ -155,25 +150,6 @@ func conflictGroups(all []string, self string) []string {
 	return out
 }
 
-// verdictFor is the verified state of an admitted agent.
-func verdictFor(a *fleet.Agent, t fleet.Target, now time.Time) fleet.Verdict {
-	r := t.Rollout
-	switch {
-	case t.Denied != "":
-		return fleet.Verdict{State: fleetv1alpha1.AgentDenied, Message: "denied by push policy " + t.Denied}
-	case t.Incompatible != "":
-		return fleet.Verdict{State: fleetv1alpha1.AgentIncompatible, Message: t.Incompatible}
-	}
-	admittedAt := r.Started
-	if t.InBatch {
-		admittedAt = r.BatchStart
-	}
-	if a.Connected && a.ConnectedSince.After(admittedAt) {
-		admittedAt = a.ConnectedSince
-	}
-	return fleet.Verify(a.Observation(t.Desired, admittedAt), t.Desired, r.ApplyTimeout, now)
-}
-
 func timePtr(t time.Time) *metav1.Time {
 	if t.IsZero() {
 		return nil
@@ -184,14 +160,14 @@ func timePtr(t time.Time) *metav1.Time {
 
 // report computes the snapshot and writes the entries that changed.
 func (r *reporter) report(ctx context.Context) {
-	s := r.s
-	now := s.clock.Now()
+	rp := r.rp
+	now := rp.opts.Clock.Now()
 	snap := r.snapshot(now)
 	reportedAt := metav1.NewTime(now.Truncate(time.Second))
 
 	for key, ra := range snap.Rollouts {
 		e := &ra.entry
-		e.Replica, e.ConfigHash, e.Batch = s.opts.Replica, ra.view.Config.Hash, ra.view.Batch
+		e.Replica, e.ConfigHash, e.Batch = rp.opts.Replica, ra.view.Config.Hash, ra.view.Batch
 		e.BatchStartedAt = timePtr(ra.view.BatchStart)
 		if ga := snap.Groups[objKey{"AgentGroup", key.namespace, ra.group}]; ga != nil {
 			e.Connected = ga.entry.Connected
@@ -209,7 +185,7 @@ func (r *reporter) report(ctx context.Context) {
 	}
 	for key, ga := range snap.Groups {
 		e := &ga.entry
-		e.Replica = s.opts.Replica
+		e.Replica = rp.opts.Replica
 		e.Versions = fleetv1alpha1.TopVersions(ga.versions)
 		sort.Slice(ga.conflicts, func(i, j int) bool { return ga.conflicts[i].InstanceUID < ga.conflicts[j].InstanceUID })
 		if len(ga.conflicts) > maxSample {
@@ -230,7 +206,7 @@ func hasAny(b []int32) bool {
 }
 
 func (r *reporter) setStateGauges(key objKey, c fleetv1alpha1.AgentCounts) {
-	g := r.s.metrics.agentsByState
+	g := r.rp.metrics.agentsByState
 	for _, state := range fleetv1alpha1.AgentStates {
 		g.WithLabelValues(key.namespace, key.name, string(state)).Set(float64(c.Of(state)))
 	}
@@ -243,12 +219,12 @@ func (r *reporter) write(ctx context.Context, key objKey, entry any, stamped fun
 	r.mu.Lock()
 	last, ok := r.last[key]
 	r.mu.Unlock()
-	if ok && last.body == string(body) && now.Sub(last.at) < r.s.opts.ReportRefresh {
+	if ok && last.body == string(body) && now.Sub(last.at) < r.rp.opts.ReportRefresh {
 		return
 	}
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(stamped())
 	if err != nil {
-		r.s.log.Error(err, "converting a status entry")
+		r.rp.log.Error(err, "converting a status entry")
 		return
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
@@ -257,19 +233,16 @@ func (r *reporter) write(ctx context.Context, key objKey, entry any, stamped fun
 		"metadata":   map[string]any{"name": key.name, "namespace": key.namespace},
 		"status":     map[string]any{"replicas": []any{m}},
 	}}
-	err = r.s.client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
-		client.FieldOwner(FieldManager(r.s.opts.Replica)), client.ForceOwnership)
+	err = r.rp.opts.Client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
+		client.FieldOwner(FieldManager(r.rp.opts.Replica)), client.ForceOwnership)
 	if err != nil {
 		if ctx.Err() == nil {
-			r.s.log.V(1).Info("writing status entry failed", "kind", key.kind, "namespace", key.namespace, "name", key.name, "error", err.Error())
+			r.rp.log.V(1).Info("writing status entry failed", "kind", key.kind, "namespace", key.namespace, "name", key.name, "error", err.Error())
 		}
 		return
 	}
-	r.s.metrics.statusWrites.WithLabelValues(key.kind).Inc()
+	r.rp.metrics.statusWrites.WithLabelValues(key.kind).Inc()
 	r.mu.Lock()
 	r.last[key] = written{body: string(body), at: now}
 	r.mu.Unlock()
 }
-
-// FieldManager is the server-side apply field manager of a replica's status entries.
-func FieldManager(replica string) string { return "ampora-opamp/" + replica }

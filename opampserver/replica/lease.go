@@ -1,4 +1,4 @@
-package opampserver
+package replica
 
 import (
 	"context"
@@ -15,16 +15,16 @@ import (
 
 // leaseLoop holds the replica's Lease: live replicas are the unexpired Leases, so that the
 // manager and kubectl see who reports, and a dead replica's entries stop counting.
-func (s *Server) leaseLoop(ctx context.Context) {
-	if s.opts.Namespace == "" {
+func (rp *Replica) leaseLoop(ctx context.Context, readAPIURL string) {
+	if rp.opts.Namespace == "" {
 		return
 	}
-	renew := s.opts.LeaseDuration / 3
-	t := s.clock.NewTicker(renew)
+	renew := rp.opts.LeaseDuration / 3
+	t := rp.opts.Clock.NewTicker(renew)
 	defer t.Stop()
 	for {
-		if err := s.renewLease(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error(err, "renewing the replica lease")
+		if err := rp.renewLease(ctx, readAPIURL); err != nil && ctx.Err() == nil {
+			rp.log.Error(err, "renewing the replica lease")
 		}
 		select {
 		case <-ctx.Done():
@@ -34,11 +34,11 @@ func (s *Server) leaseLoop(ctx context.Context) {
 	}
 }
 
-func (s *Server) renewLease(ctx context.Context) error {
-	now := metav1.NewMicroTime(s.clock.Now())
-	key := client.ObjectKey{Namespace: s.opts.Namespace, Name: readapi.LeaseName(s.opts.Replica)}
+func (rp *Replica) renewLease(ctx context.Context, readAPIURL string) error {
+	now := metav1.NewMicroTime(rp.opts.Clock.Now())
+	key := client.ObjectKey{Namespace: rp.opts.Namespace, Name: readapi.LeaseName(rp.opts.Replica)}
 	var l coordinationv1.Lease
-	err := s.client.Get(ctx, key, &l)
+	err := rp.opts.Client.Get(ctx, key, &l)
 	if apierrors.IsNotFound(err) {
 		l = coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	} else if err != nil {
@@ -48,37 +48,37 @@ func (s *Server) renewLease(ctx context.Context) error {
 		l.Labels = map[string]string{}
 	}
 	l.Labels[readapi.LabelReplicaLease] = "true"
-	if s.opts.ReadAPIURL != "" {
+	if readAPIURL != "" {
 		if l.Annotations == nil {
 			l.Annotations = map[string]string{}
 		}
-		l.Annotations[readapi.AnnotationReadAPI] = s.opts.ReadAPIURL
+		l.Annotations[readapi.AnnotationReadAPI] = readAPIURL
 	}
-	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != s.opts.Replica || l.Spec.AcquireTime == nil {
+	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != rp.opts.Replica || l.Spec.AcquireTime == nil {
 		l.Spec.AcquireTime = &now
 	}
-	l.Spec.HolderIdentity = ptr.To(s.opts.Replica)
-	l.Spec.LeaseDurationSeconds = ptr.To(int32(s.opts.LeaseDuration / time.Second))
+	l.Spec.HolderIdentity = ptr.To(rp.opts.Replica)
+	l.Spec.LeaseDurationSeconds = ptr.To(int32(rp.opts.LeaseDuration / time.Second))
 	l.Spec.RenewTime = &now
 	if l.ResourceVersion == "" {
-		return s.client.Create(ctx, &l)
+		return rp.opts.Client.Create(ctx, &l)
 	}
-	return s.client.Update(ctx, &l)
+	return rp.opts.Client.Update(ctx, &l)
 }
 
 // releaseLease expires the Lease at once on a clean shutdown, so that peers stop counting this
 // replica without waiting for the lease to run out.
-func (s *Server) releaseLease() {
-	if s.opts.Namespace == "" {
+func (rp *Replica) releaseLease() {
+	if rp.opts.Namespace == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var l coordinationv1.Lease
-	if err := s.client.Get(ctx, client.ObjectKey{Namespace: s.opts.Namespace, Name: readapi.LeaseName(s.opts.Replica)}, &l); err != nil {
+	if err := rp.opts.Client.Get(ctx, client.ObjectKey{Namespace: rp.opts.Namespace, Name: readapi.LeaseName(rp.opts.Replica)}, &l); err != nil {
 		return
 	}
-	past := metav1.NewMicroTime(s.clock.Now().Add(-s.opts.LeaseDuration))
+	past := metav1.NewMicroTime(rp.opts.Clock.Now().Add(-rp.opts.LeaseDuration))
 	l.Spec.RenewTime = &past
-	_ = s.client.Update(ctx, &l)
+	_ = rp.opts.Client.Update(ctx, &l)
 }

@@ -1,4 +1,4 @@
-package opampserver
+package replica
 
 import (
 	"bytes"
@@ -8,15 +8,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ampora-io/ampora/internal/periodic"
 	"github.com/ampora-io/ampora/internal/readapi"
 	"github.com/ampora-io/ampora/opampserver/fleet"
 )
@@ -80,15 +79,15 @@ func defaultPeerToken() (string, error) {
 }
 
 // handoverLoop notifies peers of taken-over agents, at most twice a second.
-func (s *Server) handoverLoop(ctx context.Context) {
+func (rp *Replica) handoverLoop(ctx context.Context) {
 	var pending []handoverAgent
-	every(ctx, s.clock, 500*time.Millisecond, func() {
-		pending = append(pending, s.handovers.take()...)
+	periodic.Every(ctx, rp.opts.Clock, 500*time.Millisecond, func() {
+		pending = append(pending, rp.handovers.take()...)
 		if len(pending) == 0 {
 			return
 		}
-		if err := s.notifyPeers(ctx, pending); err != nil {
-			s.log.V(1).Info("notifying peers of handovers failed; will retry", "agents", len(pending), "error", err.Error())
+		if err := rp.notifyPeers(ctx, pending); err != nil {
+			rp.log.V(1).Info("notifying peers of handovers failed; will retry", "agents", len(pending), "error", err.Error())
 			if len(pending) > 100000 {
 				pending = nil // peers unreachable for long: their Leases expire and their entries stop counting
 			}
@@ -98,21 +97,21 @@ func (s *Server) handoverLoop(ctx context.Context) {
 	})
 }
 
-func (s *Server) notifyPeers(ctx context.Context, agents []handoverAgent) error {
-	peers, err := s.livePeers(ctx)
+func (rp *Replica) notifyPeers(ctx context.Context, agents []handoverAgent) error {
+	peers, err := rp.livePeers(ctx)
 	if err != nil || len(peers) == 0 {
 		return err
 	}
-	token, err := s.opts.PeerToken()
+	token, err := rp.opts.PeerToken()
 	if err != nil {
 		return fmt.Errorf("reading the peer token: %w", err)
 	}
 	var firstErr error
 	for len(agents) > 0 {
 		n := min(len(agents), maxHandoverAgents)
-		body, _ := json.Marshal(handoverRequest{Replica: s.opts.Replica, Agents: agents[:n]})
+		body, _ := json.Marshal(handoverRequest{Replica: rp.opts.Replica, Agents: agents[:n]})
 		agents = agents[n:]
-		if err := s.postHandover(ctx, peers, token, body); err != nil && firstErr == nil {
+		if err := rp.postHandover(ctx, peers, token, body); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
@@ -120,7 +119,7 @@ func (s *Server) notifyPeers(ctx context.Context, agents []handoverAgent) error 
 }
 
 // postHandover posts one notice to every peer.
-func (s *Server) postHandover(ctx context.Context, peers []string, token string, body []byte) error {
+func (rp *Replica) postHandover(ctx context.Context, peers []string, token string, body []byte) error {
 	var firstErr error
 	for _, url := range peers {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -145,19 +144,19 @@ func (s *Server) postHandover(ctx context.Context, peers []string, token string,
 // livePeers lists the read-API URLs of the other replicas with an unexpired Lease. A URL is
 // on a Lease, which is not proof of who listens there: only those whose host is the Pod IP of a
 // running Pod of the sidecars' ServiceAccount are sent the token (--replica-address-check).
-func (s *Server) livePeers(ctx context.Context) ([]string, error) {
-	if s.opts.Namespace == "" {
+func (rp *Replica) livePeers(ctx context.Context) ([]string, error) {
+	if rp.opts.Namespace == "" {
 		return nil, nil
 	}
 	var leases coordinationv1.LeaseList
-	if err := s.client.List(ctx, &leases, client.InNamespace(s.opts.Namespace), client.HasLabels{readapi.LabelReplicaLease}); err != nil {
+	if err := rp.opts.Client.List(ctx, &leases, client.InNamespace(rp.opts.Namespace), client.HasLabels{readapi.LabelReplicaLease}); err != nil {
 		return nil, err
 	}
-	now := s.clock.Now()
+	now := rp.opts.Clock.Now()
 	var candidates []string
 	for i := range leases.Items {
 		l := &leases.Items[i]
-		if l.Name == readapi.LeaseName(s.opts.Replica) || !readapi.LeaseLive(l, now) {
+		if l.Name == readapi.LeaseName(rp.opts.Replica) || !readapi.LeaseLive(l, now) {
 			continue
 		}
 		if u := l.Annotations[readapi.AnnotationReadAPI]; u != "" {
@@ -167,15 +166,15 @@ func (s *Server) livePeers(ctx context.Context) ([]string, error) {
 	if len(candidates) == 0 {
 		return nil, nil
 	}
-	check := readapi.AddressCheck{Mode: s.opts.ReplicaAddressCheck, Namespace: s.opts.Namespace, ServiceAccounts: s.opts.ReplicaServiceAccounts}
-	allowed, err := check.Addresses(ctx, s.client)
+	check := readapi.AddressCheck{Mode: rp.opts.ReplicaAddressCheck, Namespace: rp.opts.Namespace, ServiceAccounts: rp.opts.ReplicaServiceAccounts}
+	allowed, err := check.Addresses(ctx, rp.opts.Client)
 	if err != nil {
 		return nil, err
 	}
 	var urls []string
 	for _, u := range candidates {
 		if err := allowed.Check(u); err != nil {
-			s.log.Error(err, "not notifying a peer of handovers: its Lease's address is not one of the operator's Pods")
+			rp.log.Error(err, "not notifying a peer of handovers: its Lease's address is not one of the operator's Pods")
 			continue
 		}
 		urls = append(urls, u)
@@ -187,24 +186,24 @@ func (s *Server) livePeers(ctx context.Context) ([]string, error) {
 // call it: the caller's token must review, for the read API's audience only, to the same user
 // as this replica's. A token the API server takes is refused: a replica that sent one would
 // hand its peers its identity there (its status entries, its Lease).
-func (s *Server) handleHandover(w http.ResponseWriter, r *http.Request) {
+func (rp *Replica) handleHandover(w http.ResponseWriter, r *http.Request) {
 	token, ok := bearerToken(w, r)
 	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), reviewTimeout)
 	defer cancel()
-	caller, err := s.reviewFor(ctx, token, []string{s.opts.ReadAPIAudience})
+	caller, err := rp.reviewFor(ctx, token, []string{rp.opts.ReadAPIAudience})
 	if err != nil {
-		http.Error(w, err.Error()+" for the audience "+s.opts.ReadAPIAudience, http.StatusUnauthorized)
+		http.Error(w, err.Error()+" for the audience "+rp.opts.ReadAPIAudience, http.StatusUnauthorized)
 		return
 	}
 	// Bound to that audience and to the API server's as well: still a token that writes.
-	if _, err := s.reviewFor(ctx, token, nil); !errors.Is(err, errNotAuthenticated) {
-		http.Error(w, "a token the API server takes is refused: present one bound to the audience "+s.opts.ReadAPIAudience+" alone", http.StatusUnauthorized)
+	if _, err := rp.reviewFor(ctx, token, nil); !errors.Is(err, errNotAuthenticated) {
+		http.Error(w, "a token the API server takes is refused: present one bound to the audience "+rp.opts.ReadAPIAudience+" alone", http.StatusUnauthorized)
 		return
 	}
-	self, err := s.selfIdentity(ctx)
+	self, err := rp.selfIdentity(ctx)
 	if err != nil || caller.Username != self {
 		http.Error(w, "forbidden: only the operator's replicas may hand agents over", http.StatusForbidden)
 		return
@@ -219,65 +218,14 @@ func (s *Server) handleHandover(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, h := range req.Agents {
-		s.registry.Do(h.UID, false, func(a *fleet.Agent) {
+		rp.opts.Registry.Do(h.UID, false, func(a *fleet.Agent) {
 			// Only the principal that holds the agent here can have moved it.
 			if a.Namespace == h.Namespace && a.Grant.Fingerprint() == h.Token {
 				a.HandedOver = true
 			}
 		})
 	}
-	s.registry.Remove(func(a *fleet.Agent) bool { return a.HandedOver && !a.Connected })
-	s.metrics.handoverAgents.Add(float64(len(req.Agents)))
+	rp.opts.Registry.Remove(func(a *fleet.Agent) bool { return a.HandedOver && !a.Connected })
+	rp.metrics.handoverAgents.Add(float64(len(req.Agents)))
 	w.WriteHeader(http.StatusOK)
-}
-
-// reviewToken authenticates a bearer token: one bound to the read API's audience (the
-// manager's, a peer's), else one for the API server's own audiences (a user's).
-func (s *Server) reviewToken(ctx context.Context, token string) (authenticationv1.UserInfo, error) {
-	user, err := s.reviewFor(ctx, token, []string{s.opts.ReadAPIAudience})
-	if errors.Is(err, errNotAuthenticated) {
-		return s.reviewFor(ctx, token, nil)
-	}
-	return user, err
-}
-
-// errNotAuthenticated is a token the API server does not take for the audiences asked.
-var errNotAuthenticated = errors.New("token not authenticated")
-
-// reviewFor asks the API server who a bearer token belongs to (TokenReview), for one of
-// audiences (nil: the API server's own).
-func (s *Server) reviewFor(ctx context.Context, token string, audiences []string) (authenticationv1.UserInfo, error) {
-	tr := &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: audiences}}
-	if err := s.client.Create(ctx, tr); err != nil {
-		return authenticationv1.UserInfo{}, fmt.Errorf("token review failed: %w", err)
-	}
-	if !tr.Status.Authenticated {
-		return authenticationv1.UserInfo{}, errNotAuthenticated
-	}
-	for _, a := range audiences {
-		if !slices.Contains(tr.Status.Audiences, a) {
-			return authenticationv1.UserInfo{}, errNotAuthenticated
-		}
-	}
-	return tr.Status.User, nil
-}
-
-// selfIdentity is the user this replica's own peer token reviews to, for the read API's
-// audience, looked up once.
-func (s *Server) selfIdentity(ctx context.Context) (string, error) {
-	s.selfOnce.Lock()
-	defer s.selfOnce.Unlock()
-	if s.self != "" {
-		return s.self, nil
-	}
-	token, err := s.opts.PeerToken()
-	if err != nil {
-		return "", err
-	}
-	user, err := s.reviewFor(ctx, token, []string{s.opts.ReadAPIAudience})
-	if err != nil {
-		return "", fmt.Errorf("this replica's peer token (--peer-token-file) for the audience %s: %w", s.opts.ReadAPIAudience, err)
-	}
-	s.self = user.Username
-	return s.self, nil
 }
