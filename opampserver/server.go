@@ -400,7 +400,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	wg.Go(func() { s.dispatchLoop(ctx) })
 	wg.Go(func() { s.sweepLoop(ctx) })
-	wg.Go(func() { s.replica.Run(ctx, s.opts.ReadAPIURL) }) // releases the Lease when ctx ends
+	wg.Go(func() { s.replica.Run(ctx, s.opts.ReadAPIURL) })
 	s.ready.Store(true)
 	s.log.Info("OpAMP server listening", "addr", ln.Addr().String(), "path", s.opts.Path)
 
@@ -414,6 +414,8 @@ func (s *Server) Run(ctx context.Context) error {
 	cancel()
 	s.shutdown(srv, side)
 	wg.Wait()
+	s.replica.Release()
+	s.log.Info("OpAMP server stopped")
 	return runErr
 }
 
@@ -429,7 +431,6 @@ func (s *Server) shutdown(srv *http.Server, side []*http.Server) {
 	for _, h := range side {
 		_ = h.Shutdown(ctx)
 	}
-	s.log.Info("OpAMP server stopped")
 }
 
 // initConnLimit sets up the cap on the agent listener's connections and its counters.

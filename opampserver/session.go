@@ -159,10 +159,9 @@ func (sess *session) onClose(conn types.Connection) {
 // agent should run when it does not run it yet.
 func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *protobufs.AgentToServer) *protobufs.ServerToAgent {
 	s := sess.srv
-	r := fleet.Decode(msg)
-	s.metrics.messages.WithLabelValues(r.Kind).Inc()
+	s.metrics.messages.WithLabelValues(fleet.MessageKind(msg)).Inc()
 	reply := &protobufs.ServerToAgent{InstanceUid: msg.InstanceUid}
-	if r.UID == "" {
+	if len(msg.InstanceUid) != 16 {
 		reply.ErrorResponse = &protobufs.ServerErrorResponse{
 			Type:         protobufs.ServerErrorResponseType_ServerErrorResponseType_BadRequest,
 			ErrorMessage: "instance_uid must be 16 bytes",
@@ -189,6 +188,9 @@ func (sess *session) onMessage(_ context.Context, conn types.Connection, msg *pr
 	}
 	defer s.inflight.Release()
 
+	// Decoded only once admitted: hashing an effective config and sorting components is the
+	// costly part of a message, and the inflight cap bounds it.
+	r := fleet.Decode(msg)
 	uid := r.UID
 	if sess.uid != "" && uid != sess.uid {
 		if uid == sess.replaced {

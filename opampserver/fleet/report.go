@@ -52,9 +52,7 @@ const (
 // report".
 type Report struct {
 	// UID is the instance UID as a canonical UUID; "" when the message's is not 16 bytes.
-	UID string
-	// Kind names the most significant part the message carries, for metrics.
-	Kind         string
+	UID          string
 	SequenceNum  uint64
 	Capabilities uint64 // 0: unchanged
 	// Attributes are the identifying and then the non-identifying attributes, as strings;
@@ -91,7 +89,7 @@ type ComponentsReport struct {
 
 // Decode turns a message into a Report.
 func Decode(msg *protobufs.AgentToServer) Report {
-	r := Report{Kind: messageKind(msg), SequenceNum: msg.SequenceNum, Capabilities: msg.Capabilities,
+	r := Report{SequenceNum: msg.SequenceNum, Capabilities: msg.Capabilities,
 		Disconnect: msg.AgentDisconnect != nil}
 	if len(msg.InstanceUid) == 16 {
 		r.UID = UIDString(msg.InstanceUid)
@@ -209,7 +207,8 @@ func (a *Agent) recordFailure(hash string, f Failure) {
 	a.Failures[hash] = f
 }
 
-func messageKind(msg *protobufs.AgentToServer) string {
+// MessageKind names the most significant part a message carries, for metrics.
+func MessageKind(msg *protobufs.AgentToServer) string {
 	switch {
 	case msg.AgentDisconnect != nil:
 		return "disconnect"

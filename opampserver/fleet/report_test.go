@@ -41,8 +41,8 @@ func TestMessageKind(t *testing.T) {
 		{&protobufs.AgentToServer{AvailableComponents: &protobufs.AvailableComponents{}}, "available_components"},
 	}
 	for _, tt := range tests {
-		if got := messageKind(tt.msg); got != tt.want {
-			t.Errorf("messageKind(%v) = %q, want %q", tt.msg, got, tt.want)
+		if got := MessageKind(tt.msg); got != tt.want {
+			t.Errorf("MessageKind(%v) = %q, want %q", tt.msg, got, tt.want)
 		}
 	}
 }

@@ -68,6 +68,9 @@ type Replica struct {
 // New builds a Replica.
 func New(opts Options) *Replica {
 	opts.ReadAPIAudience = cmp.Or(opts.ReadAPIAudience, readapi.DefaultAudience)
+	opts.ReportInterval = cmp.Or(opts.ReportInterval, time.Second)
+	opts.ReportRefresh = cmp.Or(opts.ReportRefresh, 30*time.Second)
+	opts.LeaseDuration = cmp.Or(opts.LeaseDuration, 15*time.Second)
 	if opts.PeerToken == nil {
 		opts.PeerToken = defaultPeerToken
 	}
@@ -83,15 +86,19 @@ func New(opts Options) *Replica {
 }
 
 // Run reports, holds the Lease (publishing readAPIURL on it) and notifies peers of handovers
-// until ctx ends; then it releases the Lease.
+// until ctx ends.
 func (r *Replica) Run(ctx context.Context, readAPIURL string) {
 	var wg sync.WaitGroup
 	wg.Go(func() { r.reporter.loop(ctx) })
 	wg.Go(func() { r.leaseLoop(ctx, readAPIURL) })
 	wg.Go(func() { r.handoverLoop(ctx) })
 	wg.Wait()
-	r.releaseLease()
 }
+
+// Release expires the Lease at once, on a clean shutdown once Run returned and the sessions
+// are closed, so that peers and the manager stop counting this replica without waiting for the
+// Lease to run out.
+func (r *Replica) Release() { r.releaseLease() }
 
 // Handler serves the read API: agents of a rollout or group by state, and the ranks the
 // manager needs for batch membership, to callers that authenticate with a bearer token
