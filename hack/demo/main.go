@@ -9,6 +9,7 @@
 //
 //	go run ./hack/demo            (make demo)
 //	go run ./hack/demo -keep      leave everything running for exploration
+//	go run ./hack/demo -agents 30 -dir /tmp/demo   a smaller fleet, elsewhere (test/demo runs this)
 package main
 
 import (
@@ -54,13 +55,27 @@ const (
 	replicas             = 2
 )
 
+// The simulated fleet: production gateways of three versions, 8 % of which fail to apply.
+// They observe no change freeze, so no push policy of the samples denies them at any hour
+// (main_test.go checks every quarter hour of a week): the demo runs the same on any day.
+const (
+	fleetSeed     = 42
+	fleetVersions = "0.149.0=0.6,0.148.0=0.3,0.147.0=0.1"
+)
+
+var fleetProfiles = []string{
+	`name=failing,fraction=0.08,fail="exporters::otlp/backend: dial tcp 10.0.4.17:4317: connect: connection refused",attr.service.name=otelcol-gateway,attr.deployment.environment=production`,
+	"name=gateway,delay=100ms-1500ms,attr.service.name=otelcol-gateway,attr.deployment.environment=production",
+}
+
 func main() {
 	keep := flag.Bool("keep", false, "leave the control plane, operator and fleet running after the rollout completes (Ctrl-C stops them)")
 	agents := flag.Int("agents", 200, "size of the simulated fleet")
+	dir := flag.String("dir", filepath.Join(testenv.Root(), ".demo"), "where the demo keeps its kubeconfigs, tokens and logs")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *keep, *agents); err != nil && !errors.Is(err, context.Canceled) {
+	if err := run(ctx, *keep, *agents, *dir); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -107,9 +122,8 @@ func (p *procs) stop() {
 
 func step(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
 
-func run(ctx context.Context, keep bool, fleetSize int) error {
+func run(ctx context.Context, keep bool, fleetSize int, dir string) error {
 	root := testenv.Root()
-	dir := filepath.Join(root, ".demo")
 	// Only this user may read it: it holds kubeconfigs, tokens and the dashboard's access URL.
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -204,19 +218,20 @@ func run(ctx context.Context, keep bool, fleetSize int) error {
 			return err
 		}
 		urls = append(urls, fmt.Sprintf("ws://127.0.0.1:%d/v1/opamp", ports[2]))
-		fmt.Printf("    %s: OpAMP at %s, logs in .demo/%s-*.log\n", name, urls[i], name)
+		fmt.Printf("    %s: OpAMP at %s, logs in %s\n", name, urls[i], filepath.Join(dir, name+"-*.log"))
 	}
 
 	step("Starting a simulated fleet of %d agents (mixed versions, a few that fail to apply)", fleetSize)
-	if _, err := p.start(dir, "fleetsim.log", os.Environ(), filepath.Join(bin, "fleetsim"), "-url", strings.Join(urls, ","), "-token", enroll,
-		"-agents", fmt.Sprint(fleetSize), "-seed", "42", "-versions", "0.149.0=0.6,0.148.0=0.3,0.147.0=0.1",
-		"-profile", `name=failing,fraction=0.08,fail="exporters::otlp/backend: dial tcp 10.0.4.17:4317: connect: connection refused",attr.service.name=otelcol-gateway,attr.deployment.environment=production`,
-		"-profile", "name=gateway,delay=100ms-1500ms,attr.service.name=otelcol-gateway,attr.deployment.environment=production"); err != nil {
+	args := []string{"-url", strings.Join(urls, ","), "-token", enroll, "-agents", fmt.Sprint(fleetSize), "-seed", fmt.Sprint(fleetSeed), "-versions", fleetVersions}
+	for _, spec := range fleetProfiles {
+		args = append(args, "-profile", spec)
+	}
+	if _, err := p.start(dir, "fleetsim.log", os.Environ(), filepath.Join(bin, "fleetsim"), args...); err != nil {
 		return err
 	}
 
 	if err := testenv.WaitWebhookCA(ctx, env.Client, webhookConfiguration, 2*time.Minute); err != nil {
-		return fmt.Errorf("the managers did not set up the approvals webhook (see .demo/ampora-*-manager.log): %w", err)
+		return fmt.Errorf("the managers did not set up the approvals webhook (see %s): %w", filepath.Join(dir, "ampora-*-manager.log"), err)
 	}
 	viewerConfig := filepath.Join(dir, "viewer-kubeconfig")
 	if err := testenv.Viewer(ctx, env.Client, env.Config, demoNS, operatorNS, viewerConfig); err != nil {
@@ -362,7 +377,7 @@ func dashboardURL(ctx context.Context, log string) (string, error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return "", fmt.Errorf("the dashboard printed no address (see .demo/dashboard.log)")
+	return "", fmt.Errorf("the dashboard printed no address (see %s)", log)
 }
 
 // setup creates the namespaces, the manager's ServiceAccount with its role (the sidecars' read

@@ -129,6 +129,21 @@ type Fleet struct {
 // Start connects every agent. It returns once all clients have started (not necessarily
 // connected: use Connected to wait).
 func Start(ctx context.Context, o Options) (*Fleet, error) {
+	f, err := Plan(o)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range f.Agents {
+		if err := a.start(ctx); err != nil {
+			f.Stop()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// Plan makes the agents Start would connect, with their UIDs and attributes, and connects none.
+func Plan(o Options) (*Fleet, error) {
 	if len(o.URLs) == 0 {
 		return nil, errors.New("fleetsim: no server URL")
 	}
@@ -146,15 +161,8 @@ func Start(ctx context.Context, o Options) (*Fleet, error) {
 			n = o.Agents - assigned
 		}
 		for j := 0; j < n && assigned < o.Agents; j++ {
-			a := newAgent(o, p, assigned, r)
-			f.Agents = append(f.Agents, a)
+			f.Agents = append(f.Agents, newAgent(o, p, assigned, r))
 			assigned++
-		}
-	}
-	for _, a := range f.Agents {
-		if err := a.start(ctx); err != nil {
-			f.Stop()
-			return nil, err
 		}
 	}
 	return f, nil

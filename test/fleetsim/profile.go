@@ -1,6 +1,7 @@
 package fleetsim
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -282,4 +283,46 @@ func unquote(s string) (string, int, error) {
 		}
 	}
 	return "", 0, fmt.Errorf("unterminated quote")
+}
+
+// SetProfiles parses profile specs (ProfileSyntax) into the fleet's profiles and its default:
+// at most one spec without a fraction, which takes the agents the others leave.
+func (o *Options) SetProfiles(specs []string) error {
+	o.Default = Profile{Name: "default"}
+	haveDefault := false
+	names := map[string]bool{}
+	total := 0.0
+	for i, spec := range specs {
+		p, err := ParseProfile(spec)
+		if err != nil {
+			return fmt.Errorf("profile %q: %w", spec, err)
+		}
+		if p.Name == "" {
+			p.Name = fmt.Sprintf("profile-%d", i+1)
+			if p.Fraction == 0 {
+				p.Name = "default"
+			}
+		}
+		if names[p.Name] {
+			return fmt.Errorf("profile %q: another profile is named %s", spec, p.Name)
+		}
+		names[p.Name] = true
+		if p.Fraction == 0 {
+			if haveDefault {
+				return fmt.Errorf("profile %q: only one profile may go without a fraction", spec)
+			}
+			haveDefault = true
+			o.Default = p
+			continue
+		}
+		total += p.Fraction
+		o.Profiles = append(o.Profiles, p)
+	}
+	if !haveDefault && names["default"] {
+		return errors.New(`"default" names the agents no profile takes; name the profile otherwise`)
+	}
+	if total > 1+1e-9 {
+		return fmt.Errorf("the profiles' fractions add up to %.4g, more than the whole fleet", total)
+	}
+	return nil
 }

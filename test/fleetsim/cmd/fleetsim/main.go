@@ -139,52 +139,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 		o.Versions = v
 	}
-	if err := setProfiles(o, profiles); err != nil {
+	if err := o.SetProfiles(profiles); err != nil {
 		return nil, err
 	}
 	c.profileSpecs = profiles
 	return c, nil
-}
-
-// setProfiles parses the profile specs into the fleet's profiles and default.
-func setProfiles(o *fleetsim.Options, specs []string) error {
-	o.Default = fleetsim.Profile{Name: "default"}
-	haveDefault := false
-	names := map[string]bool{}
-	total := 0.0
-	for i, spec := range specs {
-		p, err := fleetsim.ParseProfile(spec)
-		if err != nil {
-			return fmt.Errorf("-profile %q: %w", spec, err)
-		}
-		if p.Name == "" {
-			p.Name = fmt.Sprintf("profile-%d", i+1)
-			if p.Fraction == 0 {
-				p.Name = "default"
-			}
-		}
-		if names[p.Name] {
-			return fmt.Errorf("-profile %q: another profile is named %s", spec, p.Name)
-		}
-		names[p.Name] = true
-		if p.Fraction == 0 {
-			if haveDefault {
-				return fmt.Errorf("-profile %q: only one profile may go without a fraction", spec)
-			}
-			haveDefault = true
-			o.Default = p
-			continue
-		}
-		total += p.Fraction
-		o.Profiles = append(o.Profiles, p)
-	}
-	if !haveDefault && names["default"] {
-		return errors.New(`"default" names the agents no profile takes; name the profile otherwise`)
-	}
-	if total > 1+1e-9 {
-		return fmt.Errorf("the profiles' fractions add up to %.4g, more than the whole fleet", total)
-	}
-	return nil
 }
 
 func (c *config) tlsConfig() (*tls.Config, error) {
