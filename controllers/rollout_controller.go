@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
@@ -52,6 +53,8 @@ type RolloutReconciler struct {
 
 	// denied remembers the PushDenied Events recorded, so that each is recorded once.
 	denied sync.Map
+	// rates samples each rollout's applied count for appliesPerMinute.
+	rates applyRates
 }
 
 // +kubebuilder:rbac:groups=fleet.ampora.io,resources=rollouts,verbs=get;list;watch;patch
@@ -170,11 +173,18 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		reader = r.Client
 	}
 	if err := reader.Get(ctx, req.NamespacedName, ro); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.rates.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	orig := ro.DeepCopy()
 	s := &scope{ro: ro, now: r.Clock.Now(), log: ctrl.LoggerFrom(ctx)}
 	defer func() {
+		settleEstimate(&ro.Status)
+		if ro.Status.Phase.Settled() {
+			r.rates.forget(req.NamespacedName)
+		}
 		setConditions(ro, s.health)
 		if err := r.writeStatus(ctx, orig, ro, s.now, concluded(retErr)); err != nil {
 			retErr = errors.Join(retErr, err)

@@ -483,10 +483,12 @@ func (r *RolloutReconciler) observe(ctx context.Context, s *scope) (ctrl.Result,
 	if s.obs.upToDate() {
 		st.BatchCounts = s.obs.batch
 	}
-	// The rate moves with the clock; refreshing it only when the applied count moves (or with
-	// the evaluation heartbeat) keeps a write from triggering the next write for ever.
-	if st.Counts.Applied != prevApplied || st.LastEvaluatedTime == nil || s.now.Sub(st.LastEvaluatedTime.Time) >= evaluatedRefresh {
-		st.AppliesPerMinute = throughput(st.Counts.Applied, st.StartedAt, s.now)
+	// Every pass samples the applied count; the rate moves with the clock, so publishing it
+	// only when the applied count moves (or with the evaluation heartbeat) keeps a write from
+	// triggering the next write for ever.
+	rate, known := r.rates.observe(client.ObjectKeyFromObject(s.ro), s.ro.UID, st.ConfigHash, st.Counts.Applied, s.now)
+	if known && (st.Counts.Applied != prevApplied || st.LastEvaluatedTime == nil || s.now.Sub(st.LastEvaluatedTime.Time) >= evaluatedRefresh) {
+		st.AppliesPerMinute = rate
 		st.EstimatedCompletionTime = eta(st.AppliesPerMinute, st.GroupSize, st.Counts.Applied, s.now)
 	}
 	return ctrl.Result{}, nil
@@ -709,7 +711,6 @@ func (r *RolloutReconciler) complete(ctx context.Context, s *scope) error {
 	st.Phase, st.CompletedAt, st.Pause = fleetv1alpha1.RolloutCompleted, &now, nil
 	st.Message = fmt.Sprintf("revision %s rolled out in %d batches: %d applied, %d failed, %d timed out",
 		st.Revision, len(st.Plan), st.Counts.Applied, st.Counts.Failed, st.Counts.TimedOut)
-	st.EstimatedCompletionTime = nil
 	s.health = health{reason: fleetv1alpha1.ReasonCompleted, message: st.Message}
 	r.Events.Normal(ro, "Completed", "Complete", "%s", st.Message)
 	return nil

@@ -79,16 +79,13 @@ func batchFinished(o observed) bool {
 	return o.upToDate() && o.batch.Pending+o.batch.Applying == 0
 }
 
-// throughput is the verified applies per minute since the revision started.
-func throughput(applied int32, started *metav1.Time, now time.Time) int32 {
-	if started == nil || applied == 0 {
-		return 0
+// settleEstimate clears the estimated completion of a rollout that does not progress (paused,
+// awaiting approval or its group, rolling back, settled): its rate says nothing of when the
+// revision will be everywhere.
+func settleEstimate(st *fleetv1alpha1.RolloutStatus) {
+	if st.Phase != fleetv1alpha1.RolloutProgressing {
+		st.EstimatedCompletionTime = nil
 	}
-	elapsed := now.Sub(started.Time)
-	if elapsed < time.Second {
-		elapsed = time.Second
-	}
-	return int32(float64(applied) / elapsed.Minutes())
 }
 
 // eta extrapolates the current rate over the agents not applied yet; nil when there is no

@@ -357,33 +357,6 @@ func TestUpToDateAndBatchFinished(t *testing.T) {
 	}
 }
 
-func TestThroughput(t *testing.T) {
-	tests := []struct {
-		name    string
-		applied int32
-		started *metav1.Time
-		now     time.Time
-		want    int32
-	}{
-		{"not started", 30, nil, t0, 0},
-		{"nothing applied", 0, mtime(t0), t0.Add(time.Minute), 0},
-		{"30 in 90s", 30, mtime(t0), t0.Add(90 * time.Second), 20},
-		{"10 in 30s", 10, mtime(t0), t0.Add(30 * time.Second), 20},
-		{"59 in 1m", 59, mtime(t0), t0.Add(time.Minute), 59},
-		{"below one a minute truncates to 0", 1, mtime(t0), t0.Add(2 * time.Minute), 0},
-		{"rounds down", 100, mtime(t0), t0.Add(3 * time.Minute), 33},
-		{"elapsed under a second counts as one second", 5, mtime(t0), t0.Add(200 * time.Millisecond), 300},
-		{"a start in the future counts as one second", 5, mtime(t0.Add(time.Minute)), t0, 300},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := throughput(tt.applied, tt.started, tt.now); got != tt.want {
-				t.Errorf("throughput(%d, ...) = %d, want %d", tt.applied, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestETA(t *testing.T) {
 	tests := []struct {
 		name                      string

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"time"
+
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -45,6 +47,8 @@ type Options struct {
 	ReplicaAddressCheck    string
 	ReplicaServiceAccounts []string
 	Clock                  clock.Clock
+	// RateWindow is the span of a Rollout's appliesPerMinute (DefaultRateWindow when zero).
+	RateWindow time.Duration
 }
 
 // Setup registers the Rollout, AgentGroup and GatePolicy reconcilers with mgr.
@@ -56,6 +60,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Check: readapi.AddressCheck{Mode: o.ReplicaAddressCheck, ServiceAccounts: o.ReplicaServiceAccounts}}
 	events := &Events{Recorder: mgr.GetEventRecorder("ampora-manager")}
 	if err := (&RolloutReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Replicas: replicas, Events: events, Clock: o.Clock,
+		rates:             applyRates{window: o.RateWindow},
 		OperatorNamespace: o.OperatorNamespace, ApprovalKey: o.ApprovalKey}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -628,11 +628,13 @@ type RolloutStatus struct {
 	// +optional
 	BatchCounts AgentCounts `json:"batchCounts,omitempty"`
 
-	// appliesPerMinute is the recent rate of verified applies.
+	// appliesPerMinute is the recent rate of verified applies: the growth of counts.applied
+	// over the last two minutes, so that it falls to 0 while the rollout is paused.
 	// +optional
 	AppliesPerMinute int32 `json:"appliesPerMinute,omitempty"`
 
-	// estimatedCompletionTime extrapolates the current rate over the remaining batches.
+	// estimatedCompletionTime extrapolates appliesPerMinute over the agents not applied yet;
+	// set only while the rollout is Progressing.
 	// +optional
 	EstimatedCompletionTime *metav1.Time `json:"estimatedCompletionTime,omitempty"`
 

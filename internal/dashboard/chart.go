@@ -30,8 +30,9 @@ type series struct {
 // maxSamples bounds a series whatever the refresh interval.
 const maxSamples = 2000
 
-// rateWindow is the span the measured rate is taken over.
-const rateWindow = time.Minute
+// rateWindow is the span the measured rate is taken over: the engine's, so that the two lines
+// measure the same thing from two sets of samples.
+const rateWindow = fleetv1alpha1.AppliesRateWindow
 
 // add records a reading at now and forgets those older than keep. A new revision or a new
 // rollout of the same name starts the series again.

@@ -124,8 +124,9 @@ func (h *H) StartSidecar(replica string, mutate ...func(*opampserver.Options)) *
 	return s
 }
 
-// StartManager runs the engine in-process, without leader election, until the spec ends.
-func (h *H) StartManager() {
+// StartManager runs the engine in-process, without leader election, until the spec ends;
+// options change its settings (its clock, say).
+func (h *H) StartManager(options ...func(*controllers.Options)) {
 	GinkgoHelper()
 	mgr, err := ctrl.NewManager(h.Env.Config, ctrl.Options{
 		Scheme:                 h.Env.Scheme,
@@ -139,8 +140,12 @@ func (h *H) StartManager() {
 	// approvals with: the Secret in the operator namespace that either of them makes first.
 	key, err := webhooks.LoadKey(context.Background(), h.Env.Client, OperatorNamespace, webhooks.DefaultKeySecret)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.Setup(mgr, controllers.Options{OperatorNamespace: OperatorNamespace, SidecarToken: h.ReadAPIToken,
-		ReplicaAddressCheck: NoAddressCheck, ApprovalKey: key})).To(Succeed())
+	o := controllers.Options{OperatorNamespace: OperatorNamespace, SidecarToken: h.ReadAPIToken,
+		ReplicaAddressCheck: NoAddressCheck, ApprovalKey: key}
+	for _, set := range options {
+		set(&o)
+	}
+	Expect(controllers.Setup(mgr, o)).To(Succeed())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
