@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,8 @@ type AgentGroupReconciler struct {
 	Client   client.Client
 	Replicas Replicas
 	Clock    clock.Clock
+	// ReplicaReportTimeout: see RolloutReconciler.
+	ReplicaReportTimeout time.Duration
 }
 
 // SetupWithManager registers the reconciler.
@@ -49,33 +52,38 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 		retErr = errors.Join(retErr, patchStatus(ctx, r.Client, orig, g, !equality.Semantic.DeepEqual(orig.Status, g.Status)))
 	}()
-	live, err := r.Replicas.Live(ctx, r.Clock.Now())
+	now := r.Clock.Now()
+	live, err := r.Replicas.Live(ctx, now)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	names := make([]string, len(g.Status.Replicas))
+	timeout := cmp.Or(r.ReplicaReportTimeout, DefaultReplicaReportTimeout)
+	stamps := make([]entryStamp, len(g.Status.Replicas))
 	for i, rep := range g.Status.Replicas {
-		names[i] = rep.Replica
+		stamps[i] = entryStamp{rep.Replica, rep.ReportedAt.Time}
 	}
 	// A throwaway object, as for Rollouts: g's status must stay as read for the merge patch.
-	if err := pruneEntries(ctx, r.Client, &fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: g.Namespace, Name: g.Name}}, names, live); err != nil {
+	if err := pruneEntries(ctx, r.Client, &fleetv1alpha1.AgentGroup{ObjectMeta: metav1.ObjectMeta{Namespace: g.Namespace, Name: g.Name}},
+		stamps, live, now, timeout); err != nil {
 		return ctrl.Result{}, err
 	}
-	summarizeGroup(g, live)
+	summarizeGroup(g, live, silentReplicas(stamps, live, now, timeout))
 	if err := r.collectRevisions(ctx, g.Namespace); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: groupRefresh}, nil
 }
 
-// summarizeGroup sums the live replicas' entries and sets the conditions.
-func summarizeGroup(g *fleetv1alpha1.AgentGroup, live map[string]readapi.Replica) {
+// summarizeGroup sums the entries of live replicas that are not silent, and sets the
+// conditions.
+func summarizeGroup(g *fleetv1alpha1.AgentGroup, live map[string]readapi.Replica, silent []silence) {
 	st := &g.Status
+	quiet := silentSet(silent)
 	st.MatchingAgents, st.ConnectedAgents, st.ConflictingAgents = 0, 0, 0
 	versions := map[string]int32{}
 	var conflicts []fleetv1alpha1.AgentConflict
 	for _, rep := range st.Replicas {
-		if _, ok := live[rep.Replica]; !ok {
+		if _, ok := live[rep.Replica]; !ok || quiet[rep.Replica] {
 			continue
 		}
 		st.MatchingAgents += rep.Matching
@@ -95,6 +103,7 @@ func summarizeGroup(g *fleetv1alpha1.AgentGroup, live map[string]readapi.Replica
 
 	c := conditions{&st.Conditions, g.Generation}
 	c.remove(fleetv1alpha1.ConditionReconciling)
+	setSilence(c, silent)
 	if st.ConflictingAgents > 0 {
 		msg := fmt.Sprintf("%d agents are matched by another AgentGroup too; they keep their config and no rollout pushes to them until the overlap is resolved", st.ConflictingAgents)
 		c.set(fleetv1alpha1.ConditionReady, metav1.ConditionFalse, "AgentConflict", msg)

@@ -1,9 +1,11 @@
 package controllers
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
@@ -102,34 +104,79 @@ func TestRequestedByFitsLastAction(t *testing.T) {
 	}
 }
 func TestStaleEntries(t *testing.T) {
-	names := func(prefix string, n int) []string {
-		var out []string
+	stamps := func(prefix string, n int, at time.Time) []entryStamp {
+		var out []entryStamp
 		for i := 0; i < n; i++ {
-			out = append(out, prefix+string(rune('A'+i%26))+string(rune('a'+i/26)))
+			out = append(out, entryStamp{fmt.Sprintf("%s%02d", prefix, i), at})
 		}
 		return out
 	}
-	full := append(names("dead-", replicaPruneAt-1), "live-0")
+	fresh, old := t0.Add(-10*time.Second), t0.Add(-2*time.Minute)
+	full := append(stamps("dead-", replicaPruneAt-1, fresh), entryStamp{"live-0", old})
+	indexes := func(hi, lo int) []int {
+		var out []int
+		for i := hi; i >= lo; i-- {
+			out = append(out, i)
+		}
+		return out
+	}
 	for _, tc := range []struct {
-		name     string
-		replicas []string
-		live     map[string]readapi.Replica
-		want     []int
+		name    string
+		entries []entryStamp
+		live    map[string]readapi.Replica
+		want    []int
 	}{
-		{"few entries are left alone", []string{"dead", "live-0"}, liveReplicas("live-0"), nil},
-		{"nearly full: dead ones go, highest index first", full, liveReplicas("live-0"), func() []int {
-			var out []int
-			for i := replicaPruneAt - 2; i >= 0; i-- {
-				out = append(out, i)
+		{"a dead replica's entry within the timeout stays: it may be restarting", []entryStamp{{"dead", fresh}, {"live-0", fresh}}, liveReplicas("live-0"), nil},
+		{"a dead replica's entry past the timeout goes", []entryStamp{{"dead", old}, {"live-0", fresh}}, liveReplicas("live-0"), []int{0}},
+		{"a live replica's entry stays however old", []entryStamp{{"live-0", old}}, liveReplicas("live-0"), nil},
+		{"nearly full: every dead one goes, highest index first", full, liveReplicas("live-0"), indexes(replicaPruneAt-2, 0)},
+		{"nearly full of live ones: nothing goes", stamps("live-", replicaPruneAt, old), liveReplicas(func() []string {
+			var n []string
+			for _, e := range stamps("live-", replicaPruneAt, old) {
+				n = append(n, e.replica)
 			}
-			return out
-		}()},
-		{"nearly full of live ones: nothing goes", names("live-", replicaPruneAt), liveReplicas(names("live-", replicaPruneAt)...), nil},
+			return n
+		}()...), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := staleEntries(tc.replicas, tc.live); !reflect.DeepEqual(got, tc.want) {
+			if got := staleEntries(tc.entries, tc.live, t0, time.Minute); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("staleEntries = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestSilentReplicas(t *testing.T) {
+	live := map[string]readapi.Replica{
+		"a": {Name: "a", Acquired: t0.Add(-time.Hour)},
+		"b": {Name: "b", Acquired: t0.Add(-time.Hour)},
+		"c": {Name: "c", Acquired: t0.Add(-10 * time.Second)},
+		"d": {Name: "d", Acquired: t0.Add(-5 * time.Minute)},
+	}
+	entries := []entryStamp{
+		{"a", t0.Add(-5 * time.Second)},  // reports
+		{"b", t0.Add(-90 * time.Second)}, // silent for 90 s
+		{"gone", t0.Add(-time.Hour)},     // no Lease: dead, not silent
+	}
+	// c has no entry yet but took its Lease 10 s ago; d took it 5 min ago and never wrote.
+	got := silentReplicas(entries, live, t0, time.Minute)
+	want := []silence{{"b", t0.Add(-90 * time.Second).UTC()}, {"d", t0.Add(-5 * time.Minute).UTC()}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("silentReplicas = %+v, want %+v", got, want)
+	}
+	msg := silenceMessage(got)
+	if !strings.Contains(msg, "replica b has not reported since "+t0.Add(-90*time.Second).UTC().Format(time.RFC3339)) ||
+		!strings.Contains(msg, "replica d has not reported since") {
+		t.Errorf("message %q", msg)
+	}
+	if msg != silenceMessage(silentReplicas(entries, live, t0.Add(7*time.Second), time.Minute)) {
+		t.Error("the message changed with the clock: every pass would write it")
+	}
+	var many []silence
+	for i := range 5 {
+		many = append(many, silence{fmt.Sprint(i), t0})
+	}
+	if m := silenceMessage(many); !strings.HasSuffix(m, ", 2 more") {
+		t.Errorf("five silent replicas: %q", m)
 	}
 }

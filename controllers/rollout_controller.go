@@ -5,6 +5,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"sync"
@@ -55,6 +56,9 @@ type RolloutReconciler struct {
 	denied sync.Map
 	// rates samples each rollout's applied count for appliesPerMinute.
 	rates applyRates
+	// ReplicaReportTimeout is how long a live replica may go without reporting before its
+	// entry stops counting (DefaultReplicaReportTimeout when zero).
+	ReplicaReportTimeout time.Duration
 }
 
 // +kubebuilder:rbac:groups=fleet.ampora.io,resources=rollouts,verbs=get;list;watch;patch
@@ -150,6 +154,8 @@ type scope struct {
 	health health
 	obs    observed
 	live   map[string]readapi.Replica
+	// silent are the live replicas that have not reported for the report timeout.
+	silent []silence
 	// policies are the GatePolicies that apply, for their gates and approval rules.
 	policies approval.Policies
 	// done stops the phases that follow.
@@ -185,7 +191,7 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		if ro.Status.Phase.Settled() {
 			r.rates.forget(req.NamespacedName)
 		}
-		setConditions(ro, s.health)
+		setConditions(ro, s.health, s.silent)
 		if err := r.writeStatus(ctx, orig, ro, s.now, concluded(retErr)); err != nil {
 			retErr = errors.Join(retErr, err)
 			return
@@ -225,6 +231,10 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		res = waiting
 	}
 	return res, nil
+}
+
+func (r *RolloutReconciler) reportTimeout() time.Duration {
+	return cmp.Or(r.ReplicaReportTimeout, DefaultReplicaReportTimeout)
 }
 
 // writeStatus writes what changed in status (patchStatus), and the evaluation time whenever it

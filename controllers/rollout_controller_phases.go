@@ -467,14 +467,16 @@ func (r *RolloutReconciler) observe(ctx context.Context, s *scope) (ctrl.Result,
 		s.stall(fleetv1alpha1.ReasonNoSidecar, "no OpAMP sidecar replica is live (no unexpired Lease ampora-opamp-* in the operator namespace)")
 		return inFlight, nil // a replica's Lease is not watched
 	}
-	s.obs = aggregate(st.Replicas, live, st.ConfigHash, st.CurrentBatch)
-	names := make([]string, len(st.Replicas))
+	stamps := make([]entryStamp, len(st.Replicas))
 	for i, rep := range st.Replicas {
-		names[i] = rep.Replica
+		stamps[i] = entryStamp{rep.Replica, rep.ReportedAt.Time}
 	}
+	s.silent = silentReplicas(stamps, live, s.now, r.reportTimeout())
+	s.obs = aggregate(st.Replicas, live, silentSet(s.silent), st.ConfigHash, st.CurrentBatch)
 	// A throwaway object: the pass's own status must stay as read, so that its merge patch
 	// leaves the sidecars' entries alone.
-	if err := pruneEntries(ctx, r.Client, &fleetv1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: s.ro.Namespace, Name: s.ro.Name}}, names, live); err != nil {
+	if err := pruneEntries(ctx, r.Client, &fleetv1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: s.ro.Namespace, Name: s.ro.Name}},
+		stamps, live, s.now, r.reportTimeout()); err != nil {
 		return ctrl.Result{}, err
 	}
 	prevApplied := st.Counts.Applied
@@ -628,6 +630,9 @@ func (r *RolloutReconciler) judge(s *scope, eff fleetv1alpha1.EffectiveGates) bo
 	ro := s.ro
 	st := &ro.Status
 	res := gates.Evaluate(eff, s.obs.batch, s.obs.counts, s.obs.buckets)
+	if len(s.silent) > 0 {
+		res = gates.Unreported(len(s.silent), silenceMessage(s.silent))
+	}
 	gateEvaluations.WithLabelValues(string(cmp.Or(res.Gate, "all")), string(res.Outcome)).Inc()
 	if res.Outcome == gates.Pass {
 		return true

@@ -34,13 +34,14 @@ type observed struct {
 func (o observed) upToDate() bool { return o.live > 0 && o.current == o.live }
 
 // aggregate sums the entries of live replicas for the revision configHash. Entries of dead
-// replicas (expired Lease) and of other revisions do not count; batch counts come only from
-// entries about the current batch.
-func aggregate(reports []fleetv1alpha1.ReplicaReport, live map[string]readapi.Replica, configHash string, batch *fleetv1alpha1.BatchStatus) observed {
+// replicas (expired Lease), of silent ones (frozen numbers) and of other revisions do not
+// count; batch counts come only from entries about the current batch. A silent replica keeps
+// the batch from being up to date: its agents' states are unknown.
+func aggregate(reports []fleetv1alpha1.ReplicaReport, live map[string]readapi.Replica, silent map[string]bool, configHash string, batch *fleetv1alpha1.BatchStatus) observed {
 	o := observed{live: len(live), buckets: make([]int32, len(gates.Buckets)+1)}
 	var failed []fleetv1alpha1.FailedAgent
 	for _, rep := range reports {
-		if _, ok := live[rep.Replica]; !ok || rep.ConfigHash != configHash {
+		if _, ok := live[rep.Replica]; !ok || silent[rep.Replica] || rep.ConfigHash != configHash {
 			continue
 		}
 		o.counts.Add(rep.Counts)
@@ -146,11 +147,12 @@ type health struct {
 }
 
 // setConditions writes Ready, Reconciling, Stalled and Paused from the phase and the health
-// found by the reconcile. Reconciling, Stalled and Paused are present only while true, as
-// kstatus expects.
-func setConditions(ro *fleetv1alpha1.Rollout, h health) {
+// found by the reconcile, and ReplicaSilent from the silent replicas. All but Ready are present
+// only while true, as kstatus expects.
+func setConditions(ro *fleetv1alpha1.Rollout, h health, silent []silence) {
 	st := &ro.Status
 	c := conditions{&st.Conditions, ro.Generation}
+	setSilence(c, silent)
 	if h.reason == "" {
 		h.reason, h.message = fleetv1alpha1.ReasonProgressing, st.Message
 	}

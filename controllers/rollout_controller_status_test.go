@@ -209,7 +209,7 @@ func TestAggregate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := aggregate(tt.reports, tt.live, hashNew, tt.batch)
+			got := aggregate(tt.reports, tt.live, nil, hashNew, tt.batch)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("aggregate:\n got %+v\nwant %+v", got, tt.want)
 			}
@@ -225,7 +225,7 @@ func TestAggregateBucketsComeFromCurrentEntriesOnly(t *testing.T) {
 		{Replica: "c", ConfigHash: hashNew, Batch: 2, BatchStartedAt: mtime(t0), ApplyDurationBuckets: []int32{100}},
 		{Replica: "d", ConfigHash: hashOld, Batch: 3, BatchStartedAt: mtime(t0), ApplyDurationBuckets: []int32{100}},
 	}
-	got := aggregate(reports, liveReplicas("a", "b", "c", "d"), hashNew, batch)
+	got := aggregate(reports, liveReplicas("a", "b", "c", "d"), nil, hashNew, batch)
 	want := buckets(1, 5, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1)
 	if !reflect.DeepEqual(got.buckets, want) {
 		t.Errorf("buckets = %v, want %v", got.buckets, want)
@@ -312,7 +312,7 @@ func TestAggregateFailedSample(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := aggregate(tt.reports, tt.live, hashNew, batch)
+			got := aggregate(tt.reports, tt.live, nil, hashNew, batch)
 			if g := uids(got.failed); !reflect.DeepEqual(g, tt.want) {
 				t.Errorf("failed sample:\n got %v\nwant %v", g, tt.want)
 			}
@@ -649,7 +649,7 @@ func TestSetConditions(t *testing.T) {
 				ro.Status.Conditions = append(ro.Status.Conditions, metav1.Condition{Type: typ, Status: metav1.ConditionTrue,
 					Reason: "Old", Message: "old", ObservedGeneration: 3, LastTransitionTime: metav1.NewTime(t0.Add(-time.Hour))})
 			}
-			setConditions(ro, tt.h)
+			setConditions(ro, tt.h, nil)
 
 			got := map[string]cond{}
 			for _, c := range ro.Status.Conditions {
@@ -678,7 +678,7 @@ func TestSetConditionsKeepsTransitionTimeOfAnUnchangedStatus(t *testing.T) {
 	before := metav1.NewTime(t0.Add(-time.Hour))
 	ro.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionFalse, Reason: "Progressing", Message: "batch 1 of 2",
 		ObservedGeneration: 1, LastTransitionTime: before}}
-	setConditions(ro, health{reason: "Progressing", message: "batch 2 of 2"})
+	setConditions(ro, health{reason: "Progressing", message: "batch 2 of 2"}, nil)
 	ready := meta.FindStatusCondition(ro.Status.Conditions, "Ready")
 	if ready == nil || !ready.LastTransitionTime.Equal(&before) || ready.Message != "batch 2 of 2" || ready.ObservedGeneration != 2 {
 		t.Errorf("Ready = %+v, want the old transition time with the new message and generation", ready)
@@ -895,7 +895,7 @@ func TestSummarizeGroup(t *testing.T) {
 				Replicas:        tt.replicas,
 				CurrentRevision: "abc",
 			}
-			summarizeGroup(g, tt.live)
+			summarizeGroup(g, tt.live, nil)
 			st := g.Status
 			if st.MatchingAgents != tt.want.matching || st.ConnectedAgents != tt.want.connected || st.ConflictingAgents != tt.want.conflicting {
 				t.Errorf("matching/connected/conflicting = %d/%d/%d, want %d/%d/%d", st.MatchingAgents, st.ConnectedAgents,

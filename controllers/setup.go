@@ -49,6 +49,10 @@ type Options struct {
 	Clock                  clock.Clock
 	// RateWindow is the span of a Rollout's appliesPerMinute (DefaultRateWindow when zero).
 	RateWindow time.Duration
+	// ReplicaReportTimeout is how long a live sidecar replica may go without writing its
+	// status entries before they stop counting, and a dead one's before they are removed
+	// (DefaultReplicaReportTimeout when zero).
+	ReplicaReportTimeout time.Duration
 }
 
 // Setup registers the Rollout, AgentGroup and GatePolicy reconcilers with mgr.
@@ -60,11 +64,11 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Check: readapi.AddressCheck{Mode: o.ReplicaAddressCheck, ServiceAccounts: o.ReplicaServiceAccounts}}
 	events := &Events{Recorder: mgr.GetEventRecorder("ampora-manager")}
 	if err := (&RolloutReconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Replicas: replicas, Events: events, Clock: o.Clock,
-		rates:             applyRates{window: o.RateWindow},
+		rates: applyRates{window: o.RateWindow}, ReplicaReportTimeout: o.ReplicaReportTimeout,
 		OperatorNamespace: o.OperatorNamespace, ApprovalKey: o.ApprovalKey}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&AgentGroupReconciler{Client: mgr.GetClient(), Replicas: replicas, Clock: o.Clock}).SetupWithManager(mgr); err != nil {
+	if err := (&AgentGroupReconciler{Client: mgr.GetClient(), Replicas: replicas, Clock: o.Clock, ReplicaReportTimeout: o.ReplicaReportTimeout}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	return (&GatePolicyReconciler{Client: mgr.GetClient(), Events: events, ApprovalKey: o.ApprovalKey}).SetupWithManager(mgr)

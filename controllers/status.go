@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,6 +31,16 @@ func (c conditions) set(t string, s metav1.ConditionStatus, reason, msg string) 
 
 // remove removes condition t: Reconciling, Stalled and Paused are present only while true.
 func (c conditions) remove(t string) { meta.RemoveStatusCondition(c.list, t) }
+
+// setSilence sets ReplicaSilent while live replicas are silent, and removes it otherwise.
+func setSilence(c conditions, silent []silence) {
+	if len(silent) == 0 {
+		c.remove(fleetv1alpha1.ConditionReplicaSilent)
+		return
+	}
+	c.set(fleetv1alpha1.ConditionReplicaSilent, metav1.ConditionTrue, fleetv1alpha1.ReasonNotReporting,
+		silenceMessage(silent)+"; its entry does not count until it reports again or its Lease expires")
+}
 
 // concluded says whether a pass that ended with err reached a conclusion about the
 // generation it read: it did unless it stopped on an error a retry may get past (a terminal

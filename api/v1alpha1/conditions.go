@@ -10,6 +10,9 @@ const (
 	// ConditionApproved is present when a GatePolicy asks for approvals: True once the current
 	// revision (policy change) has them, False with reason AwaitingApproval until then.
 	ConditionApproved = "Approved"
+	// ConditionReplicaSilent is present, True, while a live sidecar replica has not reported for
+	// the manager's --replica-report-timeout: its entry does not count.
+	ConditionReplicaSilent = "ReplicaSilent"
 )
 
 // Condition reasons. Each names a cause a user can act on.
@@ -27,6 +30,7 @@ const (
 	ReasonInvalidSpec       = "InvalidSpec"
 	ReasonBlocked           = "Blocked"
 	ReasonNoSidecar         = "NoSidecarReporting"
+	ReasonNotReporting      = "NotReporting"
 	ReasonGroupNotFound     = "AgentGroupNotFound"
 	ReasonConfigNotFound    = "ConfigNotFound"
 	ReasonAborted           = "Aborted"

@@ -326,7 +326,7 @@ type PolicyDenials struct {
 const MaxDeniedBy = 32
 
 // GateName names a health gate, as pause messages spell it.
-// +kubebuilder:validation:Enum=failure-ratio;disconnect-ratio;unhealthy-ratio;apply-duration-p95;failures;min-sample
+// +kubebuilder:validation:Enum=failure-ratio;disconnect-ratio;unhealthy-ratio;apply-duration-p95;failures;min-sample;replica-reports
 type GateName string
 
 const (
@@ -336,6 +336,8 @@ const (
 	GateApplyDurationP95 GateName = "apply-duration-p95"
 	GateFailures         GateName = "failures"
 	GateMinSample        GateName = "min-sample"
+	// GateReplicaReports holds a batch while a live sidecar replica has not reported on it.
+	GateReplicaReports GateName = "replica-reports"
 )
 
 // PauseReason says why a Rollout is paused.

@@ -42,7 +42,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) (err error
 	var (
 		metricsAddr, probeAddr, namespace, tokenFile, keySecret, tokenAudience string
 		leaderElect                                                            bool
-		leaseDuration, renewDeadline, retryPeriod                              time.Duration
+		leaseDuration, renewDeadline, retryPeriod, reportTimeout               time.Duration
 	)
 	fs.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of /metrics (0 turns it off)")
 	fs.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
@@ -54,6 +54,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) (err error
 	fs.StringVar(&keySecret, "approval-key-secret", webhooks.DefaultKeySecret, "Secret in the operator namespace that holds the key sealing approval records, made by the first replica")
 	fs.StringVar(&tokenAudience, "sidecar-token-audience", readapi.DefaultAudience, "the sidecars' --read-api-audience: the manager presents to their read API tokens of its own ServiceAccount bound to it, which it requests (TokenRequest), so that a sidecar cannot act as the manager at the API server")
 	fs.StringVar(&tokenFile, "sidecar-token-file", "", "present this token to the sidecars' read API instead of requesting them, read anew each time (for a manager that runs as no ServiceAccount): it must be bound to --sidecar-token-audience")
+	fs.DurationVar(&reportTimeout, "replica-report-timeout", controllers.DefaultReplicaReportTimeout, "how long a live sidecar replica may go without writing its status entries before they stop counting (and a batch is not judged without it), and how long a dead one's stay; above the sidecars' --report-refresh")
 	var addr replicaAddressFlags
 	addr.bind(fs)
 	var wf webhookFlags
@@ -65,6 +66,9 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) (err error
 	}
 	if namespace == "" {
 		return fmt.Errorf("--namespace (or POD_NAMESPACE) is required")
+	}
+	if reportTimeout <= 0 {
+		return fmt.Errorf("--replica-report-timeout must be positive")
 	}
 	check, sas, err := addr.parse()
 	if err != nil {
@@ -79,7 +83,7 @@ func runManager(ctx context.Context, args []string, stderr io.Writer) (err error
 	}
 	f := managerFlags{metricsAddr: metricsAddr, probeAddr: probeAddr, namespace: namespace,
 		leaderElect: leaderElect, leaseDuration: leaseDuration, renewDeadline: renewDeadline, retryPeriod: retryPeriod,
-		addressCheck: check, replicaServiceAccounts: sas}
+		addressCheck: check, replicaServiceAccounts: sas, reportTimeout: reportTimeout}
 	keyClient, err := client.New(cfg, client.Options{Scheme: scheme()})
 	if err != nil {
 		return err
@@ -140,6 +144,8 @@ type managerFlags struct {
 	// sidecarToken is what the manager presents to the sidecars' read API.
 	sidecarToken                              func() (string, error)
 	leaseDuration, renewDeadline, retryPeriod time.Duration
+	// reportTimeout is how long a replica may go without reporting.
+	reportTimeout time.Duration
 	// addressCheck and replicaServiceAccounts say which sidecar URLs get the token.
 	addressCheck           string
 	replicaServiceAccounts []string
@@ -218,6 +224,7 @@ func newManager(cfg *rest.Config, f managerFlags, again bool) (ctrl.Manager, err
 		ReplicaAddressCheck:    f.addressCheck,
 		ReplicaServiceAccounts: f.replicaServiceAccounts,
 		SidecarToken:           f.sidecarToken,
+		ReplicaReportTimeout:   f.reportTimeout,
 	}); err != nil {
 		return nil, err
 	}

@@ -51,3 +51,16 @@ func inconclusive(finished, minSample int64) Result {
 		Message:   fmt.Sprintf("%s: %d finished agents < %d", v1alpha1.GateMinSample, finished, minSample),
 	}
 }
+
+// Unreported is the verdict on a batch while live replicas are silent: inconclusive, never
+// judged on the other replicas' counts, since the silent ones' agents could be anywhere.
+// silent names them ("replica X has not reported since ..."); n is how many.
+func Unreported(n int, silent string) Result {
+	return Result{
+		Outcome:   Inconclusive,
+		Gate:      v1alpha1.GateReplicaReports,
+		Observed:  fmt.Sprintf("%d silent", n),
+		Threshold: "0 silent",
+		Message:   fmt.Sprintf("%s: %s; the batch is not judged without its counts", v1alpha1.GateReplicaReports, silent),
+	}
+}

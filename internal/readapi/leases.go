@@ -39,6 +39,8 @@ type Replica struct {
 	URL     string // its read API
 	Renewed time.Time
 	Expires time.Time
+	// Acquired is when the replica took its Lease: it has been live, and owes reports, since.
+	Acquired time.Time
 }
 
 // Live says whether the Lease is unexpired at now, which is when the replica's status entries
@@ -87,6 +89,9 @@ func Replicas(ctx context.Context, c client.Reader, operatorNS string) ([]Replic
 		}
 		r := Replica{Name: *l.Spec.HolderIdentity, URL: l.Annotations[AnnotationReadAPI]}
 		r.Renewed, r.Expires = LeaseTimes(l)
+		if l.Spec.AcquireTime != nil {
+			r.Acquired = l.Spec.AcquireTime.Time
+		}
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
