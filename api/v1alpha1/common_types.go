@@ -179,6 +179,16 @@ type GateThresholds struct {
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) > duration('0s')",message="must be a positive duration such as 30s, 5m or 1h"
 	ProgressDeadline *metav1.Duration `json:"progressDeadline,omitempty"`
 
+	// disconnectGrace is how long an agent that lost its session after the push may take to
+	// come back before it counts as disconnected (gate "disconnect-ratio"): collectors restart
+	// on a config reload. One that comes back with APPLIED within it counts as applied. "0s"
+	// counts every loss at once; the default is 30s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	DisconnectGrace *metav1.Duration `json:"disconnectGrace,omitempty"`
+
 	// onFailure is what a breached gate does: Pause (the default) or Rollback.
 	// +optional
 	OnFailure GateFailureAction `json:"onFailure,omitempty"`

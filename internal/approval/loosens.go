@@ -27,6 +27,7 @@ func Loosens(inForce, next *fleetv1alpha1.GatePolicySpec, fallback fleetv1alpha1
 	out = upperBound(out, "maxApplyDurationP95", durationPtr(o.MaxApplyDurationP95), durationPtr(n.MaxApplyDurationP95), durationPtr(fallback.MaxApplyDurationP95))
 	out = lowerBound(out, "minSampleSize", o.MinSampleSize, n.MinSampleSize, fallback.MinSampleSize)
 	out = lowerBound(out, "bakeTime", durationPtr(o.BakeTime), durationPtr(n.BakeTime), durationPtr(fallback.BakeTime))
+	out = upperBound(out, "disconnectGrace", durationPtr(o.DisconnectGrace), durationPtr(n.DisconnectGrace), durationPtr(fallback.DisconnectGrace))
 	if !equality.Semantic.DeepEqual(o.ProgressDeadline, n.ProgressDeadline) {
 		out = append(out, fmt.Sprintf("progressDeadline %s → %s", show(durationPtr(o.ProgressDeadline)), show(durationPtr(n.ProgressDeadline))))
 	}

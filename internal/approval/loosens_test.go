@@ -11,7 +11,7 @@ import (
 )
 
 func TestLoosens(t *testing.T) {
-	fallback := fleetv1alpha1.GateThresholds{MaxFailurePercent: new(int32(10)), BakeTime: &metav1.Duration{}}
+	fallback := fleetv1alpha1.GateThresholds{MaxFailurePercent: new(int32(10)), BakeTime: &metav1.Duration{}, DisconnectGrace: &metav1.Duration{Duration: 30 * time.Second}}
 	dur := func(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
 	freeze := fleetv1alpha1.PushPolicy{Name: "freeze", Selector: fleetv1alpha1.AgentSelector{MatchAttributes: map[string]string{"env": "prod"}}, Deny: fleetv1alpha1.DenyAlways}
 	base := func() *fleetv1alpha1.GatePolicySpec {
@@ -36,6 +36,9 @@ func TestLoosens(t *testing.T) {
 		{"a shorter bake loosens", func(s *fleetv1alpha1.GatePolicySpec) { s.Gates.BakeTime = dur(10 * time.Second) },
 			[]string{"bakeTime 1m0s → 10s"}},
 		{"a longer bake tightens", func(s *fleetv1alpha1.GatePolicySpec) { s.Gates.BakeTime = dur(time.Hour) }, nil},
+		{"a longer disconnect grace loosens", func(s *fleetv1alpha1.GatePolicySpec) { s.Gates.DisconnectGrace = dur(5 * time.Minute) },
+			[]string{"disconnectGrace 30s → 5m0s"}},
+		{"a shorter disconnect grace tightens", func(s *fleetv1alpha1.GatePolicySpec) { s.Gates.DisconnectGrace = dur(time.Second) }, nil},
 		{"rollback to pause loosens", func(s *fleetv1alpha1.GatePolicySpec) { s.Gates.OnFailure = fleetv1alpha1.GateFailurePause },
 			[]string{"onFailure Rollback → Pause"}},
 		{"a push policy removed loosens", func(s *fleetv1alpha1.GatePolicySpec) { s.PushPolicies = nil },

@@ -41,6 +41,7 @@ func Resolve(rollout *v1alpha1.GateThresholds, policy *v1alpha1.GatePolicy, name
 	g.MinSampleSize = first(levels, func(t *v1alpha1.GateThresholds) *int32 { return t.MinSampleSize })
 	g.BakeTime = first(levels, func(t *v1alpha1.GateThresholds) *metav1.Duration { return t.BakeTime })
 	g.ProgressDeadline = first(levels, func(t *v1alpha1.GateThresholds) *metav1.Duration { return t.ProgressDeadline })
+	g.DisconnectGrace = first(levels, func(t *v1alpha1.GateThresholds) *metav1.Duration { return t.DisconnectGrace })
 	for _, l := range levels {
 		if l.OnFailure != "" {
 			g.OnFailure = l.OnFailure

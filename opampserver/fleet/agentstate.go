@@ -73,9 +73,13 @@ func Final(s fleetv1alpha1.AgentState) bool {
 
 // Verify works out the verified state of an agent for the desired hash, never trusting one
 // field alone: APPLIED counts only for the desired hash, a FAILED for it sticks, an agent
-// that cannot report remote config status is judged by its effective config, and nothing
-// stays pending or applying past the apply timeout.
-func Verify(o Observation, desired string, applyTimeout time.Duration, now time.Time) Verdict {
+// that cannot report remote config status is judged by its effective config, a session lost
+// after the push counts only once grace has passed without the agent coming back (collectors
+// restart on a reload), and nothing stays pending or applying past the apply timeout.
+func Verify(o Observation, desired string, applyTimeout, grace time.Duration, now time.Time) Verdict {
+	lost := func(since time.Time) bool {
+		return !o.Connected && o.DisconnectedAt.After(since) && now.Sub(o.DisconnectedAt) >= grace
+	}
 	if o.FailedForDesired || (o.StatusHash == desired && o.Status == protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED) {
 		msg := o.FailedError
 		if msg == "" && o.StatusHash == desired {
@@ -99,7 +103,7 @@ func Verify(o Observation, desired string, applyTimeout time.Duration, now time.
 		case protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED:
 			return healthVerdict(o, o.StatusSince)
 		case protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLYING:
-			if !o.Connected && o.DisconnectedAt.After(o.StatusSince) {
+			if lost(o.StatusSince) {
 				return Verdict{State: fleetv1alpha1.AgentDisconnected, Message: "session lost while applying", Since: o.DisconnectedAt}
 			}
 			if applyTimeout > 0 && now.Sub(o.StatusSince) > applyTimeout {
@@ -110,7 +114,7 @@ func Verify(o Observation, desired string, applyTimeout time.Duration, now time.
 	}
 
 	if !o.OfferedAt.IsZero() {
-		if !o.Connected && o.DisconnectedAt.After(o.OfferedAt) {
+		if lost(o.OfferedAt) {
 			return Verdict{State: fleetv1alpha1.AgentDisconnected, Message: "session lost after the push", Since: o.DisconnectedAt}
 		}
 		if applyTimeout > 0 && now.Sub(o.OfferedAt) > applyTimeout {

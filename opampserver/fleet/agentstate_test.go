@@ -75,12 +75,52 @@ func TestVerify(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := fleet.Verify(tt.obs, desired, timeout, tt.now)
+			got := fleet.Verify(tt.obs, desired, timeout, 0, tt.now)
 			if got.State != tt.want || got.Message != tt.wantMsg {
 				t.Errorf("Verify() = %s %q, want %s %q", got.State, got.Message, tt.want, tt.wantMsg)
 			}
 			if fleet.Final(got.State) == (got.State == fleetv1alpha1.AgentPending || got.State == fleetv1alpha1.AgentApplying) {
 				t.Errorf("Final(%s) is wrong", got.State)
+			}
+		})
+	}
+}
+
+// A collector restarts on a config reload: a session lost after the push counts only once the
+// grace passed without the agent coming back.
+func TestVerifyDisconnectGrace(t *testing.T) {
+	const (
+		desired = "new"
+		full    = fleet.CapReportsStatus | fleet.CapAcceptsRemoteConfig | fleet.CapReportsRemoteConfig | fleet.CapReportsHealth | fleet.CapReportsEffective
+		timeout = 5 * time.Minute
+	)
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	applied := protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED
+	applying := protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLYING
+	tests := []struct {
+		name    string
+		obs     fleet.Observation
+		now     time.Time
+		want    fleetv1alpha1.AgentState
+		wantMsg string
+		grace   time.Duration
+	}{
+		{"a session lost after the push, within the grace: still applying (a collector restarting)", fleet.Observation{Capabilities: full, OfferedAt: t0, DisconnectedAt: t0.Add(time.Second)},
+			t0.Add(20 * time.Second), fleetv1alpha1.AgentApplying, "", 30 * time.Second},
+		{"a session lost after the push, past the grace: disconnected", fleet.Observation{Capabilities: full, OfferedAt: t0, DisconnectedAt: t0.Add(time.Second)},
+			t0.Add(31 * time.Second), fleetv1alpha1.AgentDisconnected, "session lost after the push", 30 * time.Second},
+		{"a session lost while applying, within the grace: still applying", fleet.Observation{Capabilities: full, OfferedAt: t0, StatusHash: desired, Status: applying, StatusSince: t0, DisconnectedAt: t0.Add(time.Second)},
+			t0.Add(10 * time.Second), fleetv1alpha1.AgentApplying, "", 30 * time.Second},
+		{"back within the grace with APPLIED: applied", fleet.Observation{Capabilities: full, Connected: true, OfferedAt: t0, StatusHash: desired, Status: applied, StatusSince: t0.Add(5 * time.Second), DisconnectedAt: t0.Add(time.Second)},
+			t0.Add(6 * time.Second), fleetv1alpha1.AgentApplied, "", 30 * time.Second},
+		{"the grace does not outlast the apply timeout", fleet.Observation{Capabilities: full, OfferedAt: t0, DisconnectedAt: t0.Add(timeout - time.Second)},
+			t0.Add(timeout + time.Second), fleetv1alpha1.AgentTimedOut, "no APPLIED within the apply timeout", 30 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := fleet.Verify(tt.obs, desired, timeout, tt.grace, tt.now)
+			if got.State != tt.want || got.Message != tt.wantMsg {
+				t.Errorf("Verify() = %s %q, want %s %q", got.State, got.Message, tt.want, tt.wantMsg)
 			}
 		})
 	}

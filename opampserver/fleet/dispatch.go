@@ -299,5 +299,5 @@ func (t Target) Verdict(a *Agent, now time.Time) Verdict {
 	if a.Connected && a.ConnectedSince.After(admittedAt) {
 		admittedAt = a.ConnectedSince
 	}
-	return Verify(a.Observation(t.Desired, admittedAt), t.Desired, r.ApplyTimeout, now)
+	return Verify(a.Observation(t.Desired, admittedAt), t.Desired, r.ApplyTimeout, r.DisconnectGrace, now)
 }

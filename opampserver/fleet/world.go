@@ -13,6 +13,7 @@ import (
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
 	"github.com/ampora-io/ampora/internal/collectorconfig"
+	"github.com/ampora-io/ampora/internal/gates"
 	"github.com/ampora-io/ampora/internal/revision"
 	"github.com/ampora-io/ampora/internal/selector"
 )
@@ -65,7 +66,10 @@ type RolloutView struct {
 	BatchStart   time.Time
 	Started      time.Time
 	ApplyTimeout time.Duration
-	RetryAt      time.Time
+	// DisconnectGrace is how long an agent that lost its session after the push stays
+	// applying before it counts as disconnected (status.effectiveGates.disconnectGrace).
+	DisconnectGrace time.Duration
+	RetryAt         time.Time
 	// Required lists the component types the config uses, per kind, for the compatibility
 	// check against agents' AvailableComponents.
 	Required map[string][]string
@@ -271,6 +275,10 @@ func (w *World) rolloutView(r *fleetv1alpha1.Rollout, current *ConfigRef, load f
 	}
 	if r.Spec.ApplyTimeout != nil {
 		rv.ApplyTimeout = r.Spec.ApplyTimeout.Duration
+	}
+	rv.DisconnectGrace = gates.DefaultDisconnectGrace
+	if g := r.Status.EffectiveGates; g != nil && g.DisconnectGrace != nil {
+		rv.DisconnectGrace = g.DisconnectGrace.Duration
 	}
 	if a := r.Status.LastAction; a != nil && a.Action == fleetv1alpha1.ActionRetry {
 		rv.RetryAt = a.HandledAt.Time

@@ -61,7 +61,7 @@ var _ = Describe("Gates, strategies and timeouts", func() {
 		},
 		Entry("disconnect-ratio: agents that drop their session after the push and stay away",
 			fleetsim.Behavior{DisconnectAfterPush: true},
-			fleetv1alpha1.GateThresholds{MaxDisconnectPercent: new(int32(10)), MaxFailurePercent: new(int32(100))},
+			fleetv1alpha1.GateThresholds{MaxDisconnectPercent: new(int32(10)), MaxFailurePercent: new(int32(100)), DisconnectGrace: durationPtr(2 * time.Second)},
 			fleetv1alpha1.GateDisconnectRatio, fleetv1alpha1.PauseGateBreach,
 			func(n int) string { return fmt.Sprintf("disconnect-ratio: %d %% > 10 %%", n*10) }),
 		Entry("unhealthy-ratio: agents that apply, then report themselves unhealthy",

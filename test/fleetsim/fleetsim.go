@@ -40,6 +40,9 @@ type Behavior struct {
 	NoAcceptRemoteConfig bool
 	// DisconnectAfterPush drops the session as soon as a config arrives, and stays away.
 	DisconnectAfterPush bool
+	// RestartOnApply makes the agent, once it reported APPLYING, drop its session for this
+	// long and come back reporting APPLIED, as a collector that restarts on a reload does.
+	RestartOnApply time.Duration
 	// FlapEvery reconnects the agent at this interval.
 	FlapEvery time.Duration
 	// UnhealthyAfterApply reports health false, with this last_error, after applying.
@@ -491,6 +494,10 @@ func (a *Agent) onMessage(_ context.Context, msg *types.MessageData) {
 		}
 	}
 	report(protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLYING, "")
+	if b.RestartOnApply > 0 {
+		go a.restartApplying(rc, b.RestartOnApply)
+		return
+	}
 	apply := func() {
 		if b.FailWith != "" && (b.FailIfContains == "" || strings.Contains(string(rc.GetConfig().GetConfigMap()[""].GetBody()), b.FailIfContains)) {
 			a.mu.Lock()
@@ -534,6 +541,24 @@ func (a *Agent) onMessage(_ context.Context, msg *types.MessageData) {
 	})
 }
 
+// restartApplying drops the session, takes rc while away, and comes back after d with APPLIED.
+func (a *Agent) restartApplying(rc *protobufs.AgentRemoteConfig, d time.Duration) {
+	a.mu.Lock()
+	c, cancel := a.client, a.cancel
+	a.client, a.connected, a.reconnected = nil, false, true
+	a.mu.Unlock()
+	closeClient(c, cancel)
+	if f, ok := rc.GetConfig().GetConfigMap()[""]; ok {
+		body := f.Body
+		a.effective.Store(&body)
+	}
+	a.mu.Lock()
+	a.status = &protobufs.RemoteConfigStatus{LastRemoteConfigHash: rc.ConfigHash, Status: protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED}
+	a.mu.Unlock()
+	time.Sleep(d) // the collector's restart
+	_ = a.start(context.Background())
+}
+
 // RevertToPrevious makes the agent report APPLIED for the config it ran before its last
 // remote config, as a collector does when it falls back after failing to apply a new one.
 func (a *Agent) RevertToPrevious() {
@@ -555,12 +580,7 @@ func (a *Agent) Reconnect(ctx context.Context, url string) error {
 	}
 	a.reconnected = true
 	a.mu.Unlock()
-	if c != nil {
-		stopCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = c.Stop(stopCtx)
-		done()
-		cancel()
-	}
+	closeClient(c, cancel)
 	return a.start(ctx)
 }
 
@@ -581,12 +601,18 @@ func (a *Agent) Stop() {
 	c, cancel := a.client, a.cancel
 	a.stopped, a.connected, a.client = true, false, nil
 	a.mu.Unlock()
-	if c != nil {
-		ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = c.Stop(ctx)
-		done()
-		cancel()
+	closeClient(c, cancel)
+}
+
+// closeClient stops a session's client, if any, waiting at most 5 s.
+func closeClient(c client.OpAMPClient, cancel context.CancelFunc) {
+	if c == nil {
+		return
 	}
+	ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = c.Stop(ctx)
+	done()
+	cancel()
 }
 
 // noClient stands in while an agent has no session: what it reports then is kept in the

@@ -23,6 +23,8 @@ commas, with \" and \\ as escapes inside the quotes. Keys:
   no-accept               does not accept remote config (leaves out AcceptsRemoteConfig)
   drop-after-push         drops its session as soon as a config arrives, and stays away
   flap-every=D            reconnects every D
+  restart-on-apply=D      drops its session once APPLYING, and comes back D later with APPLIED
+                          (a collector restarting on a reload)
   unhealthy=MESSAGE       reports health false with this last_error after applying
   missing=KIND/TYPE       a component it lacks (repeatable, or a quoted comma-separated list);
                           implies components
@@ -94,15 +96,10 @@ func (p *Profile) set(kv pair) error {
 			return fmt.Errorf("an error message is required")
 		}
 		b.FailWith = v
+	case "restart-on-apply":
+		return positiveDuration(v, &b.RestartOnApply)
 	case "flap-every":
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return err
-		}
-		if d <= 0 {
-			return fmt.Errorf("%s is not positive", v)
-		}
-		b.FlapEvery = d
+		return positiveDuration(v, &b.FlapEvery)
 	case "unhealthy":
 		if v == "" {
 			return fmt.Errorf("a last_error is required")
@@ -324,5 +321,18 @@ func (o *Options) SetProfiles(specs []string) error {
 	if total > 1+1e-9 {
 		return fmt.Errorf("the profiles' fractions add up to %.4g, more than the whole fleet", total)
 	}
+	return nil
+}
+
+// positiveDuration parses v into *d, refusing a duration that is not above zero.
+func positiveDuration(v string, d *time.Duration) error {
+	p, err := time.ParseDuration(v)
+	if err != nil {
+		return err
+	}
+	if p <= 0 {
+		return fmt.Errorf("%s is not positive", v)
+	}
+	*d = p
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
@@ -92,6 +94,37 @@ var _ = Describe("OpAMP sidecar", func() {
 		}
 	})
 
+	It("gives a session lost after the push its disconnect grace: a collector back with APPLIED within it counts as applied", func(ctx SpecContext) {
+		ns, token := namespace("grace")
+		sc := startSidecar("grace-0")
+		eng := newEngine(ns, collectorConfig, nil)
+		const grace = 4 * time.Second
+		eng.setStatus(func(st *fleetv1alpha1.RolloutStatus) {
+			st.EffectiveGates = &fleetv1alpha1.EffectiveGates{GateThresholds: fleetv1alpha1.GateThresholds{DisconnectGrace: &metav1.Duration{Duration: grace}}}
+		})
+		fleet := startFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 4,
+			Profiles: []fleetsim.Profile{
+				{Name: "restarter", Fraction: 0.5, Behavior: fleetsim.Behavior{RestartOnApply: time.Second}},
+				{Name: "dropper", Fraction: 0.5, Behavior: fleetsim.Behavior{DisconnectAfterPush: true}},
+			}})
+		eng.startBatch(1, uidsOf(fleet), 0, 4)
+		pushed := time.Now()
+
+		By("the restarters apply, the droppers stay applying within the grace")
+		Eventually(func() string { return describeCounts(eng.report("grace-0").Counts) }, 15*time.Second).
+			Should(Equal(describeCounts(fleetv1alpha1.AgentCounts{Targeted: 4, Applied: 2, Applying: 2})))
+		Expect(time.Since(pushed)).To(BeNumerically("<", grace), "the restarters took longer than the grace to come back: nothing was shown")
+		By("past the grace the droppers count as disconnected; the restarters never did")
+		Eventually(func() string { return describeCounts(eng.report("grace-0").Counts) }, 15*time.Second).
+			Should(Equal(describeCounts(fleetv1alpha1.AgentCounts{Targeted: 4, Applied: 2, Disconnected: 2})))
+		Expect(time.Since(pushed)).To(BeNumerically(">=", grace))
+		for _, a := range fleet.Agents {
+			if a.Profile == "restarter" {
+				Expect(a.IsConnected()).To(BeTrue())
+			}
+		}
+	})
+
 	It("counts every verified state right", func(ctx SpecContext) {
 		ns, token := namespace("states")
 		sc := startSidecar("states-0")
@@ -120,6 +153,10 @@ var _ = Describe("OpAMP sidecar", func() {
 		})
 		Expect(fleet.Count(func(a *fleetsim.Agent) bool { return a.Profile == "ok" })).To(Equal(3))
 
+		// No disconnect grace: a dropped session counts at once.
+		eng.setStatus(func(st *fleetv1alpha1.RolloutStatus) {
+			st.EffectiveGates = &fleetv1alpha1.EffectiveGates{GateThresholds: fleetv1alpha1.GateThresholds{DisconnectGrace: &metav1.Duration{}}}
+		})
 		eng.startBatch(1, uidsOf(fleet), 0, 16)
 		want := fleetv1alpha1.AgentCounts{Targeted: 16, Applied: 3 + 2, Failed: 2, Unhealthy: 2,
 			Disconnected: 2, Incompatible: 2, Denied: 2, Applying: 1}
