@@ -18,8 +18,8 @@ import (
 )
 
 const (
-	transportWS   = "ws"
-	transportHTTP = "http"
+	transportWS   = fleet.TransportWS
+	transportHTTP = fleet.TransportHTTP
 	// retryAfter is what an overloaded server asks agents to wait (the spec's default floor).
 	retryAfter = 30 * time.Second
 )
@@ -253,7 +253,7 @@ func (sess *session) handle(conn types.Connection, r fleet.Report, uid string, r
 				return false
 			}
 			a.UID, a.Namespace, a.Grant = uid, sess.namespace, sess.token
-			s.replica.TookOver(uid, sess.namespace, sess.token)
+			s.replica.TookOver(uid, sess.namespace, sess.token, now)
 			if r.Attributes == nil {
 				reply.Flags |= uint64(protobufs.ServerToAgentFlags_ServerToAgentFlags_ReportFullState)
 			}

@@ -197,9 +197,12 @@ type GateThresholds struct {
 // AgentCounts counts agents by their verified state for one revision. Every agent is counted
 // in exactly one of the state fields; targeted is their sum.
 type AgentCounts struct {
-	// targeted is the number of agents admitted to the rollout so far.
+	// targeted is the number of agents admitted to the rollout so far. It is written even
+	// when 0, so that a replica's entry whose agents all left is an object of zeros: applied
+	// with no field, server-side apply would make it null, which the schema refuses, and the
+	// entry would keep its last counts.
 	// +optional
-	Targeted int32 `json:"targeted,omitempty"`
+	Targeted int32 `json:"targeted"`
 	// pending agents are admitted but have not been offered the config yet.
 	// +optional
 	Pending int32 `json:"pending,omitempty"`

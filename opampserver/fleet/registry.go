@@ -8,6 +8,12 @@ import (
 	"github.com/open-telemetry/opamp-go/server/types"
 )
 
+// How an agent reaches the replica: a WebSocket session, or plain-HTTP polls (a session each).
+const (
+	TransportWS   = "ws"
+	TransportHTTP = "http"
+)
+
 // MaxRecentDisconnects bounds the disconnect history kept per agent (for flapping).
 const MaxRecentDisconnects = 8
 
@@ -52,7 +58,7 @@ type Agent struct {
 	Components     map[string]map[string]struct{}
 	ComponentsHash []byte
 
-	Transport       string // "ws" or "http"
+	Transport       string // TransportWS or TransportHTTP
 	ConnectedSince  time.Time
 	LastSeen        time.Time
 	DisconnectedAt  time.Time

@@ -44,6 +44,10 @@ type handoverAgent struct {
 	UID       string `json:"uid"`
 	Namespace string `json:"namespace"`
 	Token     string `json:"token"`
+	// Since is when the sender took the agent's session. A notice that arrives late (a retry,
+	// an agent that hopped back meanwhile) must not make the receiver forget a session it
+	// served after that.
+	Since time.Time `json:"since"`
 }
 
 // peerClient carries this replica's peer token to its peers, following no redirect.
@@ -217,11 +221,17 @@ func (rp *Replica) handleHandover(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("at most %d agents per notice", maxHandoverAgents), http.StatusRequestEntityTooLarge)
 		return
 	}
+	now := rp.opts.Clock.Now()
 	for _, h := range req.Agents {
 		rp.opts.Registry.Do(h.UID, false, func(a *fleet.Agent) {
 			// Only the principal that holds the agent here can have moved it.
-			if a.Namespace == h.Namespace && a.Grant.Fingerprint() == h.Token {
+			if a.Namespace == h.Namespace && a.Grant.Fingerprint() == h.Token && !a.LastSeen.After(h.Since) {
 				a.HandedOver = true
+				// A plain-HTTP agent has no session here to outlive: its polls go to the peer
+				// now, and counting it here until the sweep would count it twice.
+				if a.Transport == fleet.TransportHTTP {
+					a.MarkDisconnected(now)
+				}
 			}
 		})
 	}

@@ -113,9 +113,9 @@ func (r *Replica) Handler() http.Handler {
 	return mux
 }
 
-// TookOver queues a notice to the peers: the agent's session is here now.
-func (r *Replica) TookOver(uid, namespace string, grant *fleet.Grant) {
-	r.handovers.add(handoverAgent{UID: uid, Namespace: namespace, Token: grant.Fingerprint()})
+// TookOver queues a notice to the peers: the agent's session is here since at.
+func (r *Replica) TookOver(uid, namespace string, grant *fleet.Grant, at time.Time) {
+	r.handovers.add(handoverAgent{UID: uid, Namespace: namespace, Token: grant.Fingerprint(), Since: at})
 }
 
 // FieldManager is the server-side apply field manager of a replica's status entries.

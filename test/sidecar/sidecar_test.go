@@ -293,6 +293,35 @@ var _ = Describe("OpAMP sidecar", func() {
 		Expect(metricValue(reg, "ampora_opamp_rejected_connections_total", "reason", "overloaded")).To(BeNumerically(">=", 2))
 	})
 
+	It("counts a plain-HTTP agent once when its polls move to another replica, and back", func(ctx SpecContext) {
+		ns, token := namespace("http-move")
+		first := startSidecar("http-move-0")
+		second := startSidecar("http-move-1")
+		eng := newEngine(ns, collectorConfig, nil)
+		fleet := startFleet(fleetsim.Options{URLs: []string{first.HTTPURL()}, Token: token, Agents: 6,
+			HTTP: true, PollInterval: 200 * time.Millisecond})
+		eng.startBatch(1, uidsOf(fleet), 0, 6)
+		Eventually(func() int32 { return eng.report("http-move-0").Counts.Applied }, 10*time.Second).Should(Equal(int32(6)))
+
+		counted := func(replica string) int32 { return eng.report(replica).Counts.Targeted }
+		all := describeCounts(fleetv1alpha1.AgentCounts{Targeted: 6, Applied: 6})
+		By("three agents poll the second replica: the first stops counting them at once, not after its HTTP timeout")
+		for _, a := range fleet.Agents[:3] {
+			Expect(a.Reconnect(ctx, second.HTTPURL())).To(Succeed())
+		}
+		Eventually(func() []int32 { return []int32{counted("http-move-0"), counted("http-move-1")} }, 15*time.Second).
+			Should(Equal([]int32{3, 3}))
+		Expect(describeCounts(eng.counts("http-move-0", "http-move-1"))).To(Equal(all))
+
+		By("they poll the first again: the second keeps no record of them")
+		for _, a := range fleet.Agents[:3] {
+			Expect(a.Reconnect(ctx, first.HTTPURL())).To(Succeed())
+		}
+		Eventually(func() []int32 { return []int32{counted("http-move-0"), counted("http-move-1")} }, 15*time.Second).
+			Should(Equal([]int32{6, 0}))
+		Consistently(func() string { return describeCounts(eng.counts("http-move-0", "http-move-1")) }, 3*time.Second).Should(Equal(all))
+	})
+
 	It("gives plain-HTTP agents the config of a started batch in the reply to their next poll", func(ctx SpecContext) {
 		ns, token := namespace("http")
 		sc := startSidecar("http-0")
