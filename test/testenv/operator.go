@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -46,22 +47,30 @@ func AccountToken(ctx context.Context, c client.Client, namespace, account strin
 	return tr.Status.Token, nil
 }
 
-// FreePorts returns n distinct free TCP ports on 127.0.0.1.
+// FreePorts returns n distinct free TCP ports on 127.0.0.1, for processes that must be told a
+// port before they listen. They are drawn below the kernel's ephemeral range (32768-60999 on
+// Linux), which a port handed out by ":0" would be in: another test package's listener on
+// ":0", or any outgoing connection, could take such a port between its release here and the
+// process's bind. Below that range only another FreePorts could, and it draws at random.
 func FreePorts(n int) ([]int, error) {
+	const lo, hi = 20000, 32768
 	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
+	seen := map[int]bool{}
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			return nil, fmt.Errorf("no free port in %d-%d after %d tries", lo, hi-1, tries)
 		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		p := lo + rand.IntN(hi-lo)
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
-			return nil, err
+			continue // in use
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		_ = l.Close()
+		ports = append(ports, p)
 	}
 	return ports, nil
 }
