@@ -67,7 +67,7 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		stamps, live, now, timeout); err != nil {
 		return ctrl.Result{}, err
 	}
-	summarizeGroup(g, live, silentReplicas(stamps, live, now, timeout))
+	summarizeGroup(g, live, silentReplicas(stamps, live, g.CreationTimestamp.Time, now, timeout))
 	if err := r.collectRevisions(ctx, g.Namespace); err != nil {
 		return ctrl.Result{}, err
 	}

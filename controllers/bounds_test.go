@@ -159,7 +159,7 @@ func TestSilentReplicas(t *testing.T) {
 		{"gone", t0.Add(-time.Hour)},     // no Lease: dead, not silent
 	}
 	// c has no entry yet but took its Lease 10 s ago; d took it 5 min ago and never wrote.
-	got := silentReplicas(entries, live, t0, time.Minute)
+	got := silentReplicas(entries, live, time.Time{}, t0, time.Minute)
 	want := []silence{{"b", t0.Add(-90 * time.Second).UTC()}, {"d", t0.Add(-5 * time.Minute).UTC()}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("silentReplicas = %+v, want %+v", got, want)
@@ -169,8 +169,13 @@ func TestSilentReplicas(t *testing.T) {
 		!strings.Contains(msg, "replica d has not reported since") {
 		t.Errorf("message %q", msg)
 	}
-	if msg != silenceMessage(silentReplicas(entries, live, t0.Add(7*time.Second), time.Minute)) {
+	if msg != silenceMessage(silentReplicas(entries, live, time.Time{}, t0.Add(7*time.Second), time.Minute)) {
 		t.Error("the message changed with the clock: every pass would write it")
+	}
+	// A replica owes no entry before the object is one the sidecars report on (a batch that
+	// started 10 s ago), however long it has held its Lease.
+	if got := silentReplicas(entries, live, t0.Add(-10*time.Second), t0, time.Minute); len(got) != 1 || got[0].replica != "b" {
+		t.Errorf("with the batch started 10 s ago: %+v, want only b", got)
 	}
 	var many []silence
 	for i := range 5 {

@@ -68,8 +68,10 @@ type silence struct {
 	last time.Time
 }
 
-// silentReplicas lists, by name, the live replicas that have not reported for timeout.
-func silentReplicas(entries []entryStamp, live map[string]readapi.Replica, now time.Time, timeout time.Duration) []silence {
+// silentReplicas lists, by name, the live replicas that have not reported for timeout. A
+// replica owes an entry from owedSince (when the object became one the sidecars report on) or
+// from when it took its Lease, whichever is later.
+func silentReplicas(entries []entryStamp, live map[string]readapi.Replica, owedSince, now time.Time, timeout time.Duration) []silence {
 	last := map[string]time.Time{}
 	for _, e := range entries {
 		last[e.replica] = e.reportedAt
@@ -79,6 +81,9 @@ func silentReplicas(entries []entryStamp, live map[string]readapi.Replica, now t
 		at, ok := last[name]
 		if !ok {
 			at = rep.Acquired
+			if owedSince.After(at) {
+				at = owedSince
+			}
 		}
 		if at.IsZero() || now.Sub(at) < timeout {
 			continue

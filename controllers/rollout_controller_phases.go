@@ -471,7 +471,10 @@ func (r *RolloutReconciler) observe(ctx context.Context, s *scope) (ctrl.Result,
 	for i, rep := range st.Replicas {
 		stamps[i] = entryStamp{rep.Replica, rep.ReportedAt.Time}
 	}
-	s.silent = silentReplicas(stamps, live, s.now, r.reportTimeout())
+	// The sidecars report on a rollout they serve, from its batch's start.
+	if b := st.CurrentBatch; st.Phase.Serving() && b != nil && b.StartedAt != nil {
+		s.silent = silentReplicas(stamps, live, b.StartedAt.Time, s.now, r.reportTimeout())
+	}
 	s.obs = aggregate(st.Replicas, live, silentSet(s.silent), st.ConfigHash, st.CurrentBatch)
 	// A throwaway object: the pass's own status must stay as read, so that its merge patch
 	// leaves the sidecars' entries alone.
@@ -631,6 +634,11 @@ func (r *RolloutReconciler) judge(s *scope, eff fleetv1alpha1.EffectiveGates) bo
 	st := &ro.Status
 	res := gates.Evaluate(eff, s.obs.batch, s.obs.counts, s.obs.buckets)
 	if len(s.silent) > 0 {
+		// A bake waits for the silent replica until its end; a batch at its deadline does not.
+		if b := st.CurrentBatch; b != nil && b.Phase == fleetv1alpha1.BatchBaking && b.BakeUntil != nil && s.now.Before(b.BakeUntil.Time) {
+			st.Message = fmt.Sprintf("batch %d baking until %s; %s", b.Number, b.BakeUntil.UTC().Format(time.RFC3339), silenceMessage(s.silent))
+			return false
+		}
 		res = gates.Unreported(len(s.silent), silenceMessage(s.silent))
 	}
 	gateEvaluations.WithLabelValues(string(cmp.Or(res.Gate, "all")), string(res.Outcome)).Inc()

@@ -28,8 +28,9 @@ type appliedSample struct {
 
 // addSample records s: appended when the sample before the last is window/12 older or more,
 // else in place of the last, so that the last sample is always the newest count and the others
-// stay a step apart. Samples older than the window go, but the newest of them, which stays as
-// the rate's base. At most 15 samples are kept.
+// stay about a step apart. Samples older than the window go, but the newest of them, which
+// stays as the rate's base. However often it is called, at most 2*samplesPerWindow+2 samples
+// are kept: every other kept sample is a step apart.
 func addSample(samples []appliedSample, s appliedSample, window time.Duration) []appliedSample {
 	step := window / samplesPerWindow
 	if n := len(samples); n > 0 && (s.applied < samples[n-1].applied || s.at.Before(samples[n-1].at)) {

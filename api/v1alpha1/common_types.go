@@ -187,6 +187,7 @@ type GateThresholds struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('1h')",message="must be at most 1h"
 	DisconnectGrace *metav1.Duration `json:"disconnectGrace,omitempty"`
 
 	// onFailure is what a breached gate does: Pause (the default) or Rollback.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	fleetv1alpha1 "github.com/ampora-io/ampora/api/v1alpha1"
+	"github.com/ampora-io/ampora/internal/gates"
 )
 
 // RolloutDigest is what a Rollout's approvals are bound to: the whole push decision, that is
@@ -21,11 +22,21 @@ func RolloutDigest(spec *fleetv1alpha1.RolloutSpec, configHash string, ps Polici
 		Gates      fleetv1alpha1.GateThresholds  `json:"gates"`
 		Push       []fleetv1alpha1.PushPolicy    `json:"push,omitempty"`
 		Group      *fleetv1alpha1.AgentGroupSpec `json:"group,omitempty"`
-	}{ConfigHash: configHash, Spec: *DecisionSpec(spec), Gates: ps.Gates(spec.Gates).GateThresholds, Push: ps.Push()}
+	}{ConfigHash: configHash, Spec: *DecisionSpec(spec), Gates: digestGates(ps.Gates(spec.Gates).GateThresholds), Push: ps.Push()}
 	if group != nil {
 		decision.Group = &group.Spec
 	}
 	return jsonHash(decision)
+}
+
+// digestGates is the gates in force as the digest weighs them. A threshold added in a later
+// release weighs as absent while it holds its built-in default, which is how the earlier
+// release behaved: an upgrade keeps the approvals given under it.
+func digestGates(g fleetv1alpha1.GateThresholds) fleetv1alpha1.GateThresholds {
+	if g.DisconnectGrace != nil && g.DisconnectGrace.Duration == gates.DefaultDisconnectGrace {
+		g.DisconnectGrace = nil
+	}
+	return g
 }
 
 // DecisionSpec is the part of a Rollout spec that approvals cover, without the config body

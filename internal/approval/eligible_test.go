@@ -61,6 +61,15 @@ func TestRolloutDigest(t *testing.T) {
 	body := "receivers: {}"
 	base := fleetv1alpha1.RolloutSpec{AgentGroup: "g", Config: fleetv1alpha1.RolloutConfig{Inline: &body}, Strategy: fleetv1alpha1.RolloutStrategy{BatchSize: &one}}
 	d := RolloutDigest(&base, "h", Policies{}, nil)
+	// The digest of this spec before disconnectGrace existed: an upgrade keeps approvals.
+	if want := "fb5e9f381edeefcf458252187ffc60d16c7174a5cea7e89d671e35f9b9e8adbf"; d != want {
+		t.Errorf("the digest of an unchanged spec moved across releases: %s, was %s", d, want)
+	}
+	longer := base.DeepCopy()
+	longer.Gates = &fleetv1alpha1.GateThresholds{DisconnectGrace: &metav1.Duration{Duration: time.Hour}}
+	if RolloutDigest(longer, "h", Policies{}, nil) == d {
+		t.Error("a longer disconnect grace kept the digest")
+	}
 	same := base.DeepCopy()
 	same.Paused = true
 	if RolloutDigest(same, "h", Policies{}, nil) != d {

@@ -46,7 +46,7 @@ type handoverAgent struct {
 	Token     string `json:"token"`
 	// Since is when the sender took the agent's session. A notice that arrives late (a retry,
 	// an agent that hopped back meanwhile) must not make the receiver forget a session it
-	// served after that.
+	// served after that. Zero (a peer of an earlier release) forgets, as before.
 	Since time.Time `json:"since"`
 }
 
@@ -225,7 +225,7 @@ func (rp *Replica) handleHandover(w http.ResponseWriter, r *http.Request) {
 	for _, h := range req.Agents {
 		rp.opts.Registry.Do(h.UID, false, func(a *fleet.Agent) {
 			// Only the principal that holds the agent here can have moved it.
-			if a.Namespace == h.Namespace && a.Grant.Fingerprint() == h.Token && !a.LastSeen.After(h.Since) {
+			if a.Namespace == h.Namespace && a.Grant.Fingerprint() == h.Token && (h.Since.IsZero() || !a.LastSeen.After(h.Since)) {
 				a.HandedOver = true
 				// A plain-HTTP agent has no session here to outlive: its polls go to the peer
 				// now, and counting it here until the sweep would count it twice.

@@ -54,16 +54,23 @@ func (rp *Replica) renewLease(ctx context.Context, readAPIURL string) error {
 		}
 		l.Annotations[readapi.AnnotationReadAPI] = readAPIURL
 	}
-	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != rp.opts.Replica || l.Spec.AcquireTime == nil {
+	// Acquired anew by each process: a replica restarted under its name owes reports from its
+	// start, not from its predecessor's.
+	if !rp.leaseTaken.Load() || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != rp.opts.Replica || l.Spec.AcquireTime == nil {
 		l.Spec.AcquireTime = &now
 	}
 	l.Spec.HolderIdentity = ptr.To(rp.opts.Replica)
 	l.Spec.LeaseDurationSeconds = ptr.To(int32(rp.opts.LeaseDuration / time.Second))
 	l.Spec.RenewTime = &now
 	if l.ResourceVersion == "" {
-		return rp.opts.Client.Create(ctx, &l)
+		err = rp.opts.Client.Create(ctx, &l)
+	} else {
+		err = rp.opts.Client.Update(ctx, &l)
 	}
-	return rp.opts.Client.Update(ctx, &l)
+	if err == nil {
+		rp.leaseTaken.Store(true)
+	}
+	return err
 }
 
 // releaseLease expires the Lease at once on a clean shutdown, so that peers stop counting this

@@ -10,6 +10,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -60,6 +61,8 @@ type Replica struct {
 	reporter *reporter
 	// handovers queues the agents this replica took over, for the next notice to its peers.
 	handovers handovers
+	// leaseTaken is set once this process wrote its Lease.
+	leaseTaken atomic.Bool
 	// self is the user this replica's peer token reviews to, looked up once.
 	selfMu sync.Mutex
 	self   string
