@@ -699,6 +699,7 @@ type RolloutStatus struct {
 // +kubebuilder:printcolumn:name="Applied",type=integer,JSONPath=`.status.counts.applied`
 // +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.counts.failed`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=10
+// +kubebuilder:printcolumn:name="Pause",type=string,JSONPath=`.status.pause.message`,priority=10
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Rollout struct {
 	metav1.TypeMeta `json:",inline"`

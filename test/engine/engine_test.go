@@ -318,7 +318,7 @@ var _ = Describe("Rollout engine", func() {
 		Expect(rows[1]).To(HaveLen(6), "%v", rows)
 		Expect(rows[1][:5]).To(Equal([]string{"web", "Completed", "1/1", "4", ""}), "no failure counted: the field is unset")
 		wide := table(ctx, ns, "frl", "-o", "wide")
-		Expect(wide[0]).To(Equal([]string{"NAME", "GROUP", "PHASE", "BATCH", "APPLIED", "FAILED", "REASON", "AGE"}))
+		Expect(wide[0]).To(Equal([]string{"NAME", "GROUP", "PHASE", "BATCH", "APPLIED", "FAILED", "REASON", "PAUSE", "AGE"}))
 		Expect(wide[1][:7]).To(Equal([]string{"web", "gateways", "Completed", "1/1", "4", "", fleetv1alpha1.ReasonCompleted}), "%v", wide)
 
 		Eventually(func() []string { return table(ctx, ns, "agentgroups")[1][:5] }, 20*time.Second).Should(
@@ -342,6 +342,9 @@ var _ = Describe("Rollout engine", func() {
 		harness.StartFleet(fleetsim.Options{URLs: []string{sc.URL()}, Token: token, Agents: 10, Seed: 9})
 		rollout(ns, "first", "gateways", config("first"), func(r *fleetv1alpha1.Rollout) { r.Spec.Paused = true })
 		Eventually(phase(ns, "first"), 20*time.Second).Should(Equal(fleetv1alpha1.RolloutPaused))
+		wide := table(ctx, ns, "rollouts", "-o", "wide")
+		Expect(wide[1][0]).To(Equal("first"))
+		Expect(wide[1][7]).To(Equal("paused by spec.paused"), "kubectl get -o wide shows the pause message: %v", wide)
 		rollout(ns, "second", "gateways", config("second"))
 		Eventually(phase(ns, "second"), 20*time.Second).Should(Equal(fleetv1alpha1.RolloutBlocked))
 		Expect(get(ns, "second").Status.Message).To(Equal("AgentGroup gateways is held by Rollout first; this rollout starts when that one finishes"))
