@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,7 +56,7 @@ func (r *AgentGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	timeout := cmp.Or(r.ReplicaReportTimeout, DefaultReplicaReportTimeout)
+	timeout := r.ReplicaReportTimeout
 	stamps := make([]entryStamp, len(g.Status.Replicas))
 	for i, rep := range g.Status.Replicas {
 		stamps[i] = entryStamp{rep.Replica, rep.ReportedAt.Time}

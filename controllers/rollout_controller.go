@@ -5,7 +5,6 @@
 package controllers
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"sync"
@@ -57,7 +56,7 @@ type RolloutReconciler struct {
 	// rates samples each rollout's applied count for appliesPerMinute.
 	rates applyRates
 	// ReplicaReportTimeout is how long a live replica may go without reporting before its
-	// entry stops counting (DefaultReplicaReportTimeout when zero).
+	// entry stops counting (Setup defaults it).
 	ReplicaReportTimeout time.Duration
 }
 
@@ -231,10 +230,6 @@ func (r *RolloutReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		res = waiting
 	}
 	return res, nil
-}
-
-func (r *RolloutReconciler) reportTimeout() time.Duration {
-	return cmp.Or(r.ReplicaReportTimeout, DefaultReplicaReportTimeout)
 }
 
 // writeStatus writes what changed in status (patchStatus), and the evaluation time whenever it

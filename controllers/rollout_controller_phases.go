@@ -473,13 +473,13 @@ func (r *RolloutReconciler) observe(ctx context.Context, s *scope) (ctrl.Result,
 	}
 	// The sidecars report on a rollout they serve, from its batch's start.
 	if b := st.CurrentBatch; st.Phase.Serving() && b != nil && b.StartedAt != nil {
-		s.silent = silentReplicas(stamps, live, b.StartedAt.Time, s.now, r.reportTimeout())
+		s.silent = silentReplicas(stamps, live, b.StartedAt.Time, s.now, r.ReplicaReportTimeout)
 	}
 	s.obs = aggregate(st.Replicas, live, silentSet(s.silent), st.ConfigHash, st.CurrentBatch)
 	// A throwaway object: the pass's own status must stay as read, so that its merge patch
 	// leaves the sidecars' entries alone.
 	if err := pruneEntries(ctx, r.Client, &fleetv1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: s.ro.Namespace, Name: s.ro.Name}},
-		stamps, live, s.now, r.reportTimeout()); err != nil {
+		stamps, live, s.now, r.ReplicaReportTimeout); err != nil {
 		return ctrl.Result{}, err
 	}
 	prevApplied := st.Counts.Applied

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -60,6 +61,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
+	o.ReplicaReportTimeout = cmp.Or(o.ReplicaReportTimeout, DefaultReplicaReportTimeout)
 	replicas := &readapi.Peers{Client: mgr.GetClient(), Namespace: o.OperatorNamespace, Token: o.SidecarToken,
 		Check: readapi.AddressCheck{Mode: o.ReplicaAddressCheck, ServiceAccounts: o.ReplicaServiceAccounts}}
 	events := &Events{Recorder: mgr.GetEventRecorder("ampora-manager")}

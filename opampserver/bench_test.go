@@ -48,7 +48,7 @@ func BenchmarkHandleMessage(b *testing.B) {
 		b.Run(tt.name, func(b *testing.B) {
 			s, _ := newTestServer(b)
 			putView(s, testNamespace, benchView(cfg)...)
-			ctx, sess, conn, uid := context.Background(), newSession(s, testNamespace, transportWS), &fakeConn{}, testUID(9)
+			ctx, sess, conn, uid := context.Background(), newSession(s, testNamespace, fleet.TransportWS), &fakeConn{}, testUID(9)
 			first := withComponents(withStatus(describe(uid, 0, capsFull), cfg.Hash, applied), "components",
 				map[string][]string{"receivers": {"otlp"}, "exporters": {"debug", "otlp"}, "processors": {"batch"}})
 			first.Health = &protobufs.ComponentHealth{Healthy: true}

@@ -11,7 +11,7 @@ import (
 
 // grantSession opens a WebSocket session enrolled with grant, as admit would.
 func grantSession(s *Server, g *fleet.Grant) (*session, *fakeConn) {
-	sess, conn := &session{srv: s, namespace: g.Namespace(), transport: transportWS, token: g}, &fakeConn{}
+	sess, conn := &session{srv: s, namespace: g.Namespace(), transport: fleet.TransportWS, token: g}, &fakeConn{}
 	sess.onConnected(context.Background(), conn)
 	return sess, conn
 }
@@ -57,7 +57,7 @@ func TestTakenUIDReassigned(t *testing.T) {
 		{"another namespace, holder connected", func(*fleet.Grant) *fleet.Grant { return fleet.NewGrant("staging", "") }, false, reassignedNamespace},
 		{"another namespace, holder gone", func(*fleet.Grant) *fleet.Grant { return fleet.NewGrant("staging", "") }, true, reassignedNamespace},
 	} {
-		for _, transport := range []string{transportWS, transportHTTP} {
+		for _, transport := range []string{fleet.TransportWS, fleet.TransportHTTP} {
 			t.Run(tc.name+"/"+transport, func(t *testing.T) {
 				s, _ := newTestServer(t)
 				g := fleet.NewGrant(testNamespace, "")
@@ -69,7 +69,7 @@ func TestTakenUIDReassigned(t *testing.T) {
 				}
 				other := tc.other(g)
 				sess, conn := &session{srv: s, namespace: other.Namespace(), transport: transport, token: other}, &fakeConn{}
-				if transport == transportWS {
+				if transport == fleet.TransportWS {
 					sess, conn = grantSession(s, other)
 				}
 				r := sess.onMessage(context.Background(), conn, withStatus(describe(uid, 0, capsFull), "bb", applied))
@@ -84,7 +84,7 @@ func TestTakenUIDReassigned(t *testing.T) {
 				if n, ok := agentCopy(s, newUID); !ok || n.StatusHash != "bb" || n.Grant != other || n.Namespace != other.Namespace() {
 					t.Errorf("the newcomer's report is not under its new UID: %+v", n)
 				}
-				if transport == transportWS {
+				if transport == fleet.TransportWS {
 					// A message sent with the old UID before the agent read the reply is told again.
 					if r := sess.onMessage(context.Background(), conn, heartbeat(uid, 1)); string(r.GetAgentIdentification().GetNewInstanceUid()) != string(newUID) {
 						t.Errorf("old UID on the reassigned session: %v", r)
@@ -95,7 +95,7 @@ func TestTakenUIDReassigned(t *testing.T) {
 				}
 				// The same newcomer again (a new poll, a reconnect): the same new UID, one record.
 				again, againConn := &session{srv: s, namespace: other.Namespace(), transport: transport, token: other}, &fakeConn{}
-				if transport == transportWS {
+				if transport == fleet.TransportWS {
 					sess.onClose(conn)
 					again, againConn = grantSession(s, other)
 				}

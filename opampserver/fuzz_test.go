@@ -169,7 +169,7 @@ func handleFuzzedMessage(t testing.TB, data []byte, seq uint64, mode uint8, size
 	g.Rollout.Required = fuzzRequired
 	putView(s, testNamespace, g)
 	ctx := context.Background()
-	known := newSession(s, testNamespace, transportWS)
+	known := newSession(s, testNamespace, fleet.TransportWS)
 	known.onMessage(ctx, &fakeConn{}, describe(fuzzUID, 0, capsFull))
 
 	answer := func(sess *session, m *protobufs.AgentToServer) {
@@ -188,14 +188,14 @@ func handleFuzzedMessage(t testing.TB, data []byte, seq uint64, mode uint8, size
 			t.Fatalf("reply does not marshal: %v", err)
 		}
 	}
-	answer(newSession(s, testNamespace, transportWS), &msg)
+	answer(newSession(s, testNamespace, fleet.TransportWS), &msg)
 
-	ns, transport := testNamespace, transportWS
+	ns, transport := testNamespace, fleet.TransportWS
 	if mode&fuzzOtherNamespace != 0 {
 		ns = "other"
 	}
 	if mode&fuzzHTTP != 0 {
-		transport = transportHTTP
+		transport = fleet.TransportHTTP
 	}
 	if mode&fuzzLater != 0 {
 		clk.Step(fleet.ResendAfter)

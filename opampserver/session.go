@@ -18,8 +18,6 @@ import (
 )
 
 const (
-	transportWS   = fleet.TransportWS
-	transportHTTP = fleet.TransportHTTP
 	// retryAfter is what an overloaded server asks agents to wait (the spec's default floor).
 	retryAfter = 30 * time.Second
 )
@@ -71,9 +69,9 @@ func (s *Server) admit(req *http.Request) (*session, types.ConnectionResponse) {
 		return nil, types.ConnectionResponse{HTTPStatusCode: http.StatusUnauthorized,
 			HTTPResponseHeader: map[string]string{"WWW-Authenticate": `Bearer realm="ampora"`}}
 	}
-	sess := &session{srv: s, namespace: ns, transport: transportWS, token: grant}
+	sess := &session{srv: s, namespace: ns, transport: fleet.TransportWS, token: grant}
 	if isPlainHTTP(req) {
-		sess.transport = transportHTTP
+		sess.transport = fleet.TransportHTTP
 	}
 	if req.TLS != nil && len(req.TLS.PeerCertificates) > 0 {
 		sess.notAfter = req.TLS.PeerCertificates[0].NotAfter
@@ -107,14 +105,14 @@ func (s *Server) authenticate(req *http.Request) (string, *fleet.Grant, string) 
 func (sess *session) revoke(conn types.Connection) {
 	if sess.cut.CompareAndSwap(false, true) {
 		sess.srv.metrics.rejected.WithLabelValues("token_revoked").Inc()
-		if sess.transport == transportWS {
+		if sess.transport == fleet.TransportWS {
 			_ = conn.Disconnect()
 		}
 	}
 }
 
 func (sess *session) onConnected(_ context.Context, conn types.Connection) {
-	if sess.transport != transportWS {
+	if sess.transport != fleet.TransportWS {
 		return
 	}
 	s := sess.srv
@@ -132,7 +130,7 @@ func (sess *session) onConnected(_ context.Context, conn types.Connection) {
 }
 
 func (sess *session) onClose(conn types.Connection) {
-	if sess.transport != transportWS {
+	if sess.transport != fleet.TransportWS {
 		return
 	}
 	s := sess.srv
@@ -226,7 +224,7 @@ func (sess *session) refuse(reply *protobufs.ServerToAgent, reason, uid string) 
 		text = "instance_uid changed on this session"
 	}
 	s.metrics.agentsRefused.WithLabelValues(reason).Inc()
-	sess.closeAfterReply = sess.transport == transportWS
+	sess.closeAfterReply = sess.transport == fleet.TransportWS
 	s.log.Info("agent refused", "reason", reason, "namespace", sess.namespace, "instanceUID", uid,
 		"transport", sess.transport, "sessionUID", sess.uid)
 	return &protobufs.ServerToAgent{InstanceUid: reply.InstanceUid, ErrorResponse: &protobufs.ServerErrorResponse{
@@ -296,13 +294,13 @@ func (sess *session) handle(conn types.Connection, r fleet.Report, uid string, r
 			a.ConnSeq++
 			// A plain-HTTP agent opens a session per poll: it stays connected since its first
 			// poll for as long as it keeps polling (the sweep disconnects it when it stops).
-			if !a.Connected || sess.transport != transportHTTP || a.Transport != transportHTTP {
+			if !a.Connected || sess.transport != fleet.TransportHTTP || a.Transport != fleet.TransportHTTP {
 				a.ConnectedSince = now
 			}
 			a.Connected, a.HandedOver = true, false
 			a.Transport, a.CertNotAfter = sess.transport, sess.notAfter
 			a.Conn = nil // an HTTP poll cannot be pushed to, nor may an old WebSocket's close end it
-			if sess.transport == transportWS {
+			if sess.transport == fleet.TransportWS {
 				a.Conn = conn
 			}
 		}

@@ -281,20 +281,20 @@ func TestOnMessage(t *testing.T) {
 			{name: "description", ns: "dev", msg: describe(uid, 0, capsFull), check: registered(1)},
 		}},
 		{"a plain-HTTP agent stays connected since its first poll", []step{
-			{name: "first poll", transport: transportHTTP, msg: describe(uid, 0, capsFull), offer: true},
-			{name: "second poll", session: 1, transport: transportHTTP, advance: fleet.ResendAfter, msg: heartbeat(uid, 1), offer: true,
+			{name: "first poll", transport: fleet.TransportHTTP, msg: describe(uid, 0, capsFull), offer: true},
+			{name: "second poll", session: 1, transport: fleet.TransportHTTP, advance: fleet.ResendAfter, msg: heartbeat(uid, 1), offer: true,
 				check: func(t *testing.T, s *Server, _ *protobufs.ServerToAgent) {
 					a, _ := agentCopy(s, uid)
-					if a.Transport != transportHTTP || a.Conn != nil || !a.ConnectedSince.Equal(testStart) {
+					if a.Transport != fleet.TransportHTTP || a.Conn != nil || !a.ConnectedSince.Equal(testStart) {
 						t.Errorf("transport %s, conn %v, connected since %v; want http, none, %v", a.Transport, a.Conn, a.ConnectedSince, testStart)
 					}
 				}},
 		}},
 		{"an agent that moves from WebSocket to plain HTTP keeps no WebSocket", []step{
 			{name: "WebSocket", msg: describe(uid, 0, capsFull), offer: true},
-			{name: "HTTP poll", session: 1, transport: transportHTTP, advance: time.Second, msg: heartbeat(uid, 1), offer: true,
+			{name: "HTTP poll", session: 1, transport: fleet.TransportHTTP, advance: time.Second, msg: heartbeat(uid, 1), offer: true,
 				check: func(t *testing.T, s *Server, _ *protobufs.ServerToAgent) {
-					if a, _ := agentCopy(s, uid); a.Conn != nil || a.Transport != transportHTTP || !a.ConnectedSince.Equal(testStart.Add(time.Second)) {
+					if a, _ := agentCopy(s, uid); a.Conn != nil || a.Transport != fleet.TransportHTTP || !a.ConnectedSince.Equal(testStart.Add(time.Second)) {
 						t.Errorf("transport %s, conn %v, connected since %v", a.Transport, a.Conn, a.ConnectedSince)
 					}
 				}},
@@ -315,7 +315,7 @@ func TestOnMessage(t *testing.T) {
 						ns = testNamespace
 					}
 					if transport == "" {
-						transport = transportWS
+						transport = fleet.TransportWS
 					}
 					// The agent opens a new session once its earlier ones ended: a session
 					// while another of its principal is open is a duplicate (TestDuplicateUID).
@@ -411,7 +411,7 @@ func TestOnMessageAttributes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _ := newTestServer(t)
-			sess, conn, uid := newSession(s, testNamespace, transportWS), &fakeConn{}, testUID(2)
+			sess, conn, uid := newSession(s, testNamespace, fleet.TransportWS), &fakeConn{}, testUID(2)
 			sess.onMessage(context.Background(), conn, &protobufs.AgentToServer{InstanceUid: uid, Capabilities: capsFull,
 				AgentDescription: &protobufs.AgentDescription{IdentifyingAttributes: tt.identifying, NonIdentifyingAttributes: tt.nonIdentity}})
 			a, _ := agentCopy(s, uid)
@@ -465,7 +465,7 @@ func TestOnMessageAttributeBounds(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _ := newTestServer(t)
 			uid := testUID(3)
-			newSession(s, testNamespace, transportWS).onMessage(context.Background(), &fakeConn{}, &protobufs.AgentToServer{
+			newSession(s, testNamespace, fleet.TransportWS).onMessage(context.Background(), &fakeConn{}, &protobufs.AgentToServer{
 				InstanceUid: uid, Capabilities: capsFull,
 				AgentDescription: &protobufs.AgentDescription{IdentifyingAttributes: tt.attrs[:1], NonIdentifyingAttributes: tt.attrs[1:]}})
 			a, _ := agentCopy(s, uid)
@@ -500,7 +500,7 @@ func TestOnMessageEffectiveConfigHash(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _ := newTestServer(t)
-			sess, conn, uid := newSession(s, testNamespace, transportWS), &fakeConn{}, testUID(4)
+			sess, conn, uid := newSession(s, testNamespace, fleet.TransportWS), &fakeConn{}, testUID(4)
 			msg := describe(uid, 0, capsFull)
 			msg.EffectiveConfig = &protobufs.EffectiveConfig{ConfigMap: &protobufs.AgentConfigMap{ConfigMap: tt.files}}
 			sess.onMessage(context.Background(), conn, msg)
@@ -594,7 +594,7 @@ func TestOnMessageReportBounds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _ := newTestServer(t)
-			sess, conn := newSession(s, testNamespace, transportWS), &fakeConn{}
+			sess, conn := newSession(s, testNamespace, fleet.TransportWS), &fakeConn{}
 			for _, m := range tt.msgs() {
 				sess.onMessage(context.Background(), conn, m)
 			}
@@ -615,7 +615,7 @@ func utf8ValidPrefix(s, prefix string) bool {
 func TestOnCloseMarksDisconnected(t *testing.T) {
 	s, clk := newTestServer(t)
 	uid := testUID(6)
-	first, firstConn := newSession(s, testNamespace, transportWS), &fakeConn{}
+	first, firstConn := newSession(s, testNamespace, fleet.TransportWS), &fakeConn{}
 	first.onConnected(context.Background(), firstConn)
 	first.onMessage(context.Background(), firstConn, describe(uid, 0, capsFull))
 	disconnect := heartbeat(uid, 1)
@@ -624,7 +624,7 @@ func TestOnCloseMarksDisconnected(t *testing.T) {
 
 	// The agent said goodbye and reconnects before the old session's close arrives: the late
 	// close is ignored.
-	second, secondConn := newSession(s, testNamespace, transportWS), &fakeConn{}
+	second, secondConn := newSession(s, testNamespace, fleet.TransportWS), &fakeConn{}
 	second.onConnected(context.Background(), secondConn)
 	second.onMessage(context.Background(), secondConn, heartbeat(uid, 1))
 	clk.Step(time.Second)
@@ -707,7 +707,7 @@ func TestMaxConnections(t *testing.T) {
 		if !resp.Accept {
 			return nil, nil, resp.HTTPStatusCode
 		}
-		return &session{srv: s, namespace: testNamespace, transport: transportWS}, &fakeConn{}, http.StatusSwitchingProtocols
+		return &session{srv: s, namespace: testNamespace, transport: fleet.TransportWS}, &fakeConn{}, http.StatusSwitchingProtocols
 	}
 
 	// Three connections pass the check before any of them is upgraded.

@@ -77,7 +77,7 @@ func (s *Server) closeRevoked() {
 	}
 	now := s.clock.Now()
 	s.registry.Each(func(a *fleet.Agent) {
-		if a.Connected && a.Transport == transportHTTP && a.Grant.Revoked() {
+		if a.Connected && a.Transport == fleet.TransportHTTP && a.Grant.Revoked() {
 			a.MarkDisconnected(now)
 		}
 	})
@@ -89,7 +89,7 @@ func (s *Server) sweepLoop(ctx context.Context) {
 	periodic.Every(ctx, s.clock, 5*time.Second, func() {
 		now := s.clock.Now()
 		s.registry.Each(func(a *fleet.Agent) {
-			if a.Connected && a.Transport == transportHTTP && now.Sub(a.LastSeen) > s.opts.HTTPAgentTimeout {
+			if a.Connected && a.Transport == fleet.TransportHTTP && now.Sub(a.LastSeen) > s.opts.HTTPAgentTimeout {
 				a.MarkDisconnected(now)
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ampora-io/ampora/opampserver/fleet"
 	"github.com/gorilla/websocket"
 	"github.com/open-telemetry/opamp-go/protobufs"
 	"google.golang.org/protobuf/proto"
@@ -67,7 +68,7 @@ func TestWebSocketSession(t *testing.T) {
 	}
 
 	a, ok := agentCopy(s, uid)
-	if !ok || !a.Connected || a.Transport != transportWS || a.Conn == nil {
+	if !ok || !a.Connected || a.Transport != fleet.TransportWS || a.Conn == nil {
 		t.Fatalf("agent %+v, registered %v: want a connected WebSocket agent", a, ok)
 	}
 	if err := a.Conn.Send(context.Background(), &protobufs.ServerToAgent{InstanceUid: uid, Flags: 7}); err != nil {

@@ -154,3 +154,15 @@ func TestOpAMPRefusesAPeerTokenTheAPIServerTakes(t *testing.T) {
 		t.Fatalf("err = %v, want a refusal of the peer token", err)
 	}
 }
+
+// A zero or negative --replica-report-timeout would make every replica silent at once, and
+// every batch wait: the manager refuses it before it starts.
+func TestManagerRefusesANonPositiveReplicaReportTimeout(t *testing.T) {
+	for _, v := range []string{"0s", "-1m"} {
+		var stderr strings.Builder
+		err := runManager(context.Background(), []string{"--namespace=ampora-system", "--replica-report-timeout=" + v}, &stderr)
+		if err == nil || !strings.Contains(err.Error(), "--replica-report-timeout must be positive") {
+			t.Errorf("--replica-report-timeout=%s: err = %v, want a refusal", v, err)
+		}
+	}
+}

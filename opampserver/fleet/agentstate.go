@@ -147,11 +147,16 @@ func (a *Agent) FailedAgent(v Verdict) fleetv1alpha1.FailedAgent {
 	fa := fleetv1alpha1.FailedAgent{
 		InstanceUID: a.UID, State: v.State, ServiceName: a.Attributes["service.name"],
 		ServiceVersion: a.Attributes["service.version"], HostName: a.Attributes["host.name"],
-		Message: v.Message,
-	}
-	if !v.Since.IsZero() {
-		since := metav1.NewTime(v.Since.Truncate(time.Second))
-		fa.Since = &since
+		Message: v.Message, Since: StatusTime(v.Since),
 	}
 	return fa
+}
+
+// StatusTime is t as status holds times, to the second; nil for the zero time.
+func StatusTime(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	mt := metav1.NewTime(t.Truncate(time.Second))
+	return &mt
 }

@@ -150,14 +150,6 @@ func conflictGroups(all []string, self string) []string {
 	return out
 }
 
-func timePtr(t time.Time) *metav1.Time {
-	if t.IsZero() {
-		return nil
-	}
-	mt := metav1.NewTime(t.Truncate(time.Second))
-	return &mt
-}
-
 // report computes the snapshot and writes the entries that changed.
 func (r *reporter) report(ctx context.Context) {
 	rp := r.rp
@@ -168,7 +160,7 @@ func (r *reporter) report(ctx context.Context) {
 	for key, ra := range snap.Rollouts {
 		e := &ra.entry
 		e.Replica, e.ConfigHash, e.Batch = rp.opts.Replica, ra.view.Config.Hash, ra.view.Batch
-		e.BatchStartedAt = timePtr(ra.view.BatchStart)
+		e.BatchStartedAt = fleet.StatusTime(ra.view.BatchStart)
 		if ga := snap.Groups[objKey{"AgentGroup", key.namespace, ra.group}]; ga != nil {
 			e.Connected = ga.entry.Connected
 		}
